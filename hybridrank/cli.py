@@ -1,0 +1,61 @@
+"""The ``hybridrank`` command line: a lazy group, one command per module.
+
+Each subcommand lives in the module that owns its work and is imported only when invoked, so
+``hybridrank --help`` never loads torch, sentence-transformers or lightgbm.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# command name -> "module:attribute" of a click command; add a row to add a command.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "es": ("connector.cli_es:es", "Start, stop or inspect the managed local Elasticsearch."),
+    "index": ("connector.cli_index:index", "Create an index and load documents (JSONL, CSV, BEIR)."),
+    "search": ("connector.cli_search:search", "Run one query and print the ranked candidates."),
+    "evaluate": ("ltr.cli_evaluate:evaluate", "NDCG@10, Recall@100, MRR@10 of every mode on a split."),
+    "demo": ("ltr.cli_demo:demo", "The main job end to end: start ES, index, evaluate, show the gain."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        target, _ = COMMANDS[cmd_name]
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="HYBRIDRANK_CONFIG",
+    help="Config file (TOML). Default: ./hybridrank.toml if present.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """hybridrank: hybrid BM25 + dense retrieval with learned reranking for Elasticsearch."""
+    ctx.obj = {"config_path": config_path}
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="hybridrank")

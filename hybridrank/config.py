@@ -1,0 +1,153 @@
+"""One configuration file (TOML), parsed into typed objects and checked at load.
+
+Precedence, lowest first: the defaults written below, the file, environment variables:
+
+- ``HYBRIDRANK_CONFIG``  path of the config file (default ``./hybridrank.toml`` if present)
+- ``ES_URL`` / ``HYBRIDRANK_ES_URL``  an Elasticsearch cluster to use instead of the managed local node
+- ``HYBRIDRANK_HOME``  where caches live (Elasticsearch download, embeddings); default ``~/.cache/hybridrank``
+- ``HYBRIDRANK_ES_PORT``  HTTP port of the managed local node
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hybridrank.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "hybridrank.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClusterConfig(_Strict):
+    """Which Elasticsearch to talk to, and how to run the managed local node."""
+
+    url: str = Field("", description="A running cluster; empty means the managed local node.")
+    api_key: str = ""
+    username: str = ""
+    password: str = ""
+    request_timeout_s: float = Field(30.0, gt=0)
+    es_version: str = Field("9.2.4", description="Version of the managed local node.")
+    port: int = Field(9250, ge=1, le=65535, description="HTTP port of the managed local node.")
+    heap: str = Field("1g", pattern=r"^\d+[mg]$")
+    security: bool = Field(False, description="Run the managed local node with security on.")
+
+
+class EmbeddingConfig(_Strict):
+    """The bi-encoder. ``model`` is a packaged alias, a local path, or a name already in the HF cache."""
+
+    model: str = "minilm"
+    batch_size: int = Field(32, ge=1, le=4096)
+    normalize: bool = True
+    query_cache_size: int = Field(4096, ge=0)
+
+
+class IndexConfig(_Strict):
+    """One searchable index: its fields, its vector, its candidate window."""
+
+    text_fields: dict[str, float] = Field(
+        default_factory=lambda: {"title": 1.0, "text": 1.0},
+        description="BM25 text fields and their boosts.",
+    )
+    embed_fields: list[str] = Field(
+        default_factory=lambda: ["title", "text"],
+        description="Fields joined (in order) into the text that is embedded.",
+    )
+    vector_field: str = "embedding"
+    timestamp_field: str = ""
+    numeric_fields: list[str] = Field(default_factory=list)
+    keyword_fields: list[str] = Field(default_factory=list, description="Exact-match fields for filters.")
+    analyzer: Literal["standard", "english", "english_hunspell"] = Field(
+        "english_hunspell",
+        description="english = the analysis-common English analyzer (if the cluster has it); "
+        "english_hunspell = stop words + hunspell en_US stemming (works on a bare cluster).",
+    )
+    bm25_k1: float = Field(1.2, ge=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    candidate_window: int = Field(100, ge=1, le=10_000)
+    knn_num_candidates: int = Field(200, ge=1, le=10_000)
+    rrf_k: int = Field(60, ge=1)
+    linear_weight: float = Field(0.5, ge=0, le=1, description="Weight of the dense leg in linear fusion.")
+    shards: int = Field(1, ge=1)
+
+    @field_validator("text_fields")
+    @classmethod
+    def _some_text_field(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("at least one text field is required")
+        for name, boost in value.items():
+            if boost <= 0:
+                raise ValueError(f"boost of text field {name!r} must be > 0, got {boost}")
+        return value
+
+    @model_validator(mode="after")
+    def _window_fits_candidates(self) -> IndexConfig:
+        if self.knn_num_candidates < self.candidate_window:
+            raise ValueError(
+                f"knn_num_candidates ({self.knn_num_candidates}) must be >= candidate_window "
+                f"({self.candidate_window})"
+            )
+        return self
+
+
+class Settings(_Strict):
+    """The whole configuration."""
+
+    home: Path = Field(default_factory=lambda: Path("~/.cache/hybridrank").expanduser())
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    indices: dict[str, IndexConfig] = Field(default_factory=dict)
+    source: str = Field("<defaults>", description="Where this configuration was read from.")
+
+    def index(self, name: str) -> IndexConfig:
+        """The config of ``name``; an index not named in the file gets the defaults."""
+        return self.indices.get(name) or IndexConfig()
+
+
+def _env_overrides(raw: dict) -> dict:
+    merged = dict(raw)
+    cluster = dict(merged.get("cluster", {}))
+    url = os.environ.get("HYBRIDRANK_ES_URL") or os.environ.get("ES_URL")
+    if url:
+        cluster["url"] = url
+    if port := os.environ.get("HYBRIDRANK_ES_PORT"):
+        cluster["port"] = port
+    merged["cluster"] = cluster
+    if home := os.environ.get("HYBRIDRANK_HOME"):
+        merged["home"] = home
+    return merged
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read, override and validate the configuration; raise ``ConfigError`` naming the bad key."""
+    if path is None:
+        env_path = os.environ.get("HYBRIDRANK_CONFIG")
+        path = Path(env_path) if env_path else (Path(DEFAULT_CONFIG_NAME) if Path(DEFAULT_CONFIG_NAME).exists() else None)
+    raw: dict = {}
+    source = "<defaults>"
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        source = str(path)
+    raw = _env_overrides(raw)
+    raw["source"] = source
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from exc
+    return settings.model_copy(update={"home": Path(settings.home).expanduser()})

@@ -1,0 +1,1 @@
+"""Learning to rank: judgments, evaluation, training, the model contract, experiments."""

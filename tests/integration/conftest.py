@@ -1,0 +1,81 @@
+"""The real tier: a real Elasticsearch node, started by the suite itself, fresh indices per test.
+
+If ``ES_URL`` points at a running cluster the suite uses it; otherwise it starts the managed local
+node (``connector.local_es``) on a test port and stops it at the end. A node that cannot be had is a
+failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hybridrank.config import Settings, load_settings
+
+TEST_PORT = int(os.environ.get("HYBRIDRANK_TEST_ES_PORT", "9251"))
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    url = os.environ.get("ES_URL") or os.environ.get("HYBRIDRANK_ES_URL")
+    if url:
+        yield url
+        return
+    from connector.local_es import LocalElasticsearch
+
+    base = load_settings(None)
+    node = LocalElasticsearch.from_settings(base, port=TEST_PORT, name="hybridrank-test")
+    node.start(wait_s=180)
+    try:
+        yield node.url
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(es_url: str) -> Settings:
+    base = load_settings(None)
+    return base.model_copy(update={"cluster": base.cluster.model_copy(update={"url": es_url})})
+
+
+@pytest.fixture(scope="session")
+def es(settings: Settings):  # type: ignore[no-untyped-def]
+    from connector.client import make_client
+
+    client = make_client(settings)
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def fresh_index(es) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A unique index name; the index (if created) is deleted after the test."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    es.options(ignore_status=404).indices.delete(index=name)
+
+
+@pytest.fixture(scope="session")
+def embedder(settings: Settings):  # type: ignore[no-untyped-def]
+    from connector.embedding import embedder_from_settings
+
+    return embedder_from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    path = SHARED / "datasets"
+    if not path.is_dir():
+        pytest.fail(f"the shared test collections are missing: {path}")
+    return path
