@@ -6,7 +6,7 @@ and to the kNN leg (``knn.filter``, so HNSW searches only the allowed documents)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 Body = dict[str, Any]
@@ -24,7 +24,7 @@ def bm25_clause(query_text: str, text_fields: Mapping[str, float]) -> Body:
             "query": query_text,
             "fields": field_list(text_fields),
             "type": "best_fields",
-            "tie_breaker": 0.3,
+            "tie_breaker": 0.5,  # as BEIR's Elasticsearch baseline
         }
     }
 
@@ -45,7 +45,7 @@ def bm25_body(
 
 
 def knn_section(
-    vector: Sequence[float],
+    vector: Iterable[float],
     vector_field: str,
     *,
     k: int,
@@ -65,7 +65,7 @@ def knn_section(
 
 
 def knn_body(
-    vector: Sequence[float],
+    vector: Iterable[float],
     vector_field: str,
     *,
     k: int,
@@ -84,7 +84,7 @@ def knn_body(
 
 def es_hybrid_body(
     query_text: str,
-    vector: Sequence[float],
+    vector: Iterable[float],
     text_fields: Mapping[str, float],
     vector_field: str,
     *,

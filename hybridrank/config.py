@@ -60,14 +60,23 @@ class IndexConfig(_Strict):
         default_factory=lambda: ["title", "text"],
         description="Fields joined (in order) into the text that is embedded.",
     )
+    id_field: str = Field(
+        "",
+        description="Field holding each document's id; empty = the first of '_id', 'id', 'doc_id' present. "
+        "In a BEIR folder the id is always '_id'.",
+    )
     vector_field: str = "embedding"
+    hnsw_m: int = Field(16, ge=2, le=512, description="HNSW graph degree of the dense_vector field.")
+    hnsw_ef_construction: int = Field(100, ge=10, le=3200, description="HNSW build-time candidate list.")
+    replicas: int = Field(0, ge=0, description="Replicas of a newly created index.")
     timestamp_field: str = ""
     numeric_fields: list[str] = Field(default_factory=list)
     keyword_fields: list[str] = Field(default_factory=list, description="Exact-match fields for filters.")
-    analyzer: Literal["standard", "english", "english_hunspell"] = Field(
-        "english_hunspell",
+    analyzer: Literal["auto", "standard", "english", "english_hunspell"] = Field(
+        "auto",
         description="english = the analysis-common English analyzer (if the cluster has it); "
-        "english_hunspell = stop words + hunspell en_US stemming (works on a bare cluster).",
+        "english_hunspell = stop words + hunspell en_US stemming (needs the en_US dictionary in the node's "
+        "config); auto = the best of english > english_hunspell > standard the cluster supports.",
     )
     bm25_k1: float = Field(1.2, ge=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
@@ -76,6 +85,12 @@ class IndexConfig(_Strict):
     rrf_k: int = Field(60, ge=1)
     linear_weight: float = Field(0.5, ge=0, le=1, description="Weight of the dense leg in linear fusion.")
     shards: int = Field(1, ge=1)
+    features: list[str] = Field(
+        default_factory=list,
+        description="Ordered ranking features (see features.registry); empty = the default set for "
+        "this index's fields.",
+    )
+    freshness_half_life_days: float = Field(30.0, gt=0, description="Half-life of the freshness feature.")
 
     @field_validator("text_fields")
     @classmethod
@@ -129,7 +144,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
     """Read, override and validate the configuration; raise ``ConfigError`` naming the bad key."""
     if path is None:
         env_path = os.environ.get("HYBRIDRANK_CONFIG")
-        path = Path(env_path) if env_path else (Path(DEFAULT_CONFIG_NAME) if Path(DEFAULT_CONFIG_NAME).exists() else None)
+        if env_path:
+            path = Path(env_path)
+        elif Path(DEFAULT_CONFIG_NAME).exists():
+            path = Path(DEFAULT_CONFIG_NAME)
     raw: dict = {}
     source = "<defaults>"
     if path is not None:

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by scripts/demo.sh and scripts/test.sh (source it; it changes nothing twice):
+#   - system packages: Maven (fetches Elasticsearch from Maven Central), Debian's en_US hunspell
+#     dictionary (English stemming on a bare Elasticsearch), unzip, Chromium (HTML report tests);
+#   - a Java 21+ runtime must exist (Elasticsearch 9 needs it; the launcher finds it);
+#   - a virtualenv (.venv, or $HYBRIDRANK_VENV) with the project and its dev tools installed.
+# Caches live outside the repo: pip's cache, and ~/.cache/hybridrank for the Elasticsearch download.
+set -euo pipefail
+HR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HR_VENV="${HYBRIDRANK_VENV:-$HR_ROOT/.venv}"
+
+need=()
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
+[ -f /usr/share/hunspell/en_US.dic ] || need+=(hunspell-en-us)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "bootstrap: installing system packages: ${need[*]}" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "bootstrap: please install these Debian packages first: ${need[*]}" >&2
+    exit 1
+  fi
+fi
+
+java_ok=0
+for release in ${ES_JAVA_HOME:+$ES_JAVA_HOME/release} ${JAVA_HOME:+$JAVA_HOME/release} /usr/lib/jvm/*/release; do
+  [ -f "$release" ] || continue
+  major=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$release")
+  if [ -n "$major" ] && [ "$major" -ge 21 ]; then java_ok=1; break; fi
+done
+if [ "$java_ok" -ne 1 ] && [ -z "${ES_URL:-}" ]; then
+  echo "bootstrap: Elasticsearch 9 needs Java 21+; none found under /usr/lib/jvm (set ES_JAVA_HOME)" >&2
+  exit 1
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x "$HR_VENV/bin/python" ]; then
+  "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+    || { echo "bootstrap: Python 3.11+ is required" >&2; exit 1; }
+  echo "bootstrap: creating $HR_VENV" >&2
+  "$PY" -m venv "$HR_VENV"
+fi
+stamp="$HR_VENV/.hybridrank-installed"
+want=$(cat "$HR_ROOT/pyproject.toml" | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing hybridrank and its dependencies into $HR_VENV (pip cache is reused)" >&2
+  "$HR_VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$HR_VENV/bin/pip" install -q -e "$HR_ROOT[dev]"
+  echo "$want" > "$stamp"
+fi
+export PATH="$HR_VENV/bin:$PATH"
