@@ -1,0 +1,142 @@
+"""``hybridrank evaluate``: every retrieval mode on one split of a collection, in one table.
+
+It reads an existing index (it never indexes): the legs are retrieved once per query, fused per
+mode, scored with ranx, and each mode is tested against the baseline with paired tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.errors import IndexNotFound
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+MODE_CHOICES = ("bm25", "knn", "es", "rrf", "linear")  # mirrors connector.retrieval.MODES (kept light)
+
+
+def _parse_modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    modes = [m.strip() for m in value.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODE_CHOICES]
+    if unknown or not modes:
+        raise click.BadParameter(f"unknown mode(s) {', '.join(unknown) or '(none)'}; "
+                                 f"choose from {','.join(MODE_CHOICES)}")
+    return list(dict.fromkeys(modes))
+
+
+def cluster_version(client: Elasticsearch) -> str:
+    """The version of the node we talk to (``GET /`` is not available on every node)."""
+    try:
+        info = client.nodes.info(node_id="_local", metric="_none", filter_path="nodes.*.version")
+        versions = {node.get("version", "?") for node in dict(info).get("nodes", {}).values()}
+        return ",".join(sorted(versions)) or "unknown"
+    except Exception:  # the version is informative only; never fail an evaluation for it
+        return "unknown"
+
+
+@click.command()
+@click.option("--collection", "collection_spec", required=True,
+              help="A BEIR-layout folder (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv) or beir:<name>.")
+@click.option("--index", "index_name", required=True, help="The index holding the collection's corpus.")
+@click.option("--split", default="test", show_default=True, help="Which qrels/<split>.tsv to evaluate on.")
+@click.option("--modes", default=",".join(MODE_CHOICES), show_default=True, callback=_parse_modes,
+              help="Comma-separated retrieval modes to compare.")
+@click.option("--baseline", default="bm25", show_default=True,
+              help="Run the others are tested against (the first mode if it is not evaluated).")
+@click.option("--window", type=click.IntRange(1, 10_000), default=None,
+              help="Candidate window per leg (default: the index's candidate_window).")
+@click.option("--remove-query-doc", is_flag=True,
+              help="Drop a document whose id equals the query id (the BEIR ArguAna convention).")
+@click.option("--limit-queries", type=click.IntRange(1), default=None,
+              help="Evaluate only the first N judged queries of the split (qrels file order).")
+@click.option("--stat-test", type=click.Choice(["student", "fisher"]), default="student", show_default=True,
+              help="Paired significance test against the baseline.")
+@click.option("--max-p", type=click.FloatRange(0, 1, min_open=True), default=0.05, show_default=True,
+              help="Significance level for the † mark.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every number (means, per-query scores, p-values) and the run's context here.")
+@click.pass_context
+@handle_errors
+def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: str, modes: list[str],
+             baseline: str, window: int | None, remove_query_doc: bool, limit_queries: int | None,
+             stat_test: str, max_p: float, json_path: Path | None) -> None:
+    """NDCG@10, Recall@100 and MRR@10 of every retrieval mode on a collection's split."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from connector.client import make_client, translate_errors
+    from connector.embedding import embedder_from_settings
+    from connector.retrieval import Retriever
+    from ltr.datasets import load_collection
+    from ltr.evaluation import evaluate_runs, retrieve_windows, run_from_windows
+
+    settings = settings_from(ctx)
+    collection = load_collection(collection_spec, home=settings.home)
+    qrels = collection.qrels(split)
+    queries = collection.split_queries(split, limit=limit_queries)
+    qrels = {qid: qrels[qid] for qid in queries}
+
+    client = make_client(settings)
+    with translate_errors(index_name):
+        exists = bool(client.indices.exists(index=index_name))
+    if not exists:
+        raise click.ClickException(
+            f"{IndexNotFound(index_name)}: index the collection first, e.g. "
+            f"`hybridrank index --index {index_name} ...` with {collection.corpus_path}"
+        )
+    config = settings.index(index_name)
+    retriever = Retriever(client, index_name, config, embedder_from_settings(settings))
+
+    err = Console(stderr=True)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        task = progress.add_task(f"retrieving {len(queries)} queries", total=len(queries))
+        try:
+            windows = retrieve_windows(retriever, queries, modes, window=window,
+                                       on_batch=lambda n: progress.advance(task, n))
+        except IndexNotFound as exc:
+            raise click.ClickException(f"{exc}: create it first with `hybridrank index`") from exc
+    runs = {mode: run_from_windows(windows[mode], remove_query_doc=remove_query_doc) for mode in modes}
+    report = evaluate_runs(qrels, runs, baseline=baseline if baseline in modes else modes[0],
+                           stat_test=stat_test, max_p=max_p)
+    report.meta = {
+        "command": shlex.join(["hybridrank", *_invocation_args(ctx)]),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "es_version": cluster_version(client),
+        "collection": {"name": collection.name, "path": str(collection.path), "split": split,
+                       "queries": len(queries)},
+        "index": index_name,
+        "window": window or config.candidate_window,
+        "modes": modes,
+        "remove_query_doc": remove_query_doc,
+        "embedding_model": settings.embedding.model,
+        "config": settings.source,
+    }
+    Console().print(report.table(
+        title=f"{collection.name} / {split} on index {index_name} (window {report.meta['window']})"))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(report.to_json() + "\n", encoding="utf-8")
+        err.print(f"wrote {json_path}")
+
+
+def _invocation_args(ctx: click.Context) -> list[str]:
+    """The command line as parsed (CliRunner and the script alike), for the JSON record."""
+    args: list[str] = [ctx.info_name or "evaluate"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if not isinstance(param, click.Option) or value in (None, False) or value == param.default:
+            continue
+        flag = param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0]
+        if param.is_flag:
+            args.append(flag)
+        else:
+            args.extend([flag, ",".join(value) if isinstance(value, list) else str(value)])
+    return args
