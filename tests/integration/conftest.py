@@ -37,10 +37,12 @@ def es_url() -> Iterator[str]:
     base = load_settings(None)
     node = LocalElasticsearch.from_settings(base, port=TEST_PORT, name="hybridrank-test")
     node.start(wait_s=180)
+    started_here = node.last_start_s is not None  # a node already running (another session's) is left running
     try:
         yield node.url
     finally:
-        node.stop()
+        if started_here:
+            node.stop()
 
 
 @pytest.fixture(scope="session")
