@@ -95,7 +95,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
         if not dim:
             raise EmbeddingError(f"model {self.model_name!r} does not report an embedding dimension")
         return int(dim)
