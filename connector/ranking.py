@@ -1,0 +1,260 @@
+"""The reranking stage of the endpoint: one injected object, swappable while serving.
+
+- ``HybridOrder``: the fused score (linear fusion of the two legs); always available, and what the
+  endpoint falls back to whenever a learned model cannot serve.
+- ``LearnedRanker``: the feature pipeline + a ``ltr.model.RankingModel``.
+- ``RankerHolder``: which ranker serves (index, variant). It reads ``ltr.registry`` (imported lazily,
+  feature-detected at startup), checks the registry file's mtime at most once per
+  ``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
+  it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from connector.candidates import Candidate
+from connector.fusion import FUSIONS, ordered
+from hybridrank.config import IndexConfig, Settings
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+log = logging.getLogger("hybridrank.serve")
+HYBRID = "hybrid"  # the variant name that asks for hybrid order explicitly (no fallback reported)
+DEFAULT_VARIANT = "default"
+
+
+@dataclass
+class Ranked:
+    """The reranked window: candidates best first, their scores, and what produced them."""
+
+    candidates: list[Candidate]
+    scores: list[float]
+    ranker: str
+    model_id: str | None = None
+    feature_names: list[str] | None = None
+    features: np.ndarray | None = None  # rows in ``candidates`` order
+    fallback: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Ranker(Protocol):
+    """What the endpoint calls. ``blocking`` rankers run in a worker thread."""
+
+    name: str
+    blocking: bool
+
+    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
+               candidates: Sequence[Candidate], request_time: datetime) -> Ranked: ...
+
+
+class HybridOrder:
+    """Linear fusion of the legs (min-max normalised, the profile's dense weight)."""
+
+    name = HYBRID
+    blocking = False
+
+    def __init__(self, profiles: Mapping[str, IndexConfig]) -> None:
+        self.profiles = profiles
+
+    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
+               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+        config = self.profiles.get(index) or IndexConfig()
+        FUSIONS["linear"](candidates, k=config.rrf_k, weight=config.linear_weight)
+        best = ordered(candidates)
+        return Ranked(best, [c.fused_score for c in best], ranker=self.name)
+
+
+class LearnedRanker:
+    """Features for every candidate (one upstream search), scored by a model, best first."""
+
+    blocking = True
+
+    def __init__(self, model: Any, pipeline: Any, client: Elasticsearch) -> None:
+        self.model = model
+        self.pipeline = pipeline
+        self.client = client
+        self.name = f"model:{model.model_id}"
+
+    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
+               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+        start = time.perf_counter()
+        matrix = self.pipeline.compute(self.client, index, query_text, query_vector, candidates,
+                                       request_time=request_time)
+        mid = time.perf_counter()
+        scores = np.asarray(self.model.score(matrix), dtype=np.float64)
+        end = time.perf_counter()
+        cands = list(candidates)
+        order = sorted(range(len(cands)), key=lambda i: (-float(scores[i]), cands[i].doc_id))
+        return Ranked([cands[i] for i in order], [float(scores[i]) for i in order], ranker=self.name,
+                      model_id=str(self.model.model_id), feature_names=list(self.pipeline.names),
+                      features=matrix[order], timings={"features": mid - start, "score": end - mid})
+
+
+# (index, model_id) -> a ranker; raises on a model that cannot load
+Loader = Callable[[str, str], Ranker]
+# (index, variant) -> the serving model id, or None
+Resolver = Callable[[str, str], str | None]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    ranker: Ranker
+    model_id: str | None
+    fallback: str | None
+
+
+class RankerHolder:
+    """The serving ranker per (index, variant), reloaded when the registry file changes."""
+
+    def __init__(
+        self,
+        profiles: Mapping[str, IndexConfig],
+        *,
+        resolver: Resolver | None = None,
+        loader: Loader | None = None,
+        registry_file: Path | None = None,
+        unavailable: str | None = None,
+        check_interval_s: float = 1.0,
+    ) -> None:
+        self.hybrid = HybridOrder(profiles)
+        self.resolver = resolver
+        self.loader = loader
+        self.registry_file = registry_file
+        self.unavailable = unavailable  # why no learned ranker can ever serve (reported as fallback)
+        self.check_interval_s = check_interval_s
+        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._lock = threading.Lock()
+        self._mtime = self._registry_mtime()
+        self._checked = time.monotonic()
+        self.on_change: Callable[[str, str, _Slot], None] | None = None
+
+    # -- public ---------------------------------------------------------------------------------
+    def get(self, index: str, variant: str | None) -> tuple[Ranker, str | None]:
+        """(ranker, fallback reason or None). Cheap after the first call; may load a model (blocking)."""
+        chosen = variant or DEFAULT_VARIANT
+        if chosen == HYBRID:
+            return self.hybrid, None
+        if self.unavailable is not None:
+            return self.hybrid, self.unavailable
+        if self.resolver is None or self.loader is None:
+            return self.hybrid, None  # a hybrid-only endpoint, by choice
+        self._maybe_reload()
+        slot = self._slots.get((index, chosen))
+        if slot is None:
+            with self._lock:
+                slot = self._slots.get((index, chosen))
+                if slot is None:
+                    slot = self._load(index, chosen)
+                    self._slots = {**self._slots, (index, chosen): slot}
+        return slot.ranker, slot.fallback
+
+    def needs_thread(self, index: str, variant: str | None) -> bool:
+        """Whether ``get`` may block (loading a model) — the caller then runs it in a worker thread."""
+        chosen = variant or DEFAULT_VARIANT
+        if chosen == HYBRID or self.unavailable is not None or self.resolver is None:
+            return False
+        return (index, chosen) not in self._slots or self._due()
+
+    def describe(self) -> dict[str, Any]:
+        return {f"{i}/{v}": {"ranker": s.ranker.name, "model": s.model_id, "fallback": s.fallback}
+                for (i, v), s in self._slots.items()}
+
+    # -- internals ------------------------------------------------------------------------------
+    def _registry_mtime(self) -> float | None:
+        if self.registry_file is None:
+            return None
+        try:
+            return self.registry_file.stat().st_mtime_ns / 1e9
+        except OSError:
+            return None
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._checked >= self.check_interval_s
+
+    def _maybe_reload(self) -> None:
+        if not self._due() or not self._lock.acquire(blocking=False):
+            return  # checked recently, or another request is reloading: keep serving the current slots
+        try:
+            self._checked = time.monotonic()
+            mtime = self._registry_mtime()
+            if mtime == self._mtime:
+                return
+            self._mtime = mtime
+            fresh: dict[tuple[str, str], _Slot] = {}
+            for (index, variant), old in self._slots.items():
+                new = self._load(index, variant, previous=old)
+                fresh[(index, variant)] = new
+                if new.model_id != old.model_id:
+                    log.info("model swap", extra={"index": index, "variant": variant,
+                                                  "previous": old.model_id, "current": new.model_id,
+                                                  "fallback": new.fallback})
+            self._slots = fresh  # one reference assignment: in-flight requests keep their ranker
+        finally:
+            self._lock.release()
+
+    def _load(self, index: str, variant: str, previous: _Slot | None = None) -> _Slot:
+        assert self.resolver is not None and self.loader is not None
+        try:
+            model_id = self.resolver(index, variant)
+        except Exception as exc:
+            reason = f"registry-unreadable: {exc}"
+            log.warning("fallback", extra={"index": index, "variant": variant, "reason": reason})
+            return _Slot(self.hybrid, None, reason)
+        if model_id is None:
+            reason = f"no-model: no model serves index [{index}] variant [{variant}]"
+            return _Slot(self.hybrid, None, reason)
+        if previous is not None and previous.model_id == model_id and previous.fallback is None:
+            return previous
+        try:
+            ranker = self.loader(index, model_id)
+        except Exception as exc:
+            reason = f"model-load-failed: {model_id}: {exc}"
+            log.warning("fallback", extra={"index": index, "variant": variant, "reason": reason})
+            return _Slot(self.hybrid, model_id, reason)
+        log.info("model loaded", extra={"index": index, "variant": variant, "model": model_id})
+        return _Slot(ranker, model_id, None)
+
+
+def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearch],
+                   *, check_interval_s: float = 1.0) -> RankerHolder:
+    """A holder serving the registry's models; hybrid order (with the reason) if ``ltr`` is unusable."""
+    profiles = settings.indices
+    try:
+        from features.pipeline import FeaturePipeline
+        from ltr.model import RankingModel
+        from ltr.registry import ModelRegistry
+    except Exception as exc:  # ImportError, or a module that fails at import
+        reason = f"ltr-unavailable: {type(exc).__name__}: {exc}"
+        log.warning("learned ranking unavailable; serving hybrid order", extra={"reason": reason})
+        return RankerHolder(profiles, unavailable=reason)
+    registry = ModelRegistry(settings.home)
+    client_box: list[Elasticsearch] = []
+    client_lock = threading.Lock()
+
+    def client() -> Elasticsearch:
+        with client_lock:
+            if not client_box:
+                client_box.append(client_factory())
+            return client_box[0]
+
+    def resolve(index: str, variant: str) -> str | None:
+        return registry.serving(index, variant)
+
+    def load(index: str, model_id: str) -> Ranker:
+        pipeline = FeaturePipeline.from_config(settings.index(index))
+        model = RankingModel.load(registry.model_dir(index, model_id), pipeline)
+        return LearnedRanker(model, pipeline, client())
+
+    return RankerHolder(profiles, resolver=resolve, loader=load, registry_file=registry.file,
+                        check_interval_s=check_interval_s)

@@ -1,0 +1,160 @@
+"""Learned reranking through the endpoint: real LightGBM models, the real registry, live swaps.
+
+Two tiny models are trained on synthetic rows with the live pipeline's feature names: one scores
+by the BM25 feature, one by the dense cosine. Promoting one, then the other, must change the order
+served without a restart and without failing concurrent searches; a corrupt model must give the
+hybrid order and the fallback header, never an error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from elasticsearch import Elasticsearch
+from serve_support import ServerThread, build_index
+
+from connector.server import Endpoint
+from features.pipeline import FeaturePipeline
+from hybridrank.config import IndexConfig, Settings
+from ltr.contract import ModelContract
+from ltr.model import LIGHTGBM_FILE, write_model_dir
+from ltr.registry import ModelRegistry
+
+QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}
+
+
+def _train(pipeline: FeaturePipeline, target: str, scale: float, path: Path, model_id: str) -> None:
+    """A model whose score is (a step approximation of) the ``target`` feature, over ``[0, scale)``."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(7)
+    x = rng.random((2000, len(pipeline.names))) * scale
+    y = x[:, pipeline.names.index(target)]
+    booster = lgb.train({"objective": "regression", "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5,
+                         "num_leaves": 63}, lgb.Dataset(x, y), num_boost_round=60)
+    contract = ModelContract(
+        model_id=model_id, model_type="lightgbm", model_file=LIGHTGBM_FILE, model_sha256="",
+        feature_names=pipeline.names, missing_policy="native_nan", feature_config_hash=pipeline.config_hash(),
+        feature_params=pipeline.feature_params(), context_params=pipeline.context_params(),
+        training={"synthetic": target}, library_versions={"lightgbm": lgb.__version__}, metrics={},
+        created_at=datetime.now(UTC).isoformat())
+    def save(model_file: Path) -> None:
+        booster.save_model(str(model_file))
+
+    write_model_dir(path, contract, save)
+
+
+@pytest.fixture(scope="module")
+def index_name(es: Elasticsearch, embedder: Any, shared_datasets: Path) -> Iterator[str]:
+    name = f"test-serve-ltr-{uuid.uuid4().hex[:8]}"
+    build_index(es, embedder, shared_datasets, name)
+    yield name
+    es.options(ignore_status=404).indices.delete(index=name)
+
+
+@pytest.fixture(scope="module")
+def setup(settings: Settings, index_name: str, tmp_path_factory: pytest.TempPathFactory,
+          embedder: Any) -> Iterator[tuple[ServerThread, ModelRegistry]]:
+    home = tmp_path_factory.mktemp("home")
+    config = IndexConfig(candidate_window=20, knn_num_candidates=50)
+    live = settings.model_copy(update={"home": home, "indices": {index_name: config}})
+    registry = ModelRegistry(home)
+    pipeline = FeaturePipeline.from_config(config)
+    _train(pipeline, "bm25_text", 40.0, registry.model_dir(index_name, "m-bm25"), "m-bm25")
+    _train(pipeline, "dense_cosine", 1.0, registry.model_dir(index_name, "m-dense"), "m-dense")
+    _train(pipeline, "dense_cosine", 1.0, registry.model_dir(index_name, "m-broken"), "m-broken")
+    registry.promote(index_name, "m-bm25")
+    endpoint = Endpoint(live, embedder=embedder)
+    endpoint.holder.check_interval_s = 0.2
+    with ServerThread(endpoint) as server:
+        yield server, registry
+
+
+def _search(server: ServerThread, index: str, **headers: str) -> httpx.Response:
+    response = httpx.post(f"{server.url}/{index}/_search", json={"query": QUERY, "size": 10},
+                          headers={"X-Hybridrank-Explain": "1", **headers}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def _wait_for(server: ServerThread, index: str, ranker: str) -> httpx.Response:
+    deadline = time.monotonic() + 10
+    while True:
+        response = _search(server, index)
+        if response.headers.get("x-hybridrank-ranker") == ranker or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def test_the_serving_model_reranks_with_features_in_explain(setup: tuple[ServerThread, ModelRegistry],
+                                                            index_name: str) -> None:
+    server, _ = setup
+    response = _wait_for(server, index_name, "model:m-bm25")
+    assert response.headers["x-hybridrank-ranker"] == "model:m-bm25"
+    assert "x-hybridrank-fallback" not in response.headers
+    hits = response.json()["hits"]["hits"]
+    info = hits[0]["_hybridrank"]
+    assert info["model"] == "m-bm25" and "bm25_text" in info["features"] and "dense_cosine" in info["features"]
+    assert [h["_score"] for h in hits] == sorted((h["_score"] for h in hits), reverse=True)
+    # the model learned "score = bm25_text": the order follows that feature
+    bm25 = [h["_hybridrank"]["features"]["bm25_text"] or 0.0 for h in hits]
+    assert bm25[0] >= sorted(bm25)[-2]
+    assert np.corrcoef([h["_score"] for h in hits], bm25)[0, 1] > 0.8
+    hybrid = _search(server, index_name, **{"X-Hybridrank-Variant": "hybrid"})
+    assert hybrid.headers["x-hybridrank-ranker"] == "hybrid" and "x-hybridrank-fallback" not in hybrid.headers
+
+
+def test_promotion_swaps_live_without_failing_in_flight_searches(setup: tuple[ServerThread, ModelRegistry],
+                                                                 index_name: str) -> None:
+    server, registry = setup
+    _wait_for(server, index_name, "model:m-bm25")
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            statuses.append(httpx.post(f"{server.url}/{index_name}/_search", json={"query": QUERY},
+                                       timeout=30).status_code)
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        registry.promote(index_name, "m-dense")
+        swapped = _wait_for(server, index_name, "model:m-dense")
+    finally:
+        stop.set()
+        worker.join()
+    assert swapped.headers["x-hybridrank-ranker"] == "model:m-dense"
+    assert statuses and set(statuses) == {200}
+    hits = swapped.json()["hits"]["hits"]
+    dense = [h["_hybridrank"]["features"]["dense_cosine"] for h in hits]
+    assert dense[0] >= sorted(dense)[-2]
+    assert np.corrcoef([h["_score"] for h in hits], dense)[0, 1] > 0.8
+    registry.rollback(index_name)
+    assert _wait_for(server, index_name, "model:m-bm25").headers["x-hybridrank-ranker"] == "model:m-bm25"
+
+
+def test_a_corrupt_model_falls_back_to_hybrid_order(setup: tuple[ServerThread, ModelRegistry],
+                                                    index_name: str) -> None:
+    server, registry = setup
+    broken = registry.model_dir(index_name, "m-broken") / LIGHTGBM_FILE
+    broken.write_text(broken.read_text()[:200])  # truncated after training: the checksum no longer matches
+    registry.promote(index_name, "m-broken")
+    response = _wait_for(server, index_name, "hybrid")
+    assert response.headers["x-hybridrank-ranker"] == "hybrid"
+    assert response.headers["x-hybridrank-fallback"].startswith("model-load-failed: m-broken")
+    assert response.json()["hits"]["hits"]
+    metrics = httpx.get(f"{server.url}/_hybridrank/metrics").text
+    assert 'hybridrank_fallbacks_total{reason="model-load-failed"}' in metrics
+    unknown = _search(server, index_name, **{"X-Hybridrank-Variant": "nope"})
+    assert unknown.headers["x-hybridrank-fallback"].startswith("no-model")
+    registry.rollback(index_name)
