@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("connector.cli_index:index", "Create an index and load documents (JSONL, CSV, BEIR)."),
     "search": ("connector.cli_search:search", "Run one query and print the ranked candidates."),
     "evaluate": ("ltr.cli_evaluate:evaluate", "NDCG@10, Recall@100, MRR@10 of every mode on a split."),
+    "features": ("ltr.cli_features:features", "Ranking features: `features log` writes a Parquet training log."),
+    "train": ("ltr.cli_train:train", "Train a learning-to-rank model (LightGBM lambdarank or ListNet)."),
+    "models": ("ltr.cli_models:models", "Trained models: list, show, promote to serving, roll back."),
+    "serve": ("connector.cli_serve:serve", "Serve an Elasticsearch-compatible endpoint that reranks searches."),
     "demo": ("ltr.cli_demo:demo", "The main job end to end: start ES, index, evaluate, show the gain."),
 }
 

@@ -1,0 +1,95 @@
+"""The feature contract: a name, what it reads, and its value for one candidate at request time.
+
+A feature never reads the wall clock (``FeatureContext.request_time`` is the request's timestamp) and
+never turns "unknown" into zero: a missing value is ``NaN``. The same ``value`` serves training logs
+and live ranking, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from connector.candidates import Candidate
+    from hybridrank.config import IndexConfig
+
+MISSING = math.nan
+DENSE_SCORE = "dense"  # key of the exact cosine in ExactScores.named
+
+
+def bm25_key(field_name: str) -> str:
+    """Key of a text field's exact BM25 score in ``ExactScores.named`` (also the ES ``_name``)."""
+    return f"bm25:{field_name}"
+
+
+@runtime_checkable
+class ClickStats(Protocol):
+    """Click statistics the feedback loop maintains; ``None`` when a (query, doc) pair has none."""
+
+    def ctr(self, query: str, doc_id: str) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExactScores:
+    """One candidate's exact scores from the single feature round trip.
+
+    ``found`` is False when the document was not returned at all (deleted since retrieval): then
+    every score is missing. A text field absent from ``named`` did not match: a true BM25 of 0.
+    """
+
+    named: dict[str, float] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    found: bool = True
+
+
+@dataclass(slots=True)
+class FeatureContext:
+    """Everything a feature may read for one query: request, exact scores, window-level fusion."""
+
+    query_text: str
+    query_vector: np.ndarray | None
+    request_time: datetime
+    index_config: IndexConfig
+    exact: dict[str, ExactScores] = field(default_factory=dict)
+    fused: dict[str, dict[str, float]] = field(default_factory=dict)  # doc_id -> {"rrf": .., "linear": ..}
+    click_stats: ClickStats | None = None
+    candidates: Sequence[Candidate] = ()  # the whole window, for window-relative features
+    cache: dict[str, Any] = field(default_factory=dict)  # per-query values shared by features
+
+    def exact_for(self, doc_id: str) -> ExactScores:
+        return self.exact.get(doc_id) or ExactScores(found=False)
+
+
+class Feature(Protocol):
+    """One ranking feature. ``params`` is what the feature-config hash covers besides the name."""
+
+    @property
+    def name(self) -> str: ...
+
+    def value(self, ctx: FeatureContext, cand: Candidate) -> float: ...
+
+    def params(self) -> dict[str, Any]: ...
+
+
+class SimpleFeature:
+    """Base for features without parameters: a fixed ``name`` and empty ``params``."""
+
+    name: ClassVar[str] = ""
+    source_fields: ClassVar[tuple[str, ...]] = ()
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def value(self, ctx: FeatureContext, cand: Candidate) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,18 @@
+"""1.0 when both the BM25 and the kNN leg retrieved the candidate, else 0.0 (never missing)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from connector.candidates import LEGS
+from features.base import FeatureContext, SimpleFeature
+
+if TYPE_CHECKING:
+    from connector.candidates import Candidate
+
+
+class FoundByBoth(SimpleFeature):
+    name = "found_by_both"
+
+    def value(self, ctx: FeatureContext, cand: Candidate) -> float:
+        return 1.0 if all(cand.found_by(leg) for leg in LEGS) else 0.0

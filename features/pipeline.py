@@ -1,0 +1,213 @@
+"""The feature pipeline: an ordered feature set turned into one matrix per query.
+
+Exact scores for EVERY candidate come from ONE Elasticsearch search per query (batched through
+``_msearch``): restricted to the candidate ids, a ``bool.should`` of one named ``match`` per text
+field and one named ``knn`` (exact: the ids filter leaves few enough documents for a brute-force
+search, and ``rescore_vector`` rescores with full-precision vectors), with
+``include_named_queries_score``. Training logs and live reranking both call ``compute_many``, so
+their features are the same bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from features.base import DENSE_SCORE, ClickStats, ExactScores, Feature, FeatureContext, as_utc, bm25_key
+from features.fused_score import window_fusions
+from features.registry import NEEDS_TIMESTAMP, default_names, resolve_all
+from hybridrank.errors import ClusterError, IndexNotFound
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from connector.candidates import Candidate
+    from hybridrank.config import IndexConfig
+
+Body = dict[str, Any]
+
+
+def exact_scores_body(
+    query_text: str,
+    query_vector: Sequence[float] | np.ndarray | None,
+    doc_ids: Sequence[str],
+    text_fields: Sequence[str],
+    vector_field: str,
+    *,
+    source_fields: Sequence[str] = (),
+) -> Body:
+    """One search scoring exactly the given documents: per-field BM25 and cosine, each named."""
+    ids = {"ids": {"values": list(doc_ids)}}
+    should: list[Body] = [{"match": {f: {"query": query_text, "_name": bm25_key(f)}}} for f in text_fields]
+    if query_vector is not None and len(doc_ids):
+        should.append({"knn": {
+            "field": vector_field,
+            "query_vector": [float(x) for x in query_vector],
+            "k": len(doc_ids),
+            "num_candidates": len(doc_ids),
+            "filter": ids,
+            "rescore_vector": {"oversample": 1.0},
+            "_name": DENSE_SCORE,
+        }})
+    return {
+        "query": {"bool": {"filter": [ids], "should": should}},
+        "size": len(doc_ids),
+        "_source": list(source_fields) if source_fields else False,
+        "track_total_hits": False,
+    }
+
+
+def parse_exact_scores(response: dict[str, Any]) -> dict[str, ExactScores]:
+    """doc_id -> its named scores (and requested source) from one response of ``exact_scores_body``."""
+    out: dict[str, ExactScores] = {}
+    for hit in response.get("hits", {}).get("hits", []):
+        named = hit.get("matched_queries") or {}
+        if isinstance(named, list):  # a cluster that ignored include_named_queries_score
+            raise ClusterError("Elasticsearch returned matched_queries without scores; "
+                               "include_named_queries_score needs Elasticsearch >= 8.8")
+        out[hit["_id"]] = ExactScores(named={k: float(v) for k, v in named.items()},
+                                      source=hit.get("_source") or {})
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRequest:
+    """One query's input to the pipeline: the candidates in the row order wanted."""
+
+    query_text: str
+    query_vector: np.ndarray | None
+    candidates: Sequence[Candidate]
+    request_time: datetime
+
+
+class FeaturePipeline:
+    """An ordered feature set for one index; ``compute``/``compute_many`` give float64 matrices."""
+
+    def __init__(
+        self,
+        names: Sequence[str] | None,
+        index_config: IndexConfig,
+        *,
+        click_stats: ClickStats | None = None,
+        msearch_batch: int = 32,
+    ) -> None:
+        self.index_config = index_config
+        chosen = list(names) if names else (list(index_config.features) or default_names(index_config))
+        self.features: list[Feature] = resolve_all(chosen, index_config)
+        self.click_stats = click_stats
+        self.msearch_batch = msearch_batch
+        fields: list[str] = []
+        if index_config.timestamp_field and any(n in NEEDS_TIMESTAMP for n in self.names):
+            fields.append(index_config.timestamp_field)
+        for feature in self.features:
+            fields.extend(getattr(feature, "source_fields", ()))
+        self.source_fields = list(dict.fromkeys(fields))
+
+    @classmethod
+    def from_config(cls, index_config: IndexConfig, *, click_stats: ClickStats | None = None) -> FeaturePipeline:
+        return cls(None, index_config, click_stats=click_stats)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def feature_params(self) -> list[dict[str, Any]]:
+        return [{"name": f.name, **f.params()} for f in self.features]
+
+    def context_params(self) -> dict[str, Any]:
+        """Index settings that change feature values (and so belong in the config hash)."""
+        cfg = self.index_config
+        return {"text_fields": dict(cfg.text_fields), "vector_field": cfg.vector_field,
+                "timestamp_field": cfg.timestamp_field, "rrf_k": cfg.rrf_k,
+                "linear_weight": cfg.linear_weight}
+
+    def config_hash(self) -> str:
+        payload = json.dumps({"features": self.feature_params(), "context": self.context_params()},
+                             sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    # -- computing -----------------------------------------------------------------------------
+    def compute(
+        self,
+        client: Elasticsearch,
+        index: str,
+        query_text: str,
+        query_vector: np.ndarray | None,
+        candidates: Sequence[Candidate],
+        *,
+        request_time: datetime,
+    ) -> np.ndarray:
+        """The ``len(candidates) x len(names)`` matrix for one query (rows in candidate order)."""
+        request = FeatureRequest(query_text, query_vector, list(candidates), request_time)
+        return self.compute_many(client, index, [request])[0]
+
+    def compute_many(self, client: Elasticsearch, index: str, requests: Sequence[FeatureRequest]) -> list[np.ndarray]:
+        """One matrix per request; one ``_msearch`` per ``msearch_batch`` queries."""
+        out: list[np.ndarray] = []
+        for start in range(0, len(requests), self.msearch_batch):
+            batch = list(requests[start : start + self.msearch_batch])
+            exact = self._fetch_exact(client, index, batch)
+            out.extend(self.matrix(req, scores) for req, scores in zip(batch, exact, strict=True))
+        return out
+
+    def matrix(self, request: FeatureRequest, exact: dict[str, ExactScores]) -> np.ndarray:
+        """Evaluate every feature on every candidate, given the exact scores already fetched."""
+        ctx = FeatureContext(
+            query_text=request.query_text,
+            query_vector=request.query_vector,
+            request_time=as_utc(request.request_time),
+            index_config=self.index_config,
+            exact=exact,
+            fused=window_fusions(request.candidates, self.index_config),
+            click_stats=self.click_stats,
+            candidates=request.candidates,
+        )
+        values = np.empty((len(request.candidates), len(self.features)), dtype=np.float64)
+        for j, feature in enumerate(self.features):
+            for i, cand in enumerate(request.candidates):
+                values[i, j] = feature.value(ctx, cand)
+        return values
+
+    def _fetch_exact(self, client: Elasticsearch, index: str,
+                     batch: list[FeatureRequest]) -> list[dict[str, ExactScores]]:
+        from connector.client import translate_errors
+
+        cfg = self.index_config
+        searches: list[Body] = []
+        slots: list[int] = []
+        for i, req in enumerate(batch):
+            if not req.candidates:
+                continue
+            ids = list(dict.fromkeys(c.doc_id for c in req.candidates))
+            searches.extend(({"index": index}, exact_scores_body(
+                req.query_text, req.query_vector, ids, list(cfg.text_fields), cfg.vector_field,
+                source_fields=self.source_fields)))
+            slots.append(i)
+        results: list[dict[str, ExactScores]] = [{} for _ in batch]
+        if not searches:
+            return results
+        with translate_errors(index):
+            response = client.msearch(searches=searches, include_named_queries_score=True)
+        for slot, result in zip(slots, response["responses"], strict=True):
+            if "error" in result:
+                _raise_search_error(index, result)
+            results[slot] = parse_exact_scores(result)
+        return results
+
+
+def _raise_search_error(index: str, result: dict[str, Any]) -> None:
+    error = result["error"]
+    if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
+        raise IndexNotFound(index)
+    reason = error.get("reason", error) if isinstance(error, dict) else error
+    causes = error.get("root_cause") if isinstance(error, dict) else None
+    if causes and isinstance(causes[0], dict) and causes[0].get("reason"):
+        reason = f"{reason} ({causes[0]['reason']})"
+    raise ClusterError(f"feature scores on [{index}] failed: {reason}", status=int(result.get("status", 500)),
+                       error_type=error.get("type", "search_error") if isinstance(error, dict) else "search_error")

@@ -1,0 +1,109 @@
+"""Feature names -> feature objects: fixed names, and families parameterised by a field name.
+
+A feature set is a list of names (the index's ``features`` in the config, or ``default_names``);
+``resolve`` turns each into its feature, checking that the fields it reads are declared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from features import bm25_field, numeric_field
+from features.base import Feature
+from features.bm25_best_fields import BM25BestFields
+from features.ctr import ClickThroughRate
+from features.dense_similarity import DenseCosine
+from features.found_by_both import FoundByBoth
+from features.freshness import AgeDays, Freshness
+from features.fused_score import FusedScore
+from features.leg_rank import LegRank
+from features.numeric_field import NumericField
+from features.query_features import QueryLength
+from features.window_relative import BM25Ratio, DenseGap
+from hybridrank.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hybridrank.config import IndexConfig
+
+FIXED: dict[str, Callable[[IndexConfig], Feature]] = {
+    "bm25_best_fields": lambda _cfg: BM25BestFields(),
+    "dense_cosine": lambda _cfg: DenseCosine(),
+    "bm25_best_fields_ratio": lambda _cfg: BM25Ratio(),
+    "dense_cosine_gap": lambda _cfg: DenseGap(),
+    "rank_bm25": lambda _cfg: LegRank("bm25"),
+    "rank_knn": lambda _cfg: LegRank("knn"),
+    "found_by_both": lambda _cfg: FoundByBoth(),
+    "fused_rrf": lambda _cfg: FusedScore("rrf"),
+    "fused_linear": lambda _cfg: FusedScore("linear"),
+    "age_days": lambda _cfg: AgeDays(),
+    "freshness": lambda cfg: Freshness(cfg.freshness_half_life_days),
+    "ctr": lambda _cfg: ClickThroughRate(),
+    "query_length": lambda _cfg: QueryLength(),
+}
+
+
+def _text_field(field_name: str, cfg: IndexConfig) -> Feature:
+    if field_name not in cfg.text_fields:
+        raise ConfigError(f"feature 'bm25_{field_name}': {field_name!r} is not one of the index's "
+                          f"text_fields ({', '.join(cfg.text_fields)})")
+    return bm25_field.BM25Field(field_name)
+
+
+def _numeric(log: bool) -> Callable[[str, IndexConfig], Feature]:
+    def build(field_name: str, cfg: IndexConfig) -> Feature:
+        if field_name not in cfg.numeric_fields:
+            raise ConfigError(f"feature {field_name!r}: not one of the index's numeric_fields "
+                              f"({', '.join(cfg.numeric_fields) or 'none declared'})")
+        return NumericField(field_name, log=log)
+
+    return build
+
+
+# prefix -> builder(field name, config); the longest matching prefix wins.
+FAMILIES: dict[str, Callable[[str, IndexConfig], Feature]] = {
+    bm25_field.PREFIX: _text_field,
+    numeric_field.RAW_PREFIX: _numeric(False),
+    numeric_field.LOG_PREFIX: _numeric(True),
+}
+
+NEEDS_TIMESTAMP = ("age_days", "freshness")
+
+
+def default_names(cfg: IndexConfig) -> list[str]:
+    """The default feature set for an index: exact scores of both legs, ranks, fusion, and
+    freshness/numeric features where the index declares the fields. ``ctr`` is opt-in."""
+    names = [f"bm25_{f}" for f in cfg.text_fields]
+    names += ["bm25_best_fields", "dense_cosine", "bm25_best_fields_ratio", "dense_cosine_gap",
+              "rank_bm25", "rank_knn", "found_by_both", "fused_rrf", "fused_linear"]
+    if cfg.timestamp_field:
+        names += list(NEEDS_TIMESTAMP)
+    names += [f"num_{f}" for f in cfg.numeric_fields]
+    names.append("query_length")
+    return names
+
+
+def resolve(name: str, cfg: IndexConfig) -> Feature:
+    """The feature called ``name`` for this index; ``ConfigError`` naming the problem otherwise."""
+    if name in FIXED:
+        if name in NEEDS_TIMESTAMP and not cfg.timestamp_field:
+            raise ConfigError(f"feature {name!r} needs the index's timestamp_field to be set")
+        return FIXED[name](cfg)
+    for prefix in sorted(FAMILIES, key=len, reverse=True):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return FAMILIES[prefix](name[len(prefix):], cfg)
+    known = sorted(FIXED) + [f"{p}<field>" for p in FAMILIES]
+    raise ConfigError(f"unknown feature {name!r}; known features: {', '.join(known)}")
+
+
+def resolve_all(names: Sequence[str], cfg: IndexConfig) -> list[Feature]:
+    seen: set[str] = set()
+    out: list[Feature] = []
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"feature {name!r} is listed twice")
+        seen.add(name)
+        out.append(resolve(name, cfg))
+    if not out:
+        raise ConfigError("the feature set is empty")
+    return out

@@ -1,0 +1,142 @@
+"""``hybridrank train``: log features (or read a log), train a ranker, save (and register) the model."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hybridrank.cli_support import handle_errors, settings_from
+from ltr.cli_features import parse_request_time
+
+MODEL_TYPES = ("lightgbm", "listnet")  # mirrors ltr.train.MODEL_TYPES (kept light)
+
+
+def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {raw!r}")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+@click.command()
+@click.option("--collection", default=None, help="Collection folder (BEIR layout) or beir:<name>.")
+@click.option("--index", "index_name", required=True, help="Index the collection was loaded into.")
+@click.option("--train-split", default="train", show_default=True, help="Qrels split to train on.")
+@click.option("--features-log", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Train from this Parquet (from `features log`) instead of logging now.")
+@click.option("--valid-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="Share of queries held out for validation / early stopping.")
+@click.option("--model-type", type=click.Choice(MODEL_TYPES), default="lightgbm", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Model directory to write (default: the model store <home>/models/<index>/<model id>).")
+@click.option("--register", is_flag=True,
+              help="Put the model in the store (if --out is elsewhere) and promote it to serve the index.")
+@click.option("--variant", default="default", show_default=True, help="Variant promoted by --register.")
+@click.option("--window", type=click.IntRange(1, 10_000), default=None, help="Candidate window per leg.")
+@click.option("--limit-queries", type=click.IntRange(1), default=None, help="Train on the first N queries only.")
+@click.option("--request-time", callback=parse_request_time, default=None,
+              help="Timestamp features are computed at when logging (ISO-8601; default: now).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--param", "params", multiple=True, callback=_parse_params,
+              help="A LightGBM parameter, key=value (JSON value); repeatable. E.g. num_leaves=31.")
+@click.option("--num-boost-round", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--early-stopping", type=click.IntRange(1), default=50, show_default=True,
+              help="Stop after this many rounds without a better validation ndcg@10.")
+@click.option("--cv-folds", type=click.IntRange(0, 20), default=5, show_default=True,
+              help="LightGBM: choose the number of trees by k-fold CV by query (0: early stopping on the "
+              "validation split).")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="LightGBM: after early stopping, retrain on train + validation queries with that many trees.")
+@click.pass_context
+@handle_errors
+def train(ctx: click.Context, collection: str | None, index_name: str, train_split: str,
+          features_log: Path | None, valid_fraction: float, model_type: str, out: Path | None, register: bool,
+          variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
+          seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
+          refit: bool) -> None:
+    """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on a collection's judgments."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from features.feature_log import read_feature_log
+    from features.pipeline import FeaturePipeline
+    from hybridrank.errors import ContractMismatch
+    from ltr.cli_features import run_feature_log
+    from ltr.contract import check_contract
+    from ltr.registry import ModelRegistry
+    from ltr.train import TrainConfig, train_model
+
+    settings = settings_from(ctx)
+    console = Console()
+    registry = ModelRegistry(settings.home)
+    if features_log is None and collection is None:
+        raise click.UsageError("give --collection (to log features now) or --features-log")
+    with tempfile.TemporaryDirectory(prefix="hybridrank-train-") as tmp:
+        log_path = features_log
+        if log_path is None:
+            assert collection is not None
+            moment = request_time or datetime.now(UTC)
+            summary = run_feature_log(settings, collection=collection, split=train_split, index=index_name,
+                                      out=Path(tmp) / "features.parquet", window=window,
+                                      limit_queries=limit_queries, request_time=moment)
+            console.print(f"logged {summary.rows} rows for {summary.queries} queries "
+                          f"({summary.queries_per_second:.1f} queries/s)")
+            log_path = summary.path
+        log = read_feature_log(log_path)
+        if register:  # refuse early: a model that could not serve this index is not worth training
+            live = FeaturePipeline.from_config(settings.index(index_name))
+            if log.feature_names != live.names or log.metadata.get("feature_config_hash") != live.config_hash():
+                raise ContractMismatch(f"the feature log was made with other features than index {index_name!r} "
+                                       f"is configured with: log {log.feature_names}, live {live.names}")
+        cfg = TrainConfig(model_type=model_type, valid_fraction=valid_fraction, seed=seed, lightgbm_params=params,
+                          num_boost_round=num_boost_round, early_stopping_rounds=early_stopping,
+                          cv_folds=cv_folds, refit=refit)
+        result = train_model(log, out, config=cfg,
+                             training_meta={"features_log": str(features_log) if features_log else None},
+                             model_store=lambda model_id: registry.model_dir(index_name, model_id))
+    metrics = result.contract.metrics
+    if result.dropped_queries:
+        console.print(f"dropped {result.dropped_queries} queries with no relevant document in their window")
+    console.print(f"trained {result.contract.model_type} on {result.train_queries} queries, validated on "
+                  f"{result.valid_queries} (split by {metrics['validation_split']})")
+    table = Table(title="validation (judgments inside the candidate windows)")
+    table.add_column("ranker")
+    table.add_column("NDCG@10", justify="right")
+    table.add_column("MRR@10", justify="right")
+    for name, prefix in (("model", "valid"), ("RRF", "valid_fused_rrf"), ("linear", "valid_fused_linear")):
+        if f"{prefix}_window_ndcg@10" in metrics:
+            table.add_row(name, f"{metrics[f'{prefix}_window_ndcg@10']:.4f}",
+                          f"{metrics[f'{prefix}_window_mrr@10']:.4f}")
+    console.print(table)
+    imp = Table(title="feature importance" + (" (gain)" if model_type == "lightgbm" else " (|first-layer weights|)"))
+    imp.add_column("feature")
+    imp.add_column("importance", justify="right")
+    total = sum(v for _, v in result.importance) or 1.0
+    for name, value in result.importance:
+        imp.add_row(name, f"{value:.1f} ({100 * value / total:.1f}%)")
+    console.print(imp)
+    model_dir = result.model_dir
+    if register:
+        store_dir = registry.model_dir(index_name, result.contract.model_id)
+        if model_dir.resolve() != store_dir.resolve():
+            import shutil
+
+            staging = store_dir.parent / f".tmp-copy-{store_dir.name}"
+            shutil.copytree(model_dir, staging)
+            staging.replace(store_dir)
+        check_contract(result.contract, FeaturePipeline.from_config(settings.index(index_name)))
+        change = registry.promote(index_name, result.contract.model_id, variant)
+        console.print(f"promoted {change.current} to serve index {index_name!r} variant {variant!r}"
+                      + (f" (was {change.previous})" if change.previous else ""))
+    console.print(f"model {result.contract.model_id} written to {model_dir}")

@@ -1,0 +1,165 @@
+"""Training on a synthetic feature log, the model directory, and every way loading can refuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.feature_log import FeatureLog
+from features.pipeline import FeaturePipeline
+from hybridrank.config import IndexConfig
+from hybridrank.errors import ContractMismatch, DataError, ModelError
+from ltr.contract import ModelContract
+from ltr.model import RankingModel
+from ltr.train import TrainConfig, train_model
+
+NAMES = ["bm25_title", "dense_cosine", "rank_knn"]
+CFG = IndexConfig()
+
+
+def synthetic_log(n_queries: int = 40, per_query: int = 20, *, seed: int = 0, no_relevant: int = 0) -> FeatureLog:
+    """dense_cosine carries the label; bm25_title is noise; rank_knn is NaN for a third of the rows."""
+    rng = np.random.default_rng(seed)
+    pipeline = FeaturePipeline(NAMES, CFG)
+    qids, docs, labels, rows = [], [], [], []
+    for q in range(n_queries):
+        grades = np.zeros(per_query, dtype=np.int32)
+        if q >= no_relevant:
+            grades[rng.choice(per_query, 3, replace=False)] = 1
+        for d in range(per_query):
+            cos = 0.3 + 0.4 * grades[d] + rng.normal(0, 0.15)
+            rank = float(d + 1) if rng.random() > 0.33 else np.nan
+            rows.append([rng.normal(5, 2), cos, rank])
+            qids.append(f"q{q}")
+            docs.append(f"d{q}-{d}")
+            labels.append(grades[d])
+    meta = {"feature_names": NAMES, "feature_config_hash": pipeline.config_hash(),
+            "feature_params": pipeline.feature_params(), "context_params": pipeline.context_params(),
+            "index": "idx", "window": per_query, "request_time": "2025-01-01T00:00:00+00:00"}
+    return FeatureLog(np.asarray(qids, dtype=object), np.asarray(docs, dtype=object),
+                      np.asarray(labels, dtype=np.int32), [None] * len(labels), np.asarray(rows, dtype=np.float64),
+                      list(NAMES), meta)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "m1"
+    result = train_model(synthetic_log(no_relevant=4), out, config=TrainConfig(num_boost_round=200))
+    assert result.dropped_queries == 4
+    return out
+
+
+def test_model_directory_is_complete_and_learns(trained: Path) -> None:
+    assert sorted(p.name for p in trained.iterdir()) == ["contract.json", "importance.png", "metrics.json",
+                                                         "model.txt"]
+    contract = json.loads((trained / "contract.json").read_text())
+    assert contract["feature_names"] == NAMES and contract["missing_policy"] == "native_nan"
+    assert contract["metrics"]["dropped_queries_no_relevant"] == 4
+    assert contract["metrics"]["valid_window_ndcg@10"] > 0.8  # the label is in dense_cosine
+    assert {"lightgbm", "numpy", "python"} <= set(contract["library_versions"])
+    model = RankingModel.load(trained, FeaturePipeline(NAMES, CFG))
+    scores = model.score(np.array([[5.0, 0.9, np.nan], [5.0, 0.1, 3.0]]))
+    assert scores[0] > scores[1]
+    assert not list(trained.parent.glob(".tmp-*"))  # nothing half-written left behind
+
+
+@pytest.mark.parametrize(("live", "message"), [
+    (["bm25_title", "dense_cosine"], "feature 'rank_knn' missing from the live config"),
+    (["bm25_title", "dense_cosine", "rank_knn", "rank_bm25"],
+     "feature 'rank_bm25' is in the live config but the model was not trained on it"),
+    (["bm25_title", "rank_knn", "dense_cosine"],
+     "feature order differs at position 1: model has 'dense_cosine', live config has 'rank_knn'"),
+])
+def test_contract_mismatch_names_the_difference(trained: Path, live: list[str], message: str) -> None:
+    with pytest.raises(ContractMismatch) as err:
+        RankingModel.load(trained, FeaturePipeline(live, CFG))
+    assert message in str(err.value)
+
+
+def test_changed_index_setting_is_named(trained: Path) -> None:
+    with pytest.raises(ContractMismatch, match="index setting 'rrf_k' differs: model 60, live 10"):
+        RankingModel.load(trained, FeaturePipeline(NAMES, IndexConfig(rrf_k=10)))
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_truncated_model_file_is_a_plain_error(trained: Path, tmp_path: Path) -> None:
+    broken = _copy(trained, tmp_path / "broken")
+    data = (broken / "model.txt").read_bytes()
+    (broken / "model.txt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match=r"model\.txt is truncated or corrupt"):
+        RankingModel.load(broken, FeaturePipeline(NAMES, CFG))
+
+
+def test_corrupt_model_with_matching_checksum_is_a_plain_error(trained: Path, tmp_path: Path) -> None:
+    from ltr.model import file_sha256
+
+    broken = _copy(trained, tmp_path / "garbage")
+    (broken / "model.txt").write_text("this is not a model\n")
+    contract = json.loads((broken / "contract.json").read_text())
+    contract["model_sha256"] = file_sha256(broken / "model.txt")
+    (broken / "contract.json").write_text(json.dumps(contract))
+    with pytest.raises(ModelError, match="not a readable LightGBM model"):
+        RankingModel.load(broken)
+
+
+def test_truncated_contract_and_missing_directory(trained: Path, tmp_path: Path) -> None:
+    broken = _copy(trained, tmp_path / "badjson")
+    (broken / "contract.json").write_text((trained / "contract.json").read_text()[:100])
+    with pytest.raises(ModelError, match="unreadable or truncated"):
+        ModelContract.read(broken)
+    with pytest.raises(ModelError, match="no model directory"):
+        RankingModel.load(tmp_path / "nothing")
+
+
+def test_wrong_width_matrix_is_refused(trained: Path) -> None:
+    with pytest.raises(ModelError, match="expects 3 features"):
+        RankingModel.load(trained).score(np.zeros((2, 4)))
+
+
+def test_bad_training_input_gets_plain_messages(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no query has a relevant document"):
+        train_model(synthetic_log(n_queries=5, no_relevant=5), tmp_path / "x")
+    log = synthetic_log(n_queries=10)
+    log.matrix[:, 2] = np.nan
+    with pytest.raises(DataError, match="'rank_knn' are NaN for every training row"):
+        train_model(log, tmp_path / "y")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_out_dir_that_exists_is_not_overwritten(trained: Path) -> None:
+    with pytest.raises(ModelError, match="already exists"):
+        train_model(synthetic_log(n_queries=10), trained)
+
+
+def test_listnet_trains_and_loads_with_imputation(tmp_path: Path) -> None:
+    result = train_model(synthetic_log(), tmp_path / "net",
+                         config=TrainConfig(model_type="listnet", listnet_epochs=80))
+    assert (tmp_path / "net" / "model.pt").is_file()
+    assert result.contract.missing_policy == "impute_train_median"
+    assert result.contract.metrics["valid_window_ndcg@10"] > 0.7
+    model = RankingModel.load(tmp_path / "net", FeaturePipeline(NAMES, CFG))
+    scores = model.score(np.array([[5.0, 0.9, np.nan], [5.0, 0.1, 3.0]]))
+    assert np.isfinite(scores).all() and scores[0] > scores[1]
+
+
+def test_time_split_when_every_query_has_a_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ltr.train import prepare, split_queries
+
+    log = synthetic_log(n_queries=10)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    log.query_times = [start + timedelta(days=int(str(q)[1:])) for q in log.qids]
+    data = prepare(log)
+    _train_g, valid_g, how = split_queries(data, 0.2, seed=1)
+    assert how == "time"
+    assert [data.qids[g] for g in valid_g] == ["q8", "q9"]  # the latest queries validate
