@@ -1,0 +1,170 @@
+"""``hybridrank demo``: the main job end to end, on any BEIR-layout collection.
+
+1. start the managed local Elasticsearch (or use ``ES_URL``),
+2. create the index and load the corpus (embedding cached on disk, so a re-run is quick),
+3. retrieve the test split once and evaluate every retrieval mode,
+4. log features and train LightGBM (and ListNet) on the train split, promote the LightGBM model to
+   serve the index, and add both to the table; a collection without a train split gets 5-fold CV,
+5. print the table and write every number to ``runs/<collection>/evaluation.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from hybridrank.cli_support import handle_errors, settings_from
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from connector.retrieval import Retriever
+    from hybridrank.config import Settings
+    from ltr.datasets import Collection
+    from ltr.evaluation import RunDict
+
+
+@click.command()
+@click.option("--collection", "collection_spec", default="../shared/datasets/scifact", show_default=True,
+              help="A BEIR-layout folder, or beir:<name>.")
+@click.option("--index", "index_name", default=None, help="Index name (default: the collection's name).")
+@click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
+@click.option("--train-split", default="train", show_default=True,
+              help="Split to train the learned ranker on (skipped if the collection has none).")
+@click.option("--remove-query-doc/--keep-query-doc", default=None,
+              help="Drop a query's own document from its results (ArguAna's convention). "
+                   "Default: on when most query ids are also document ids.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where results go (default runs/<collection>).")
+@click.pass_context
+@handle_errors
+def demo(ctx: click.Context, collection_spec: str, index_name: str | None, split: str, train_split: str,
+         remove_query_doc: bool | None, out_dir: str | None) -> None:
+    """Start Elasticsearch, index a collection, evaluate every mode, train and show the learned gain."""
+    from rich.console import Console
+
+    from connector.client import make_client
+    from connector.documents import count_records, read_beir
+    from connector.embedding import embedder_from_settings
+    from connector.indexer import create_index, index_documents
+    from connector.retrieval import MODES, Retriever
+    from ltr.datasets import load_collection
+    from ltr.evaluation import evaluate_runs, retrieve_windows, run_from_windows
+
+    console = Console(stderr=True)
+    settings = settings_from(ctx)
+    collection = load_collection(collection_spec, home=settings.home)
+    index_name = index_name or collection.name
+    config = settings.index(index_name)
+    out = Path(out_dir or Path("runs") / collection.name)
+
+    console.rule("[bold]1. Elasticsearch")
+    url = _ensure_cluster(settings, console)
+    client = make_client(settings, url=url)
+
+    console.rule(f"[bold]2. Index {collection.name} → {index_name}")
+    embedder = embedder_from_settings(settings)
+    setup = create_index(client, index_name, config, dims=embedder.dimension)
+    console.print(f"index {index_name}: {'created' if setup.created else 'exists'}; analyzer {setup.analyzer}"
+                  + (f" ({setup.reason})" if setup.reason else ""))
+    docs_path = collection.path
+    report = index_documents(client, index_name, config, embedder, read_beir(docs_path),
+                             total=count_records(docs_path, "beir"))
+    console.print(report.summary())
+
+    console.rule(f"[bold]3. Evaluate every retrieval mode on {split}")
+    queries = collection.split_queries(split)
+    qrels = collection.qrels(split)
+    if remove_query_doc is None:
+        doc_ids = _corpus_ids(collection)
+        remove_query_doc = sum(q in doc_ids for q in queries) > len(queries) / 2
+        if remove_query_doc:
+            console.print("most query ids are document ids: removing each query's own document (BEIR ArguAna "
+                          "convention); pass --keep-query-doc to keep it")
+    retriever = Retriever(client, index_name, config, embedder)
+    windows = retrieve_windows(retriever, queries, list(MODES))
+    runs = {mode: run_from_windows(w, remove_query_doc=remove_query_doc) for mode, w in windows.items()}
+
+    console.rule("[bold]4. Learned rankers")
+    runs.update(_learned_runs(settings, collection, index_name, retriever, split, train_split,
+                              remove_query_doc, out, console))
+
+    result = evaluate_runs(qrels, runs, baseline="bm25")
+    result.meta.update({"collection": collection.name, "split": split, "index": index_name,
+                        "remove_query_doc": remove_query_doc, "queries": len(queries)})
+    Console().print(result.table(title=f"{collection.name} / {split}: {len(queries)} queries"))
+    learned_names = [name for name in runs if name not in MODES]
+    for reference in ("rrf", "linear"):
+        versus = evaluate_runs(qrels, {reference: runs[reference], **{n: runs[n] for n in learned_names}},
+                               baseline=reference, metrics=("ndcg@10",))
+        for name in learned_names:
+            delta = versus.means[name]["ndcg@10"] - versus.means[reference]["ndcg@10"]
+            wtl = versus.win_tie_loss[name]["ndcg@10"]
+            click.echo(f"{name} vs {reference}: NDCG@10 {delta:+.4f}, p = {versus.p_values[name]['ndcg@10']:.4f} "
+                       f"(paired t-test), W/T/L {wtl['W']}/{wtl['T']}/{wtl['L']}")
+        result.meta[f"vs_{reference}"] = versus.to_dict()["p_values"]
+    click.echo(_gain_line(result.means))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(result.to_json(), encoding="utf-8")
+    click.echo(f"all numbers: {out / 'evaluation.json'}")
+
+
+def _ensure_cluster(settings: Settings, console: Console) -> str:
+    from connector.client import cluster_url
+
+    if settings.cluster.url:
+        console.print(f"using the cluster at {settings.cluster.url} (ES_URL / config); starting nothing")
+        return cluster_url(settings)
+    from connector.local_es import LocalElasticsearch
+
+    node = LocalElasticsearch.from_settings(settings)
+    status = node.start()
+    console.print(f"local Elasticsearch {status.version} at {node.url} (stop it with `hybridrank es stop`)")
+    return node.url
+
+
+def _corpus_ids(collection: Collection) -> set[str]:
+    return {str(doc["_id"]) for doc in collection.iter_corpus()}
+
+
+def _learned_runs(settings: Settings, collection: Collection, index_name: str, retriever: Retriever, split: str,
+                  train_split: str, remove_query_doc: bool, out: Path, console: Console) -> dict[str, RunDict]:
+    """LightGBM and ListNet on ``train_split`` scored on ``split``; 5-fold CV when there is no train split."""
+    from datetime import UTC, datetime
+
+    from ltr.learned import cross_validated_run, log_split, model_scores, run_from_scores
+    from ltr.registry import ModelRegistry
+    from ltr.train import TrainConfig, train_model
+
+    moment = datetime.now(UTC)
+    logs = out / "feature-logs"
+    console.print(f"logging features of the {split} queries (exact scores of both legs for every candidate)")
+    test_log = log_split(retriever, collection, split, logs / f"{split}.parquet", request_time=moment)
+    if train_split not in collection.splits():
+        console.print(f"{collection.name} has no '{train_split}' split: LightGBM by 5-fold cross-validation "
+                      f"over the {split} queries")
+        return {"lightgbm (5-fold CV)": cross_validated_run(test_log, folds=5, remove_query_doc=remove_query_doc)}
+    console.print(f"logging features of the {train_split} queries")
+    train_log = log_split(retriever, collection, train_split, logs / f"{train_split}.parquet", request_time=moment)
+    registry = ModelRegistry(settings.home)
+    runs: dict[str, RunDict] = {}
+    for model_type in ("lightgbm", "listnet"):
+        result = train_model(train_log, None, config=TrainConfig(model_type=model_type),
+                             model_store=lambda model_id: registry.model_dir(index_name, model_id))
+        console.print(f"trained {model_type} {result.contract.model_id} on {result.train_queries} queries "
+                      f"-> {result.model_dir}")
+        if model_type == "lightgbm":
+            registry.promote(index_name, result.contract.model_id)
+            console.print(f"promoted {result.contract.model_id} to serve index {index_name}")
+        runs[model_type] = run_from_scores(test_log, model_scores(result.model_dir, test_log),
+                                           remove_query_doc=remove_query_doc)
+    return runs
+
+
+def _gain_line(means: dict[str, dict[str, float]]) -> str:
+    base = means["bm25"]["ndcg@10"]
+    best = max(means, key=lambda name: means[name]["ndcg@10"])
+    return (f"best NDCG@10: {best} {means[best]['ndcg@10']:.4f} vs BM25 {base:.4f} "
+            f"({means[best]['ndcg@10'] - base:+.4f})")

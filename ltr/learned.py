@@ -1,0 +1,95 @@
+"""Learned rankers in the evaluation table: train/test on logged features, or k-fold CV by query.
+
+Every learned run is scored from a feature log made by ``features.feature_log.log_features``,
+which is the code the live reranker uses (the parity test pins that), so a run here is what serving
+would return for the same query and request time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hybridrank.errors import DataError
+
+if TYPE_CHECKING:
+    from connector.retrieval import Retriever
+    from features.feature_log import FeatureLog
+    from ltr.datasets import Collection
+    from ltr.evaluation import RunDict
+    from ltr.train import TrainConfig
+
+
+def log_split(retriever: Retriever, collection: Collection, split: str, out: Path, *, request_time: datetime,
+              window: int | None = None, on_batch: Callable[[int], None] | None = None) -> FeatureLog:
+    """Feature-log every query of ``split`` (labels from its qrels) and read the log back."""
+    from features.feature_log import log_features, read_feature_log
+    from features.pipeline import FeaturePipeline
+    from ltr.judgments import Judgments
+
+    queries = collection.split_queries(split)
+    judgments = Judgments(collection.qrels(split), name=f"{collection.name}:{split}")
+    log_features(retriever, FeaturePipeline.from_config(retriever.config), queries, judgments, out,
+                 request_time=request_time, window=window, on_batch=on_batch,
+                 metadata={"collection": collection.name, "collection_name": collection.name, "split": split})
+    return read_feature_log(out)
+
+
+def run_from_scores(log: FeatureLog, scores: np.ndarray, *, remove_query_doc: bool = False) -> RunDict:
+    """A ranx-ready run: each query's logged candidates ordered by ``scores`` (ties by doc id)."""
+    from connector.candidates import Candidate
+    from ltr.evaluation import run_from_windows
+
+    windows = {}
+    for qid, rows in log.groups():
+        order = sorted(rows, key=lambda i: (-float(scores[i]), str(log.doc_ids[i])))
+        windows[qid] = [Candidate(str(log.doc_ids[i])) for i in order]
+    return run_from_windows(windows, remove_query_doc=remove_query_doc)
+
+
+def subset(log: FeatureLog, qids: set[str]) -> FeatureLog:
+    """The rows of ``log`` that belong to ``qids``."""
+    mask = np.fromiter((str(q) in qids for q in log.qids), dtype=bool, count=len(log))
+    rows = np.flatnonzero(mask)
+    return replace(log, qids=log.qids[rows], doc_ids=log.doc_ids[rows], labels=log.labels[rows],
+                   query_times=[log.query_times[i] for i in rows], matrix=log.matrix[rows])
+
+
+def model_scores(model_dir: str | Path, log: FeatureLog) -> np.ndarray:
+    """Score a log with a saved model; the model's contract must match the log's features."""
+    from hybridrank.errors import ContractMismatch
+    from ltr.model import RankingModel
+
+    model = RankingModel.load(model_dir)
+    if list(model.feature_names) != list(log.feature_names):
+        raise ContractMismatch(f"model {model.model_id} was trained on {model.feature_names}, "
+                               f"the log has {log.feature_names}")
+    return model.score(log.matrix)
+
+
+def cross_validated_run(log: FeatureLog, *, folds: int = 5, config: TrainConfig | None = None,
+                        remove_query_doc: bool = False, seed: int = 42) -> RunDict:
+    """k-fold CV by query: each fold's queries are scored by a model trained on the other folds."""
+    from sklearn.model_selection import KFold
+
+    from ltr.train import TrainConfig, train_model
+
+    qids = sorted({str(q) for q in log.qids})
+    if folds < 2 or len(qids) < folds:
+        raise DataError(f"{folds}-fold cross-validation needs at least {max(folds, 2)} queries, got {len(qids)}")
+    scores = np.full(len(log), np.nan)
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    with tempfile.TemporaryDirectory(prefix="hybridrank-cv-") as tmp:
+        for fold, (train_idx, test_idx) in enumerate(splitter.split(qids)):
+            train_log = subset(log, {qids[i] for i in train_idx})
+            result = train_model(train_log, Path(tmp) / f"fold{fold}", config=config or TrainConfig(seed=seed))
+            held_out = {qids[i] for i in test_idx}
+            rows = np.flatnonzero([str(q) in held_out for q in log.qids])
+            scores[rows] = model_scores(result.model_dir, subset(log, held_out))
+    return run_from_scores(log, scores, remove_query_doc=remove_query_doc)
