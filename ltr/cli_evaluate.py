@@ -18,6 +18,12 @@ from hybridrank.errors import IndexNotFound
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
+    from rich.console import Console
+
+    from connector.retrieval import Retriever
+    from hybridrank.config import Settings
+    from ltr.datasets import Collection
+    from ltr.evaluation import RunDict
 
 MODE_CHOICES = ("bm25", "knn", "es", "rrf", "linear")  # mirrors connector.retrieval.MODES (kept light)
 
@@ -60,13 +66,21 @@ def cluster_version(client: Elasticsearch) -> str:
               help="Paired significance test against the baseline.")
 @click.option("--max-p", type=click.FloatRange(0, 1, min_open=True), default=0.05, show_default=True,
               help="Significance level for the † mark.")
+@click.option("--model", "model_refs", multiple=True,
+              help="Add a learned ranker: a model directory, a model id, or 'serving'; repeatable. It scores the "
+                   "split's logged features (the live reranker's code).")
+@click.option("--cv-folds", type=click.IntRange(0, 20), default=0, show_default=True,
+              help="Add learned rankers trained by k-fold cross-validation by query over this split (0: none).")
+@click.option("--cv-model-type", "cv_model_types", type=click.Choice(["lightgbm", "listnet"]), multiple=True,
+              default=("lightgbm",), show_default=True, help="Model types for --cv-folds; repeatable.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every number (means, per-query scores, p-values) and the run's context here.")
 @click.pass_context
 @handle_errors
 def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: str, modes: list[str],
              baseline: str, window: int | None, remove_query_doc: bool, limit_queries: int | None,
-             stat_test: str, max_p: float, json_path: Path | None) -> None:
+             stat_test: str, max_p: float, model_refs: tuple[str, ...], cv_folds: int,
+             cv_model_types: tuple[str, ...], json_path: Path | None) -> None:
     """NDCG@10, Recall@100 and MRR@10 of every retrieval mode on a collection's split."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -104,6 +118,10 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         except IndexNotFound as exc:
             raise click.ClickException(f"{exc}: create it first with `hybridrank index`") from exc
     runs = {mode: run_from_windows(windows[mode], remove_query_doc=remove_query_doc) for mode in modes}
+    if model_refs or cv_folds:
+        runs.update(_learned_runs(settings, retriever, collection, split, queries, window=window,
+                                  model_refs=model_refs, cv_folds=cv_folds, cv_model_types=cv_model_types,
+                                  remove_query_doc=remove_query_doc, console=err))
     report = evaluate_runs(qrels, runs, baseline=baseline if baseline in modes else modes[0],
                            stat_test=stat_test, max_p=max_p)
     report.meta = {
@@ -115,6 +133,8 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         "index": index_name,
         "window": window or config.candidate_window,
         "modes": modes,
+        "models": list(model_refs),
+        "cv_folds": cv_folds,
         "remove_query_doc": remove_query_doc,
         "embedding_model": settings.embedding.model,
         "config": settings.source,
@@ -125,6 +145,32 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(report.to_json() + "\n", encoding="utf-8")
         err.print(f"wrote {json_path}")
+
+
+def _learned_runs(settings: Settings, retriever: Retriever, collection: Collection, split: str,
+                  queries: dict[str, str], *, window: int | None, model_refs: tuple[str, ...], cv_folds: int,
+                  cv_model_types: tuple[str, ...], remove_query_doc: bool, console: Console) -> dict[str, RunDict]:
+    """Runs of saved models and of k-fold CV models, all scored on one feature log of the split."""
+    import tempfile
+
+    from ltr.learned import cross_validated_run, log_split, model_scores, run_from_scores
+    from ltr.registry import ModelRegistry
+    from ltr.train import TrainConfig
+
+    runs: dict[str, RunDict] = {}
+    console.print(f"logging the features of {len(queries)} queries for the learned rankers")
+    with tempfile.TemporaryDirectory(prefix="hybridrank-eval-") as tmp:
+        log = log_split(retriever, collection, split, Path(tmp) / "features.parquet", queries=queries,
+                        request_time=dt.datetime.now(dt.UTC), window=window)
+    registry = ModelRegistry(settings.home)
+    for ref in model_refs:
+        path = registry.resolve(ref, index=retriever.index)
+        runs[path.name] = run_from_scores(log, model_scores(path, log), remove_query_doc=remove_query_doc)
+    for model_type in cv_model_types if cv_folds else ():
+        console.print(f"{model_type}: {cv_folds}-fold cross-validation by query")
+        runs[f"{model_type} ({cv_folds}-fold CV)"] = cross_validated_run(
+            log, folds=cv_folds, config=TrainConfig(model_type=model_type), remove_query_doc=remove_query_doc)
+    return runs
 
 
 def _invocation_args(ctx: click.Context) -> list[str]:

@@ -8,7 +8,7 @@ would return for the same query and request time.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 
 
 def log_split(retriever: Retriever, collection: Collection, split: str, out: Path, *, request_time: datetime,
-              window: int | None = None, on_batch: Callable[[int], None] | None = None) -> FeatureLog:
-    """Feature-log every query of ``split`` (labels from its qrels) and read the log back."""
+              window: int | None = None, queries: Mapping[str, str] | None = None,
+              on_batch: Callable[[int], None] | None = None) -> FeatureLog:
+    """Feature-log the queries of ``split`` (all, or ``queries``; labels from its qrels) and read it back."""
     from features.feature_log import log_features, read_feature_log
     from features.pipeline import FeaturePipeline
     from ltr.judgments import Judgments
 
-    queries = collection.split_queries(split)
+    queries = queries if queries is not None else collection.split_queries(split)
     judgments = Judgments(collection.qrels(split), name=f"{collection.name}:{split}")
     log_features(retriever, FeaturePipeline.from_config(retriever.config), queries, judgments, out,
                  request_time=request_time, window=window, on_batch=on_batch,

@@ -39,10 +39,14 @@ LIGHTGBM_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.05,
     "num_leaves": 15,
     "min_data_in_leaf": 20,
-    "feature_fraction": 0.9,
-    "bagging_fraction": 0.9,
-    "bagging_freq": 1,
-    "lambdarank_truncation_level": 20,
+    # No row/feature subsampling and pairs beyond the top 20 kept: the window holds ~170 candidates
+    # (the union of both legs) and SciFact has ~1 relevant document per query. Measured on SciFact
+    # (docs/ltr.md): NDCG@10 .737/.763/.748 over seeds 1-3 against .731/.740/.762 with bagging 0.9 and
+    # truncation 20 -- a higher mean and a fully deterministic fit for a given seed.
+    "feature_fraction": 1.0,
+    "bagging_fraction": 1.0,
+    "bagging_freq": 0,
+    "lambdarank_truncation_level": 100,
     "verbose": -1,
     "num_threads": 2,
     "deterministic": True,
