@@ -125,9 +125,9 @@ def test_analyzer_follows_the_cluster(es, fresh_index) -> None:
         return
     setup = create_index(es, fresh_index, cfg, dims=8, info=info)
     assert setup.analyzer == "english_hunspell"
-    tokens = es.indices.analyze(index=fresh_index, analyzer="english_hunspell", text="The studies were running")
+    tokens = es.indices.analyze(index=fresh_index, analyzer="english_hunspell", text="The studies of flies")
     terms = {t["token"] for t in tokens["tokens"]}
-    assert "the" not in terms and "study" in terms and "run" in terms
+    assert "the" not in terms and "of" not in terms and {"study", "fly"} <= terms
 
 
 def test_cli_index_help() -> None:
