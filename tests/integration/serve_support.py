@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import json
 import socket
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,17 @@ class ServerThread:
 def _scifact_slice(shared: Path, n: int) -> list[dict[str, Any]]:
     with gzip.open(shared / "scifact" / "corpus.jsonl.gz", "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in itertools.islice(handle, n)]
+
+
+@contextlib.contextmanager
+def temporary_index(es: Elasticsearch, embedder: Any, shared: Path, prefix: str) -> Iterator[str]:
+    """A uniquely named ``build_index`` index, deleted on exit."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    build_index(es, embedder, shared, name)
+    try:
+        yield name
+    finally:
+        es.options(ignore_status=404).indices.delete(index=name)
 
 
 def build_index(es: Elasticsearch, embedder: Any, shared: Path, name: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
-from serve_support import ServerThread, build_index, free_port
+from serve_support import ServerThread, free_port, temporary_index
 
 from connector.ranking import RankerHolder
 from connector.server import Endpoint
@@ -27,10 +27,8 @@ WINDOW = 20
 
 @pytest.fixture(scope="module")
 def profiled(es: Elasticsearch, embedder: Any, shared_datasets: Path) -> Iterator[str]:
-    name = f"test-serve-{uuid.uuid4().hex[:8]}"
-    build_index(es, embedder, shared_datasets, name)
-    yield name
-    es.options(ignore_status=404).indices.delete(index=name)
+    with temporary_index(es, embedder, shared_datasets, "test-serve") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 from elasticsearch import Elasticsearch
-from serve_support import ServerThread, build_index
+from serve_support import ServerThread, temporary_index
 
 from connector.server import Endpoint
 from features.pipeline import FeaturePipeline
@@ -55,10 +54,8 @@ def _train(pipeline: FeaturePipeline, target: str, scale: float, path: Path, mod
 
 @pytest.fixture(scope="module")
 def index_name(es: Elasticsearch, embedder: Any, shared_datasets: Path) -> Iterator[str]:
-    name = f"test-serve-ltr-{uuid.uuid4().hex[:8]}"
-    build_index(es, embedder, shared_datasets, name)
-    yield name
-    es.options(ignore_status=404).indices.delete(index=name)
+    with temporary_index(es, embedder, shared_datasets, "test-serve-ltr") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
