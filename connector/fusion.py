@@ -6,15 +6,20 @@ One function per method; ``FUSIONS`` maps a mode name to it. Each takes the merg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from connector.candidates import DENSE, LEGS, LEXICAL, Candidate
 
 
-def rrf(candidates: Iterable[Candidate], *, k: int = 60, **_: float) -> None:
+def rrf_score(leg_ranks: Mapping[str, int], k: int = 60) -> float:
     """Reciprocal rank fusion (Cormack et al. 2009): sum over legs of 1 / (k + rank)."""
+    return sum(1.0 / (k + rank) for rank in leg_ranks.values())
+
+
+def rrf(candidates: Iterable[Candidate], *, k: int = 60, **_: float) -> None:
+    """Write each candidate's ``rrf_score``."""
     for cand in candidates:
-        cand.fused_score = sum(1.0 / (k + rank) for rank in cand.leg_ranks.values())
+        cand.fused_score = rrf_score(cand.leg_ranks, k)
 
 
 def linear(candidates: Iterable[Candidate], *, weight: float = 0.5, **_: float) -> None:

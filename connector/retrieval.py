@@ -129,9 +129,9 @@ class Retriever:
 
     # -- internals ------------------------------------------------------------------------------
     def _query_vectors(self, texts: list[str]) -> np.ndarray:
-        if len(texts) == 1:
-            return self.embedder.encode_query(texts[0])[None, :]
-        return self.embedder.encode(texts)
+        # One query at a time through the cached live path: a batched encode differs from it in the
+        # last bits, and training logs must see exactly the vectors serving sees.
+        return np.stack([self.embedder.encode_query(text) for text in texts])
 
     def _leg_bodies(
         self,

@@ -5,8 +5,8 @@ One row per (query, candidate): ``qid``, ``doc_id``, ``label`` (the judged grade
 ``leg_knn``; NaN = not found by that leg), then one float64 column per feature, in pipeline order.
 The Parquet schema metadata records the feature names, the feature-config hash and the request time.
 
-Parity with live ranking: the query vector is always ``embedder.encode_query(text)`` (batched
-encoding may differ in the last bits), and features come from ``FeaturePipeline.compute_many``,
+Parity with live ranking: the query vector is always ``embedder.encode_query(text)`` (the
+retriever embeds queries one at a time through it), and features come from ``FeaturePipeline.compute_many``,
 the code the reranker calls.
 """
 
@@ -38,28 +38,12 @@ META_KEY = b"hybridrank"
 BASE_COLUMNS = ("qid", "doc_id", "label", "query_time", "leg_bm25", "leg_knn")
 
 
-class PerQueryEmbedder:
-    """Wraps an embedder so batch encoding is per-query ``encode_query`` (the live path's vectors)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.encode_query = inner.encode_query
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self.inner.encode_query(t) for t in texts])
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def window_candidates(legs: QueryLegs, config: Any) -> list[Candidate]:
     """Every candidate either leg found (the rerank pool), in RRF order, ties by doc id."""
-    cands = list(legs.candidates.values())
-    scores: dict[str, float] = {}
-    for cand in cands:
-        scores[cand.doc_id] = sum(1.0 / (config.rrf_k + r) for r in cand.leg_ranks.values())
-    # the formula of connector.fusion.rrf, computed aside so the shared candidates stay untouched
-    return sorted(cands, key=lambda c: (-scores[c.doc_id], c.doc_id))
+    from connector.fusion import rrf_score
+
+    # scored aside (not via fusion.rrf) so the shared candidates' fused_score stays untouched
+    return sorted(legs.candidates.values(), key=lambda c: (-rrf_score(c.leg_ranks, config.rrf_k), c.doc_id))
 
 
 def retrieve_requests(
@@ -72,11 +56,7 @@ def retrieve_requests(
     source: bool | Sequence[str] = False,
 ) -> list[FeatureRequest]:
     """Both legs for the queries (one ``_msearch``), as pipeline requests with the live query vectors."""
-    from connector.retrieval import Retriever as RetrieverCls
-
-    per_query = RetrieverCls(retriever.client, retriever.index, retriever.config,
-                             PerQueryEmbedder(retriever.embedder))  # type: ignore[arg-type]
-    legs = per_query.legs_many(query_texts, window=window, filters=filters, source=source)
+    legs = retriever.legs_many(query_texts, window=window, filters=filters, source=source)
     return [FeatureRequest(text, retriever.embedder.encode_query(text), window_candidates(q, retriever.config),
                            request_time) for text, q in zip(query_texts, legs, strict=True)]
 
