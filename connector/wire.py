@@ -23,6 +23,9 @@ FALLBACK_HEADER = "X-Hybridrank-Fallback"
 RANKER_HEADER = "X-Hybridrank-Ranker"
 VARIANT_HEADER = "X-Hybridrank-Variant"
 EXPLAIN_HEADER = "X-Hybridrank-Explain"
+USER_HEADER = "X-Hybridrank-User"  # who searched: sticky A/B assignment, impressions
+SESSION_HEADER = "X-Hybridrank-Session"
+EXPERIMENT_HEADER = "X-Hybridrank-Experiment"  # response: "<experiment id>/<variant>"
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus the ones the proxy recomputes itself.
 HOP_BY_HOP = frozenset({

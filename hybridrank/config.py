@@ -112,6 +112,18 @@ class IndexConfig(_Strict):
         return self
 
 
+class FeedbackConfig(_Strict):
+    """The feedback loop: where events go, where they wait when Elasticsearch is down, click stats."""
+
+    events_index: str = Field("hybridrank-events", description="Elasticsearch index of impressions and clicks.")
+    spool_dir: Path | None = Field(None, description="Durable local spool; empty = <home>/spool.")
+    flush_interval_s: float = Field(1.0, gt=0, description="How often the spool is sent to Elasticsearch.")
+    batch_size: int = Field(500, ge=1, le=10_000, description="Events per bulk request.")
+    log_impressions: bool = Field(True, description="Log an impression for every reranked search.")
+    ctr_prior_weight: float = Field(10.0, ge=0, description="Pseudo-impressions of the CTR smoothing prior.")
+    ctr_window_days: float = Field(0.0, ge=0, description="Only events this recent count; 0 = all.")
+
+
 class Settings(_Strict):
     """The whole configuration."""
 
@@ -119,11 +131,25 @@ class Settings(_Strict):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     indices: dict[str, IndexConfig] = Field(default_factory=dict)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     source: str = Field("<defaults>", description="Where this configuration was read from.")
 
     def index(self, name: str) -> IndexConfig:
         """The config of ``name``; an index not named in the file gets the defaults."""
         return self.indices.get(name) or IndexConfig()
+
+    @property
+    def spool_dir(self) -> Path:
+        return Path(self.feedback.spool_dir or Path(self.home) / "spool").expanduser()
+
+    @property
+    def clicks_dir(self) -> Path:
+        """Where ``hybridrank clicks aggregate`` writes the statistics the CTR feature reads."""
+        return Path(self.home).expanduser() / "clicks"
+
+    @property
+    def experiments_file(self) -> Path:
+        return Path(self.home).expanduser() / "experiments.json"
 
 
 def _env_overrides(raw: dict) -> dict:

@@ -1,0 +1,185 @@
+"""The event log as data: impressions with their clicks, read back from the events index.
+
+The endpoint writes two kinds of event documents (``_id`` = ``event_id``, so a retried event is
+stored once) to ``settings.feedback.events_index``:
+
+- impression: ``{"event_id", "type": "impression", "@timestamp", "request_id", "user_id",
+  "session_id", "index", "query", "experiment", "variant", "ranker", "model_id", "feature_names",
+  "hits": [{"doc_id", "position", "team", "features"}]}`` — ``position`` is 1-based on the result
+  list the user saw, ``team`` is "A"/"B" under interleaving (else null), ``features`` the logged
+  feature vector (null entries = missing) in ``feature_names`` order, or null for the hybrid order;
+- click: ``{"event_id", "type": "click", "@timestamp", "request_id", "doc_id", "user_id",
+  "dwell_ms", "conversion"}``.
+
+Everything downstream (click statistics, click-trained models, experiment reports) reads
+``Impression`` objects, built either from the index (``read_impressions``) or from plain dicts
+(``impressions_from_events``) so the statistics are testable without a cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from hybridrank.errors import DataError
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+IMPRESSION = "impression"
+CLICK = "click"
+
+EVENTS_MAPPING: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "event_id": {"type": "keyword"},
+        "type": {"type": "keyword"},
+        "@timestamp": {"type": "date"},
+        "request_id": {"type": "keyword"},
+        "user_id": {"type": "keyword"},
+        "session_id": {"type": "keyword"},
+        "index": {"type": "keyword"},
+        "query": {"type": "keyword"},
+        "experiment": {"type": "keyword"},
+        "variant": {"type": "keyword"},
+        "ranker": {"type": "keyword"},
+        "model_id": {"type": "keyword"},
+        "doc_id": {"type": "keyword"},
+        "dwell_ms": {"type": "float"},
+        "conversion": {"type": "boolean"},
+        "feature_names": {"type": "keyword", "index": False},
+        "hits": {"type": "object", "enabled": False},
+    },
+}
+
+
+def click_event_id(request_id: str, doc_id: str) -> str:
+    """The default id of a click: one click per (search, document), so retries are idempotent."""
+    return "click-" + hashlib.sha256(f"{request_id}\x1f{doc_id}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    doc_id: str
+    position: int  # 1-based
+    team: str | None = None
+    features: tuple[float, ...] | None = None  # NaN = missing
+
+
+@dataclass
+class Impression:
+    request_id: str
+    timestamp: datetime
+    index: str
+    query: str
+    hits: list[Shown]
+    user_id: str | None = None
+    session_id: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    ranker: str | None = None
+    model_id: str | None = None
+    feature_names: list[str] | None = None
+    clicks: dict[str, datetime] = field(default_factory=dict)  # doc_id -> first click time
+    dwell_ms: dict[str, float] = field(default_factory=dict)
+    conversions: set[str] = field(default_factory=set)
+
+    @property
+    def clicked_positions(self) -> list[int]:
+        return sorted(h.position for h in self.hits if h.doc_id in self.clicks)
+
+    @property
+    def unit(self) -> str:
+        """The randomisation unit: user, else session, else the search itself."""
+        return self.user_id or self.session_id or self.request_id
+
+
+def parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000.0, UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise DataError(f"event timestamp is not ISO-8601: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _features(raw: Any) -> tuple[float, ...] | None:
+    if raw is None:
+        return None
+    return tuple(float("nan") if v is None else float(v) for v in raw)
+
+
+def impressions_from_events(events: Iterable[Mapping[str, Any]], *, since: datetime | None = None,
+                            until: datetime | None = None) -> tuple[list[Impression], int]:
+    """Join clicks to their impressions; returns (impressions in time order, orphan clicks).
+
+    An orphan click names a request with no stored impression (or a doc it did not show); it is
+    counted, never silently dropped, so the caller can report it.
+    """
+    impressions: dict[str, Impression] = {}
+    clicks: list[Mapping[str, Any]] = []
+    for ev in events:
+        kind = ev.get("type")
+        if kind == IMPRESSION:
+            ts = parse_time(ev["@timestamp"])
+            if (since and ts < since) or (until and ts >= until):
+                continue
+            hits = [Shown(str(h["doc_id"]), int(h["position"]), h.get("team"), _features(h.get("features")))
+                    for h in ev.get("hits") or []]
+            impressions[str(ev["request_id"])] = Impression(
+                request_id=str(ev["request_id"]), timestamp=ts, index=str(ev.get("index", "")),
+                query=str(ev.get("query", "")), hits=hits, user_id=ev.get("user_id"),
+                session_id=ev.get("session_id"), experiment=ev.get("experiment"), variant=ev.get("variant"),
+                ranker=ev.get("ranker"), model_id=ev.get("model_id"), feature_names=ev.get("feature_names"))
+        elif kind == CLICK:
+            clicks.append(ev)
+    orphans = 0
+    for ev in clicks:
+        imp = impressions.get(str(ev.get("request_id")))
+        doc = str(ev.get("doc_id"))
+        if imp is None or all(h.doc_id != doc for h in imp.hits):
+            orphans += 1
+            continue
+        ts = parse_time(ev["@timestamp"])
+        if doc not in imp.clicks or ts < imp.clicks[doc]:
+            imp.clicks[doc] = ts
+        if ev.get("dwell_ms") is not None:
+            imp.dwell_ms[doc] = max(imp.dwell_ms.get(doc, 0.0), float(ev["dwell_ms"]))
+        if ev.get("conversion"):
+            imp.conversions.add(doc)
+    return sorted(impressions.values(), key=lambda i: (i.timestamp, i.request_id)), orphans
+
+
+def scan_events(client: Elasticsearch, events_index: str, *, index: str | None = None,
+                experiment: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every event document (optionally of one searched index or experiment), streamed with a PIT."""
+    from elasticsearch import helpers
+
+    from connector.client import translate_errors
+
+    filters: list[dict[str, Any]] = []
+    if index:
+        # clicks carry no index: keep every click, join later
+        filters.append({"bool": {"should": [{"term": {"index": index}}, {"term": {"type": CLICK}}]}})
+    if experiment:
+        filters.append({"bool": {"should": [{"term": {"experiment": experiment}}, {"term": {"type": CLICK}}]}})
+    query = {"bool": {"filter": filters}} if filters else {"match_all": {}}
+    with translate_errors(index=events_index):
+        client.indices.refresh(index=events_index)
+        for hit in helpers.scan(client, index=events_index, query={"query": query}, size=2000,
+                                preserve_order=False):
+            yield hit["_source"]
+
+
+def read_impressions(client: Elasticsearch, events_index: str, *, index: str | None = None,
+                     experiment: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None) -> tuple[list[Impression], int]:
+    """Impressions (with clicks) from the events index; see ``impressions_from_events``."""
+    return impressions_from_events(scan_events(client, events_index, index=index, experiment=experiment),
+                                   since=since, until=until)
