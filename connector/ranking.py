@@ -2,8 +2,14 @@
 
 - ``HybridOrder``: the fused score (linear fusion of the two legs); always available, and what the
   endpoint falls back to whenever a learned model cannot serve.
+- ``EsOrder``: Elasticsearch's own order of the app's query (the lexical leg), kNN-only documents
+  after it by dense rank; ``RrfOrder``: reciprocal rank fusion of the legs. Both are experiment
+  baselines, asked for by ranker spec.
 - ``LearnedRanker``: the feature pipeline + a ``ltr.model.RankingModel``.
-- ``RankerHolder``: which ranker serves (index, variant). It reads ``ltr.registry`` (imported lazily,
+- ``RankerHolder``: which ranker serves (index, variant). A variant is a registry variant name or a
+  ranker spec (``es``, ``hybrid``, ``rrf``, ``model:<id>``, ``variant:<registry variant>``) — the
+  same specs experiments name, so the explicit variant header and experiments share one mechanism.
+  It reads ``ltr.registry`` (imported lazily,
   feature-detected at startup), checks the registry file's mtime at most once per
   ``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
   it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error.
@@ -22,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from connector.candidates import Candidate
+from connector.candidates import DENSE, LEXICAL, Candidate
 from connector.fusion import FUSIONS, ordered
 from hybridrank.config import IndexConfig, Settings
 
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hybridrank.serve")
 HYBRID = "hybrid"  # the variant name that asks for hybrid order explicitly (no fallback reported)
+ES_ORDER = "es"
+RRF = "rrf"
+MODEL_PREFIX = "model:"
+VARIANT_PREFIX = "variant:"
 DEFAULT_VARIANT = "default"
 
 
@@ -46,6 +56,8 @@ class Ranked:
     features: np.ndarray | None = None  # rows in ``candidates`` order
     fallback: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    teams: list[str] | None = None  # interleaving: the team ("A"/"B") that placed each candidate
+    team_rankers: dict[str, dict[str, Any]] | None = None  # interleaving: team -> variant, ranker, model
 
 
 class Ranker(Protocol):
@@ -59,9 +71,11 @@ class Ranker(Protocol):
 
 
 class HybridOrder:
-    """Linear fusion of the legs (min-max normalised, the profile's dense weight)."""
+    """A fusion of the legs in the profile's settings: ``linear`` (min-max normalised, the profile's dense
+    weight) is the hybrid order every fallback uses; ``RrfOrder`` is the same with reciprocal rank fusion."""
 
     name = HYBRID
+    fusion = "linear"
     blocking = False
 
     def __init__(self, profiles: Mapping[str, IndexConfig]) -> None:
@@ -70,9 +84,34 @@ class HybridOrder:
     def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
                candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
         config = self.profiles.get(index) or IndexConfig()
-        FUSIONS["linear"](candidates, k=config.rrf_k, weight=config.linear_weight)
+        FUSIONS[self.fusion](candidates, k=config.rrf_k, weight=config.linear_weight)
         best = ordered(candidates)
         return Ranked(best, [c.fused_score for c in best], ranker=self.name)
+
+
+class EsOrder:
+    """Elasticsearch's own order of the app's query; documents only the kNN leg found follow by dense rank.
+
+    Lexical hits keep Elasticsearch's score; kNN-only documents score 0 (the app's query did not match).
+    """
+
+    name = ES_ORDER
+    blocking = False
+
+    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
+               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+        lexical = sorted((c for c in candidates if c.found_by(LEXICAL)), key=lambda c: c.leg_ranks[LEXICAL])
+        dense = sorted((c for c in candidates if not c.found_by(LEXICAL)),
+                       key=lambda c: (c.leg_ranks.get(DENSE, 1 << 30), c.doc_id))
+        return Ranked(lexical + dense, [c.leg_scores[LEXICAL] for c in lexical] + [0.0] * len(dense),
+                      ranker=self.name)
+
+
+class RrfOrder(HybridOrder):
+    """Reciprocal rank fusion of the legs (the profile's ``rrf_k``)."""
+
+    name = RRF
+    fusion = "rrf"
 
 
 class LearnedRanker:
@@ -128,6 +167,7 @@ class RankerHolder:
         check_interval_s: float = 1.0,
     ) -> None:
         self.hybrid = HybridOrder(profiles)
+        self.fixed: dict[str, Ranker] = {HYBRID: self.hybrid, ES_ORDER: EsOrder(), RRF: RrfOrder(profiles)}
         self.resolver = resolver
         self.loader = loader
         self.registry_file = registry_file
@@ -141,10 +181,13 @@ class RankerHolder:
 
     # -- public ---------------------------------------------------------------------------------
     def get(self, index: str, variant: str | None) -> tuple[Ranker, str | None]:
-        """(ranker, fallback reason or None). Cheap after the first call; may load a model (blocking)."""
-        chosen = variant or DEFAULT_VARIANT
-        if chosen == HYBRID:
-            return self.hybrid, None
+        """(ranker, fallback reason or None). Cheap after the first call; may load a model (blocking).
+
+        ``variant`` is a registry variant name or a ranker spec (see the module docstring).
+        """
+        chosen = _chosen(variant)
+        if chosen in self.fixed:
+            return self.fixed[chosen], None
         if self.unavailable is not None:
             return self.hybrid, self.unavailable
         if self.resolver is None or self.loader is None:
@@ -161,8 +204,8 @@ class RankerHolder:
 
     def needs_thread(self, index: str, variant: str | None) -> bool:
         """Whether ``get`` may block (loading a model) — the caller then runs it in a worker thread."""
-        chosen = variant or DEFAULT_VARIANT
-        if chosen == HYBRID or self.unavailable is not None or self.resolver is None:
+        chosen = _chosen(variant)
+        if chosen in self.fixed or self.unavailable is not None or self.resolver is None:
             return False
         return (index, chosen) not in self._slots or self._due()
 
@@ -206,7 +249,11 @@ class RankerHolder:
     def _load(self, index: str, variant: str, previous: _Slot | None = None) -> _Slot:
         assert self.resolver is not None and self.loader is not None
         try:
-            model_id = self.resolver(index, variant)
+            # ``model:<id>`` names the model itself; anything else is resolved through the registry
+            if variant.startswith(MODEL_PREFIX):
+                model_id: str | None = variant[len(MODEL_PREFIX):]
+            else:
+                model_id = self.resolver(index, variant)
         except Exception as exc:
             reason = f"registry-unreadable: {exc}"
             log.warning("fallback", extra={"index": index, "variant": variant, "reason": reason})
@@ -224,6 +271,19 @@ class RankerHolder:
             return _Slot(self.hybrid, model_id, reason)
         log.info("model loaded", extra={"index": index, "variant": variant, "model": model_id})
         return _Slot(ranker, model_id, None)
+
+
+def _chosen(variant: str | None) -> str:
+    """The slot key of a variant: ``variant:<name>`` is just the registry variant ``name``."""
+    chosen = variant or DEFAULT_VARIANT
+    if chosen.startswith(VARIANT_PREFIX):
+        chosen = chosen[len(VARIANT_PREFIX):] or DEFAULT_VARIANT
+    return chosen
+
+
+def is_ranker_spec(text: str) -> bool:
+    """Whether ``text`` is a ranker spec rather than a bare registry variant name."""
+    return text in (HYBRID, ES_ORDER, RRF) or text.startswith((MODEL_PREFIX, VARIANT_PREFIX))
 
 
 def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearch],
@@ -252,7 +312,10 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
         return registry.serving(index, variant)
 
     def load(index: str, model_id: str) -> Ranker:
-        pipeline = FeaturePipeline.from_config(settings.index(index))
+        from ltr.clicks import load_click_stats
+
+        # click statistics as of the model's load; `hybridrank clicks aggregate` + promote refreshes them
+        pipeline = FeaturePipeline.from_config(settings.index(index), click_stats=load_click_stats(settings, index))
         model = RankingModel.load(registry.model_dir(index, model_id), pipeline)
         return LearnedRanker(model, pipeline, client())
 

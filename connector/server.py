@@ -7,10 +7,21 @@ shape; everything else is relayed verbatim (method, path, query string, body, he
 
 The reranker can never fail a search: a model that cannot load or score gives the hybrid order and
 the header ``X-Hybridrank-Fallback: <reason>``; a kNN leg that fails lets Elasticsearch answer alone.
+
+Feedback: every reranked search logs an impression (``connector.events``: handed to a queue, made
+durable and shipped off the request path); apps post clicks to ``POST /_hybridrank/events``. Each
+search's ``X-Request-Id`` is its impression's ``request_id``; item ``i`` (0-based) of an ``_msearch``
+gets ``<X-Request-Id>-<i>``.
+
+Experiments (``ltr.experiments``, re-read when the file changes): a search on an index with a running
+experiment and no explicit variant (header or ``ext``) is ranked by the user's sticky variant (``ab``:
+unit = user header, else session header, else request id) or by the team-draft merge of both variants
+(``interleave``); the response says which in ``X-Hybridrank-Experiment: <id>/<variant|interleave>``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -19,7 +30,7 @@ import math
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,16 +46,20 @@ from starlette.routing import Route
 from connector import dsl
 from connector.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from connector.client import cluster_url
+from connector.events import EventLog, finite_list, impression_event_id, parse_events
 from connector.metrics import Metrics
-from connector.ranking import HYBRID, HybridOrder, Ranked, RankerHolder
+from connector.ranking import HYBRID, Ranked, RankerHolder
 from connector.upstream import Upstream, UpstreamError
 from connector.wire import (
+    EXPERIMENT_HEADER,
     EXPLAIN_HEADER,
     FALLBACK_HEADER,
     PRODUCT_HEADER,
     PRODUCT_VALUE,
     RANKER_HEADER,
     REQUEST_ID_HEADER,
+    SESSION_HEADER,
+    USER_HEADER,
     VARIANT_HEADER,
     RequestRejected,
     dumps,
@@ -55,7 +70,9 @@ from connector.wire import (
     truthy,
 )
 from hybridrank.config import Settings
-from hybridrank.errors import ClusterUnavailable
+from hybridrank.errors import ClusterUnavailable, ConfigError
+from ltr.events_data import IMPRESSION
+from ltr.experiments import Experiment, ExperimentStore, Variant, team_draft
 
 if TYPE_CHECKING:
     from connector.embedding import Embedder
@@ -77,6 +94,31 @@ class _Outcome:
     ranker: str | None = None
     fallback: str | None = None
     stages: dict[str, float] = field(default_factory=dict)
+    request_id: str = ""
+    request_time: datetime = field(default_factory=lambda: datetime.now(UTC))  # taken once, at the boundary
+    user_id: str | None = None
+    session_id: str | None = None
+    experiments: list[str] = field(default_factory=list)  # EXPERIMENT_HEADER values, in item order
+
+
+@dataclass(frozen=True)
+class _Assignment:
+    """How one search is ranked with respect to experiments, and the id its impression carries."""
+
+    request_id: str
+    experiment: Experiment | None = None
+    variant: Variant | None = None  # the A/B variant; None under interleaving
+    explicit_variant: str | None = None  # the app's own variant override (no experiment then)
+
+    @property
+    def interleave(self) -> bool:
+        return self.experiment is not None and self.experiment.mode == "interleave"
+
+    @property
+    def label(self) -> str | None:
+        if self.experiment is None:
+            return None
+        return f"{self.experiment.id}/{self.variant.name if self.variant else 'interleave'}"
 
 
 class Endpoint:
@@ -94,6 +136,9 @@ class Endpoint:
         torch_threads: int | None = None,
         warm_up: bool = True,
         upstream_transport: Any = None,
+        event_log: EventLog | None = None,
+        experiments: ExperimentStore | None = None,
+        experiments_check_s: float = 1.0,
     ) -> None:
         self.settings = settings
         self.profiles = dict(settings.indices)
@@ -111,8 +156,19 @@ class Endpoint:
         self.warm_up = warm_up
         self.upstream: Upstream | None = None
         self.upstream_transport = upstream_transport  # tests fake Elasticsearch at the transport
+        self.events = event_log or EventLog.from_settings(settings, url=self.upstream_url,
+                                                          registry=self.metrics.registry)
+        self.experiment_store = experiments or ExperimentStore(settings.experiments_file)
+        self._pending: set[asyncio.Task[None]] = set()  # post-response work (feature snapshots)
+        self._snapshot_pipelines: dict[str, Any] = {}
+        self._snapshot_es: Any = None
+        self.experiments_check_s = experiments_check_s
+        self._experiments: dict[str, Experiment] = {}
+        self._experiments_mtime: float | None = -1.0
+        self._experiments_checked = -math.inf
         self.app = Starlette(
             routes=[
+                Route("/_hybridrank/events", self.events_route, methods=["POST"]),
                 Route("/_hybridrank/metrics", self.metrics_route, methods=["GET"]),
                 Route("/_hybridrank/health", self.health_route, methods=["GET"]),
                 Route("/", self.dispatch, methods=METHODS),
@@ -151,16 +207,56 @@ class Endpoint:
         if self.warm_up and self.profiles:
             _ = self.holder
             await to_thread.run_sync(self.embedder.encode_query, "warm up")
+        await self.events.start()
         log.info("endpoint ready", extra={"upstream": self.upstream_url, "profiles": sorted(self.profiles),
-                                          "rankers": self.holder.describe()})
+                                          "rankers": self.holder.describe(), "spool": str(self.events.spool_dir)})
         try:
             yield
         finally:
-            await self.upstream.aclose()
+            try:
+                if self._pending:  # snapshots still computing: bounded wait, then log without them
+                    _, late = await asyncio.wait(set(self._pending), timeout=10.0)
+                    for task in late:
+                        task.cancel()
+                    await asyncio.gather(*late, return_exceptions=True)
+                await self.events.aclose()  # queued impressions reach the spool before we exit
+                if self._snapshot_es is not None:
+                    self._snapshot_es.close()
+            finally:
+                await self.upstream.aclose()
 
     # -- routes -------------------------------------------------------------------------------------
     async def metrics_route(self, _request: Request) -> Response:
         return Response(self.metrics.render(), media_type=self.metrics.content_type)
+
+    async def events_route(self, request: Request) -> Response:
+        """``POST /_hybridrank/events``: clicks (one object, an array, or NDJSON) -> 202 once on disk."""
+        started = time.perf_counter()
+        rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        outcome = _Outcome(route="events", request_id=rid)
+        raw = await request.body()
+        try:
+            events = parse_events(raw, user_id=request.headers.get(USER_HEADER),
+                                  session_id=request.headers.get(SESSION_HEADER))
+            await to_thread.run_sync(self.events.append, events)
+        except RequestRejected as exc:
+            outcome.outcome, outcome.reason = "rejected", str(exc)
+            response = self._json(request, es_error(exc.status, exc.error_type, str(exc)), exc.status)
+        except OSError as exc:  # the spool cannot be written: the app should retry, nothing was accepted
+            log.exception("cannot write the event spool")
+            outcome.outcome, outcome.reason = "error", str(exc)
+            response = self._json(request, es_error(503, "spool_write_exception",
+                                                    f"cannot write the event spool: {exc}"), 503)
+        else:
+            outcome.outcome = "accepted"
+            response = self._json(request, {"accepted": len(events)}, 202)
+        self._finish(response, rid, outcome)
+        self.metrics.count(outcome.route, outcome.outcome)
+        log.info("request", extra={"request_id": rid, "method": request.method, "path": request.url.path,
+                                   "status": response.status_code, "route": outcome.route, "outcome": outcome.outcome,
+                                   "reason": outcome.reason,
+                                   "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+        return response
 
     async def health_route(self, request: Request) -> Response:
         body = {"upstream": self.upstream_url, "profiles": sorted(self.profiles), "rankers": self.holder.describe()}
@@ -171,7 +267,8 @@ class Endpoint:
         rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         parts = [p for p in request.url.path.split("/") if p]
         is_search = request.method in ("GET", "POST")
-        outcome = _Outcome(route="passthrough")
+        outcome = _Outcome(route="passthrough", request_id=rid, user_id=request.headers.get(USER_HEADER),
+                           session_id=request.headers.get(SESSION_HEADER))
         try:
             if is_search and parts and parts[-1] == "_search" and len(parts) <= 2 and not _underscore(parts[:-1]):
                 outcome.route = "search"
@@ -221,6 +318,7 @@ class Endpoint:
         if isinstance(plan, dsl.Passthrough):
             outcome.reason = plan.reason
             return await self.passthrough(request, _clean_body(body, raw), outcome)
+        plan, assignment = self._assign(plan, outcome.request_id, outcome)
         try:
             vector = await self._embed(plan.query_text, outcome)
             headers = list(request.headers.items())
@@ -236,7 +334,7 @@ class Endpoint:
                 if failed is dense:
                     outcome.fallback = f"knn-leg-failed: {_error_reason(dense)}"
                 return await self.passthrough(request, _clean_body(body, raw), outcome)
-            answer = await self._answer(plan, lexical, dense, vector, headers, outcome)
+            answer = await self._answer(plan, lexical, dense, vector, headers, outcome, assignment)
         except (ClusterUnavailable, RequestRejected, UpstreamError):
             raise
         except Exception as exc:  # a bug of ours must not fail the app's search: let ES answer alone
@@ -260,17 +358,19 @@ class Endpoint:
         return vector
 
     async def _answer(self, plan: dsl.SearchPlan, lexical: dict[str, Any], dense: dict[str, Any],
-                      vector: np.ndarray, headers: Sequence[tuple[str, str]], outcome: _Outcome) -> dict[str, Any]:
+                      vector: np.ndarray, headers: Sequence[tuple[str, str]], outcome: _Outcome,
+                      assignment: _Assignment) -> dict[str, Any]:
         """One reranked search response in Elasticsearch's shape (``took`` set by the caller)."""
         lex_hits = lexical.get("hits", {}).get("hits", [])
         knn_hits = dense.get("hits", {}).get("hits", [])
         candidates = list(merge_legs(plan.index, {LEXICAL: lex_hits, DENSE: knn_hits}).values())
-        ranked = await self._rerank(plan, vector, candidates, outcome)
+        ranked = await self._rerank(plan, vector, candidates, outcome, assignment)
         window = ranked.candidates[: plan.window]
         scores = ranked.scores[: plan.window]
         page = list(range(plan.from_, min(plan.from_ + plan.size, len(window))))
         rendered = await self._render(plan, [window[i] for i in page], headers, outcome)
         hits: list[dict[str, Any]] = []
+        shown: list[int] = []  # window positions of the hits returned
         names = ranked.feature_names or []
         for i in page:
             cand = window[i]
@@ -288,7 +388,15 @@ class Endpoint:
                     "leg_ranks": cand.leg_ranks,
                     "features": None if row is None else {n: _finite(v) for n, v in zip(names, row, strict=True)},
                 }
+                if ranked.teams is not None:
+                    hit["_hybridrank"]["team"] = ranked.teams[i]
             hits.append(hit)
+            shown.append(i)
+        if self.settings.feedback.log_impressions:
+            if ranked.features is None and self.settings.feedback.log_features:
+                self._later(self._snapshot_then_log(plan, ranked, shown, outcome, assignment, vector))
+            else:
+                self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
         answer = {k: v for k, v in lexical.items() if k not in ("hits", "status")}
         answer["timed_out"] = bool(lexical.get("timed_out")) or bool(dense.get("timed_out"))
         lex_hits_meta = lexical.get("hits", {})
@@ -300,27 +408,71 @@ class Endpoint:
         answer["hits"] = hits_block
         return answer
 
+    @property
+    def post_response_work(self) -> int:
+        """Feature snapshots still being computed after their responses (their impressions are not queued yet)."""
+        return len(self._pending)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the response; shutdown waits for it (``lifespan``)."""
+        task = asyncio.create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _snapshot_then_log(self, plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int],
+                                 outcome: _Outcome, assignment: _Assignment, vector: np.ndarray) -> None:
+        """Log the impression with the index's feature snapshot (the code the models are served with),
+        computed after the response; if that fails, the impression is logged without it, never lost."""
+        try:
+            pipeline = self._snapshot_pipeline(plan.index)
+            matrix = await to_thread.run_sync(
+                lambda: pipeline.compute(self._snapshot_client(), plan.index, plan.query_text, vector,
+                                         ranked.candidates, request_time=outcome.request_time))
+            ranked = replace(ranked, feature_names=list(pipeline.names), features=matrix)
+        except BaseException as exc:  # including cancellation at shutdown: the impression is still logged
+            log.warning("feature snapshot failed; impression logged without it",
+                        extra={"index": plan.index, "reason": f"{type(exc).__name__}: {exc}"})
+            if not isinstance(exc, Exception):
+                self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
+                raise
+        self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
+
+    def _snapshot_pipeline(self, index: str) -> Any:
+        pipeline = self._snapshot_pipelines.get(index)
+        if pipeline is None:
+            from features.pipeline import FeaturePipeline
+            from ltr.clicks import load_click_stats
+
+            pipeline = FeaturePipeline.from_config(self.profiles[index],
+                                                   click_stats=load_click_stats(self.settings, index))
+            self._snapshot_pipelines[index] = pipeline
+        return pipeline
+
+    def _snapshot_client(self) -> Any:
+        if self._snapshot_es is None:
+            from connector.client import make_client
+
+            self._snapshot_es = make_client(self.settings, url=self.upstream_url)
+        return self._snapshot_es
+
     async def _rerank(self, plan: dsl.SearchPlan, vector: np.ndarray, candidates: list[Candidate],
-                      outcome: _Outcome) -> Ranked:
-        holder = self.holder
-        if holder.needs_thread(plan.index, plan.variant):
-            ranker, fallback = await to_thread.run_sync(holder.get, plan.index, plan.variant)
+                      outcome: _Outcome, assignment: _Assignment) -> Ranked:
+        request_time = outcome.request_time
+        fallback: str | None
+        if assignment.interleave:
+            assert assignment.experiment is not None
+            team_a, team_b = assignment.experiment.variants
+            # each ranker gets its own copies: fusion rankers write ``fused_score`` on the candidates
+            ranked_a, fallback_a = await self._run_ranker(plan, team_a.ranker, vector,
+                                                          [replace(c) for c in candidates], request_time)
+            ranked_b, fallback_b = await self._run_ranker(plan, team_b.ranker, vector,
+                                                          [replace(c) for c in candidates], request_time)
+            ranked = _interleave(ranked_a, ranked_b, team_a, team_b, seed=assignment.request_id, length=plan.window)
+            fallback = "; ".join(f"{v.name}: {f}" for v, f in ((team_a, fallback_a), (team_b, fallback_b)) if f) or None
         else:
-            ranker, fallback = holder.get(plan.index, plan.variant)
-        request_time = datetime.now(UTC)  # taken once, at the request boundary
-        ranked: Ranked | None = None
-        if not isinstance(ranker, HybridOrder):
-            try:
-                if ranker.blocking:
-                    ranked = await to_thread.run_sync(ranker.rerank, plan.index, plan.query_text, vector,
-                                                      candidates, request_time)
-                else:
-                    ranked = ranker.rerank(plan.index, plan.query_text, vector, candidates, request_time)
-            except Exception as exc:
-                fallback = f"model-error: {ranker.name}: {type(exc).__name__}: {exc}"
-                log.warning("model failed; hybrid order", extra={"index": plan.index, "reason": fallback})
-        if ranked is None:
-            ranked = holder.hybrid.rerank(plan.index, plan.query_text, vector, candidates, request_time)
+            ranked, fallback = await self._run_ranker(plan, plan.variant, vector, candidates, request_time)
+        if assignment.label:
+            outcome.experiments.append(assignment.label)
         for stage, seconds in ranked.timings.items():
             outcome.stages[stage] = seconds
             self.metrics.observe(stage, seconds)
@@ -332,6 +484,57 @@ class Endpoint:
             outcome.outcome = "fallback"
             self.metrics.fallback(fallback)
         return ranked
+
+    async def _run_ranker(self, plan: dsl.SearchPlan, variant: str | None, vector: np.ndarray,
+                          candidates: list[Candidate], request_time: datetime) -> tuple[Ranked, str | None]:
+        """The window ranked by ``variant`` (a registry variant or a ranker spec); hybrid order on failure."""
+        holder = self.holder
+        if holder.needs_thread(plan.index, variant):
+            ranker, fallback = await to_thread.run_sync(holder.get, plan.index, variant)
+        else:
+            ranker, fallback = holder.get(plan.index, variant)
+        ranked: Ranked | None = None
+        if ranker is not holder.hybrid:
+            try:
+                if ranker.blocking:
+                    ranked = await to_thread.run_sync(ranker.rerank, plan.index, plan.query_text, vector,
+                                                      candidates, request_time)
+                else:
+                    ranked = ranker.rerank(plan.index, plan.query_text, vector, candidates, request_time)
+            except Exception as exc:
+                fallback = f"model-error: {ranker.name}: {type(exc).__name__}: {exc}"
+                log.warning("model failed; hybrid order", extra={"index": plan.index, "reason": fallback})
+        if ranked is None:
+            ranked = holder.hybrid.rerank(plan.index, plan.query_text, vector, candidates, request_time)
+        return ranked, fallback
+
+    # -- experiments ----------------------------------------------------------------------------------
+    def _running_experiment(self, index: str) -> Experiment | None:
+        """The running experiment of ``index``; the file is checked at most once per ``experiments_check_s``."""
+        now = time.monotonic()
+        if now - self._experiments_checked >= self.experiments_check_s:
+            self._experiments_checked = now
+            mtime = self.experiment_store.mtime()
+            if mtime != self._experiments_mtime:
+                try:
+                    self._experiments = {e.index: e for e in self.experiment_store.all() if e.running}
+                    self._experiments_mtime = mtime
+                    log.info("experiments loaded", extra={"running": {i: e.id for i, e in self._experiments.items()}})
+                except (ConfigError, OSError, TypeError, KeyError) as exc:  # keep serving the last good state
+                    log.warning("experiments file unreadable; keeping the previous state", extra={"reason": str(exc)})
+        return self._experiments.get(index)
+
+    def _assign(self, plan: dsl.SearchPlan, request_id: str, outcome: _Outcome) -> tuple[dsl.SearchPlan, _Assignment]:
+        """The plan with the variant the experiment gives this search, and the assignment to log."""
+        if plan.variant is not None:
+            return plan, _Assignment(request_id, explicit_variant=plan.variant)
+        experiment = self._running_experiment(plan.index)
+        if experiment is None:
+            return plan, _Assignment(request_id)
+        if experiment.mode == "interleave":
+            return plan, _Assignment(request_id, experiment)
+        variant = experiment.assign(outcome.user_id or outcome.session_id or request_id)
+        return replace(plan, variant=variant.ranker), _Assignment(request_id, experiment, variant)
 
     async def _render(self, plan: dsl.SearchPlan, page: Sequence[Candidate],
                       headers: Sequence[tuple[str, str]], outcome: _Outcome) -> dict[str, dict[str, Any]]:
@@ -392,6 +595,10 @@ class Endpoint:
         searches: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
         vectors: dict[int, np.ndarray] = {}
         pairs = list(zip(lines[0::2], lines[1::2], strict=True))
+        assignments: dict[int, _Assignment] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, dsl.SearchPlan):
+                items[i], assignments[i] = self._assign(item, f"{outcome.request_id}-{i}", outcome)
         try:
             for i, item in enumerate(items):
                 if isinstance(item, dsl.SearchPlan):
@@ -415,13 +622,14 @@ class Endpoint:
                         responses.append(lexical)
                     elif "error" in dense:  # the app's query alone, in its own order
                         outcome.fallback = f"knn-leg-failed: {_error_reason(dense)}"
+                        alone = _Assignment(assignments[i].request_id)  # not an experiment's answer
                         answer = await self._answer(replace(item, variant=HYBRID), lexical, {"hits": {"hits": []}},
-                                                    vectors[i], headers, outcome)
+                                                    vectors[i], headers, outcome, alone)
                         answer["status"] = 200
                         responses.append(_ordered_response(answer))
                     else:
                         sub_started = time.perf_counter()
-                        answer = await self._answer(item, lexical, dense, vectors[i], headers, outcome)
+                        answer = await self._answer(item, lexical, dense, vectors[i], headers, outcome, assignments[i])
                         answer["took"] = int(lexical.get("took", 0)) + int((time.perf_counter() - sub_started) * 1000)
                         answer["status"] = 200
                         responses.append(_ordered_response(answer))
@@ -483,6 +691,8 @@ class Endpoint:
             headers[RANKER_HEADER] = outcome.ranker
         if outcome.fallback:
             headers[FALLBACK_HEADER] = _header_safe(outcome.fallback)
+        if outcome.experiments:
+            headers[EXPERIMENT_HEADER] = _header_safe(",".join(dict.fromkeys(outcome.experiments)))
 
 
 def create_app(settings: Settings, **options: Any) -> Starlette:
@@ -491,6 +701,67 @@ def create_app(settings: Settings, **options: Any) -> Starlette:
 
 
 # -- module helpers ---------------------------------------------------------------------------------
+def _interleave(ranked_a: Ranked, ranked_b: Ranked, team_a: Variant, team_b: Variant, *, seed: str,
+                length: int) -> Ranked:
+    """Team-draft merge of two rankings of the same window; scores fall with the merged rank."""
+    merged, teams = team_draft([c.doc_id for c in ranked_a.candidates], [c.doc_id for c in ranked_b.candidates],
+                               seed=seed, length=length)
+    by_id = {c.doc_id: c for c in ranked_b.candidates}
+    by_id.update({c.doc_id: c for c in ranked_a.candidates})
+    source = ranked_a if ranked_a.features is not None else ranked_b if ranked_b.features is not None else None
+    features = None
+    if source is not None and source.features is not None:
+        rows = {c.doc_id: source.features[i] for i, c in enumerate(source.candidates)}
+        if all(d in rows for d in merged):
+            features = np.asarray([rows[d] for d in merged]) if merged else source.features[:0]
+    timings: dict[str, float] = {}
+    for part in (ranked_a, ranked_b):
+        for stage, seconds in part.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+    count = len(merged)
+    return Ranked(
+        [by_id[d] for d in merged], [float(count - i) for i in range(count)],
+        ranker=f"interleave({ranked_a.ranker},{ranked_b.ranker})",
+        feature_names=source.feature_names if features is not None and source is not None else None,
+        features=features, timings=timings, teams=teams,
+        team_rankers={"A": {"variant": team_a.name, "ranker": ranked_a.ranker, "model_id": ranked_a.model_id},
+                      "B": {"variant": team_b.name, "ranker": ranked_b.ranker, "model_id": ranked_b.model_id}},
+    )
+
+
+def _impression(plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int], outcome: _Outcome,
+                assignment: _Assignment) -> dict[str, Any]:
+    """The impression event of one reranked search (schema: ``ltr.events_data``)."""
+    hits = []
+    for position, i in enumerate(shown, start=plan.from_ + 1):
+        row = ranked.features[i] if ranked.features is not None else None
+        hits.append({"doc_id": ranked.candidates[i].doc_id, "position": position,
+                     "team": ranked.teams[i] if ranked.teams is not None else None,
+                     "features": None if row is None else finite_list(row)})
+    experiment = assignment.experiment
+    event: dict[str, Any] = {
+        "event_id": impression_event_id(assignment.request_id),
+        "type": IMPRESSION,
+        "@timestamp": outcome.request_time.isoformat(timespec="milliseconds"),
+        "request_id": assignment.request_id,
+        "user_id": outcome.user_id,
+        "session_id": outcome.session_id,
+        "index": plan.index,
+        "query": plan.query_text,
+        "experiment": experiment.id if experiment else None,
+        "variant": assignment.variant.name if assignment.variant else assignment.explicit_variant,
+        "ranker": ranked.ranker,
+        "model_id": ranked.model_id,
+        "feature_names": ranked.feature_names if ranked.features is not None else None,
+        "hits": hits,
+    }
+    if ranked.team_rankers is not None:
+        event["teams"] = ranked.team_rankers
+    if ranked.fallback:
+        event["fallback"] = ranked.fallback
+    return event
+
+
 @contextlib.contextmanager
 def _stage(outcome: _Outcome, name: str, metrics: Metrics) -> Any:
     start = time.perf_counter()

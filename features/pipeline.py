@@ -21,6 +21,7 @@ import numpy as np
 
 from features.base import DENSE_SCORE, ClickStats, ExactScores, Feature, FeatureContext, as_utc, bm25_key
 from features.fused_score import window_fusions
+from features.matched_terms import distinct_terms, term_key
 from features.registry import NEEDS_TIMESTAMP, default_names, resolve_all
 from hybridrank.errors import ClusterError, IndexNotFound
 
@@ -41,10 +42,15 @@ def exact_scores_body(
     vector_field: str,
     *,
     source_fields: Sequence[str] = (),
+    term_matches: bool = False,
 ) -> Body:
-    """One search scoring exactly the given documents: per-field BM25 and cosine, each named."""
+    """One search scoring exactly the given documents: per-field BM25 and cosine, each named;
+    with ``term_matches``, one named clause per distinct query term (``features.matched_terms``)."""
     ids = {"ids": {"values": list(doc_ids)}}
     should: list[Body] = [{"match": {f: {"query": query_text, "_name": bm25_key(f)}}} for f in text_fields]
+    if term_matches:
+        should += [{"multi_match": {"query": term, "fields": list(text_fields), "_name": term_key(term)}}
+                   for term in distinct_terms(query_text)]
     if query_vector is not None and len(doc_ids):
         should.append({"knn": {
             "field": vector_field,
@@ -108,6 +114,7 @@ class FeaturePipeline:
         for feature in self.features:
             fields.extend(getattr(feature, "source_fields", ()))
         self.source_fields = list(dict.fromkeys(fields))
+        self.term_matches = any(getattr(f, "needs_term_matches", False) for f in self.features)
 
     @classmethod
     def from_config(cls, index_config: IndexConfig, *, click_stats: ClickStats | None = None) -> FeaturePipeline:
@@ -187,7 +194,7 @@ class FeaturePipeline:
             ids = list(dict.fromkeys(c.doc_id for c in req.candidates))
             searches.extend(({"index": index}, exact_scores_body(
                 req.query_text, req.query_vector, ids, list(cfg.text_fields), cfg.vector_field,
-                source_fields=self.source_fields)))
+                source_fields=self.source_fields, term_matches=self.term_matches)))
             slots.append(i)
         results: list[dict[str, ExactScores]] = [{} for _ in batch]
         if not searches:

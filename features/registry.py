@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 from features import bm25_field, numeric_field
 from features.base import Feature
 from features.bm25_best_fields import BM25BestFields
+from features.cross_encoder import CrossEncoderScore
 from features.ctr import ClickThroughRate
 from features.dense_similarity import DenseCosine
 from features.found_by_both import FoundByBoth
 from features.freshness import AgeDays, Freshness
 from features.fused_score import FusedScore
 from features.leg_rank import LegRank
+from features.matched_terms import MatchedTerms, MatchedTermsRatio
 from features.numeric_field import NumericField
 from features.query_features import QueryLength
 from features.window_relative import BM25Ratio, DenseGap
@@ -40,6 +42,11 @@ FIXED: dict[str, Callable[[IndexConfig], Feature]] = {
     "freshness": lambda cfg: Freshness(cfg.freshness_half_life_days),
     "ctr": lambda _cfg: ClickThroughRate(),
     "query_length": lambda _cfg: QueryLength(),
+    "matched_terms": lambda _cfg: MatchedTerms(),
+    "matched_terms_ratio": lambda _cfg: MatchedTermsRatio(),
+    # optional, never in default_names: a transformer pass per top-N candidate (NaN without a model)
+    "cross_encoder": lambda cfg: CrossEncoderScore(cfg.cross_encoder_model, top_n=cfg.cross_encoder_top_n,
+                                                   fields=cfg.embed_fields),
 }
 
 

@@ -19,8 +19,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("ltr.cli_evaluate:evaluate", "NDCG@10, Recall@100, MRR@10 of every mode on a split."),
     "features": ("ltr.cli_features:features", "Ranking features: `features log` writes a Parquet training log."),
     "train": ("ltr.cli_train:train", "Train a learning-to-rank model (LightGBM lambdarank or ListNet)."),
+    "clicks": ("ltr.cli_clicks:clicks", "Click statistics: `clicks aggregate` writes position-debiased CTR."),
     "models": ("ltr.cli_models:models", "Trained models: list, show, promote to serving, roll back."),
     "serve": ("connector.cli_serve:serve", "Serve an Elasticsearch-compatible endpoint that reranks searches."),
+    "events": ("connector.cli_serve:events", "The event spool: `events flush` ships spooled events now."),
+    "simulate": ("ltr.cli_simulate:simulate", "Synthetic users search the endpoint and click (position-based model)."),
+    "datasets": ("ltr.cli_simulate:datasets", "Write the project's own test collections (films: a dated corpus)."),
+    "cross-encoder": ("ltr.cli_cross_encoder:cross_encoder",
+                      "Cross-encoders: fine-tune one on judgments, score pairs, measure pairs/s."),
+    "ab": ("ltr.cli_ab:ab", "Ranking experiments (A/B, interleaving): create, status, report, stop."),
     "demo": ("ltr.cli_demo:demo", "The main job end to end: start ES, index, evaluate, show the gain."),
 }
 

@@ -91,6 +91,11 @@ class IndexConfig(_Strict):
         "this index's fields.",
     )
     freshness_half_life_days: float = Field(30.0, gt=0, description="Half-life of the freshness feature.")
+    cross_encoder_model: str = Field(
+        "", description="Cross-encoder (a directory or a cached name) of the optional 'cross_encoder' feature; "
+        "empty = the feature is NaN.")
+    cross_encoder_top_n: int = Field(
+        20, ge=1, le=10_000, description="The 'cross_encoder' feature scores this many top candidates; the rest NaN.")
 
     @field_validator("text_fields")
     @classmethod
@@ -120,6 +125,8 @@ class FeedbackConfig(_Strict):
     flush_interval_s: float = Field(1.0, gt=0, description="How often the spool is sent to Elasticsearch.")
     batch_size: int = Field(500, ge=1, le=10_000, description="Events per bulk request.")
     log_impressions: bool = Field(True, description="Log an impression for every reranked search.")
+    log_features: bool = Field(True, description="Impressions of rankers without features (es, hybrid, rrf) "
+                               "still carry the index's feature snapshot, computed after the response.")
     ctr_prior_weight: float = Field(10.0, ge=0, description="Pseudo-impressions of the CTR smoothing prior.")
     ctr_window_days: float = Field(0.0, ge=0, description="Only events this recent count; 0 = all.")
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
     from rich.console import Console
 
+    from connector.candidates import Candidate
     from connector.retrieval import Retriever
     from hybridrank.config import Settings
     from ltr.datasets import Collection
@@ -73,6 +74,12 @@ def cluster_version(client: Elasticsearch) -> str:
               help="Add learned rankers trained by k-fold cross-validation by query over this split (0: none).")
 @click.option("--cv-model-type", "cv_model_types", type=click.Choice(["lightgbm", "listnet"]), multiple=True,
               default=("lightgbm",), show_default=True, help="Model types for --cv-folds; repeatable.")
+@click.option("--cross-encoder", "cross_encoder_ref", default=None,
+              help="Add the run 'ce': this cross-encoder (a directory or a cached name) reranks the top of the "
+                   "linear hybrid window.")
+@click.option("--cross-encoder-top-n", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="How many top candidates of each window the cross-encoder reranks (the rest keep their order). "
+                   "Cost: one transformer pass per candidate, ~10-40 pairs/s on 2 cores.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every number (means, per-query scores, p-values) and the run's context here.")
 @click.pass_context
@@ -80,7 +87,8 @@ def cluster_version(client: Elasticsearch) -> str:
 def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: str, modes: list[str],
              baseline: str, window: int | None, remove_query_doc: bool, limit_queries: int | None,
              stat_test: str, max_p: float, model_refs: tuple[str, ...], cv_folds: int,
-             cv_model_types: tuple[str, ...], json_path: Path | None) -> None:
+             cv_model_types: tuple[str, ...], cross_encoder_ref: str | None, cross_encoder_top_n: int,
+             json_path: Path | None) -> None:
     """NDCG@10, Recall@100 and MRR@10 of every retrieval mode on a collection's split."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -109,11 +117,13 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
     retriever = Retriever(client, index_name, config, embedder_from_settings(settings))
 
     err = Console(stderr=True)
+    ce_base = "linear"  # ltr.cross_encoder.HYBRID_MODE, kept light here
+    retrieval_modes = modes + ([ce_base] if cross_encoder_ref and ce_base not in modes else [])
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as progress:
         task = progress.add_task(f"retrieving {len(queries)} queries", total=len(queries))
         try:
-            windows = retrieve_windows(retriever, queries, modes, window=window,
+            windows = retrieve_windows(retriever, queries, retrieval_modes, window=window,
                                        on_batch=lambda n: progress.advance(task, n))
         except IndexNotFound as exc:
             raise click.ClickException(f"{exc}: create it first with `hybridrank index`") from exc
@@ -122,6 +132,11 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         runs.update(_learned_runs(settings, retriever, collection, split, queries, window=window,
                                   model_refs=model_refs, cv_folds=cv_folds, cv_model_types=cv_model_types,
                                   remove_query_doc=remove_query_doc, console=err))
+    ce_meta: dict[str, object] = {}
+    if cross_encoder_ref:
+        runs["ce"], ce_meta = _cross_encoder_run(retriever, queries, windows[ce_base], cross_encoder_ref,
+                                                 top_n=cross_encoder_top_n, remove_query_doc=remove_query_doc,
+                                                 console=err)
     report = evaluate_runs(qrels, runs, baseline=baseline if baseline in modes else modes[0],
                            stat_test=stat_test, max_p=max_p)
     report.meta = {
@@ -135,6 +150,7 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         "modes": modes,
         "models": list(model_refs),
         "cv_folds": cv_folds,
+        "cross_encoder": ce_meta or None,
         "remove_query_doc": remove_query_doc,
         "embedding_model": settings.embedding.model,
         "config": settings.source,
@@ -171,6 +187,31 @@ def _learned_runs(settings: Settings, retriever: Retriever, collection: Collecti
         runs[f"{model_type} ({cv_folds}-fold CV)"] = cross_validated_run(
             log, folds=cv_folds, config=TrainConfig(model_type=model_type), remove_query_doc=remove_query_doc)
     return runs
+
+
+def _cross_encoder_run(retriever: Retriever, queries: dict[str, str], windows: dict[str, list[Candidate]],
+                       model_ref: str, *, top_n: int, remove_query_doc: bool, console: Console
+                       ) -> tuple[RunDict, dict[str, object]]:
+    """The run 'ce': each window's top ``top_n`` reordered by the cross-encoder; and its cost."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ltr.cross_encoder import HYBRID_MODE, CrossEncoderScorer, read_metadata, rerank_windows
+    from ltr.evaluation import run_from_windows
+
+    scorer = CrossEncoderScorer.load(model_ref)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"cross-encoder reranking top {top_n}", total=len(windows))
+        reranked = rerank_windows(scorer, retriever.client, retriever.index, retriever.config.embed_fields,
+                                  queries, windows, top_n=top_n, on_query=lambda n: progress.advance(task, n))
+    meta: dict[str, object] = {
+        "model": model_ref, "top_n": top_n, "over": HYBRID_MODE, "pairs": scorer.pairs_scored,
+        "seconds": round(scorer.seconds, 2), "pairs_per_s": round(scorer.pairs_per_s, 2),
+        "max_length": scorer.max_length, "training": read_metadata(model_ref) or None,
+    }
+    console.print(f"cross-encoder: {scorer.pairs_scored} pairs in {scorer.seconds:.1f} s "
+                  f"({scorer.pairs_per_s:.1f} pairs/s)")
+    return run_from_windows(reranked, remove_query_doc=remove_query_doc), meta
 
 
 def _invocation_args(ctx: click.Context) -> list[str]:

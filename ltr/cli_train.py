@@ -6,14 +6,22 @@ import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hybridrank.cli_support import handle_errors, settings_from
 from ltr.cli_features import parse_request_time
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hybridrank.config import Settings
+    from ltr.registry import ModelRegistry
+    from ltr.train import TrainConfig, TrainResult
+
 MODEL_TYPES = ("lightgbm", "listnet")  # mirrors ltr.train.MODEL_TYPES (kept light)
+LABEL_POLICIES = ("debiased", "naive")  # mirrors ltr.click_training.LABEL_POLICIES
 
 
 def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
@@ -58,30 +66,49 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               "validation split).")
 @click.option("--refit/--no-refit", default=True, show_default=True,
               help="LightGBM: after early stopping, retrain on train + validation queries with that many trees.")
+@click.option("--from-events", is_flag=True,
+              help="Train from the logged impressions and clicks of --index (the events index), with the "
+              "feature snapshots the endpoint logged; validation = the latest --valid-fraction of the time.")
+@click.option("--labels", type=click.Choice(LABEL_POLICIES), default="debiased", show_default=True,
+              help="With --from-events: click labels corrected for position bias (debiased) or raw click "
+              "rates (naive).")
+@click.option("--since", callback=parse_request_time, default=None,
+              help="With --from-events: only events at or after (ISO-8601).")
+@click.option("--until", callback=parse_request_time, default=None,
+              help="With --from-events: only events before (ISO-8601).")
 @click.pass_context
 @handle_errors
 def train(ctx: click.Context, collection: str | None, index_name: str, train_split: str,
           features_log: Path | None, valid_fraction: float, model_type: str, out: Path | None, register: bool,
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
-          refit: bool) -> None:
-    """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on a collection's judgments."""
+          refit: bool, from_events: bool, labels: str, since: datetime | None, until: datetime | None) -> None:
+    """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
-    from rich.table import Table
 
     from features.feature_log import read_feature_log
     from features.pipeline import FeaturePipeline
     from hybridrank.errors import ContractMismatch
     from ltr.cli_features import run_feature_log
-    from ltr.contract import check_contract
     from ltr.registry import ModelRegistry
     from ltr.train import TrainConfig, train_model
 
     settings = settings_from(ctx)
     console = Console()
     registry = ModelRegistry(settings.home)
+    cfg = TrainConfig(model_type=model_type, valid_fraction=valid_fraction, seed=seed, lightgbm_params=params,
+                      num_boost_round=num_boost_round, early_stopping_rounds=early_stopping,
+                      cv_folds=cv_folds, refit=refit)
+    if from_events:
+        if features_log is not None or collection is not None:
+            raise click.UsageError("--from-events trains from the events index: drop --collection/--features-log")
+        result = _train_from_events(settings, console, registry, index_name, out=out, config=cfg, labels=labels,
+                                    since=since, until=until, register=register)
+        _report(console, result, model_type, title="validation (click labels of the later period)")
+        _finish(settings, console, registry, result, index_name, register=register, variant=variant)
+        return
     if features_log is None and collection is None:
-        raise click.UsageError("give --collection (to log features now) or --features-log")
+        raise click.UsageError("give --collection (to log features now), --features-log, or --from-events")
     with tempfile.TemporaryDirectory(prefix="hybridrank-train-") as tmp:
         log_path = features_log
         if log_path is None:
@@ -99,18 +126,58 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
             if log.feature_names != live.names or log.metadata.get("feature_config_hash") != live.config_hash():
                 raise ContractMismatch(f"the feature log was made with other features than index {index_name!r} "
                                        f"is configured with: log {log.feature_names}, live {live.names}")
-        cfg = TrainConfig(model_type=model_type, valid_fraction=valid_fraction, seed=seed, lightgbm_params=params,
-                          num_boost_round=num_boost_round, early_stopping_rounds=early_stopping,
-                          cv_folds=cv_folds, refit=refit)
         result = train_model(log, out, config=cfg,
                              training_meta={"features_log": str(features_log) if features_log else None},
                              model_store=lambda model_id: registry.model_dir(index_name, model_id))
+    _report(console, result, model_type, title="validation (judgments inside the candidate windows)")
+    _finish(settings, console, registry, result, index_name, register=register, variant=variant)
+
+
+def _train_from_events(settings: Settings, console: Console, registry: ModelRegistry, index_name: str, *,
+                       out: Path | None, config: TrainConfig, labels: str, since: datetime | None,
+                       until: datetime | None, register: bool) -> TrainResult:
+    """Read the index's impressions, build the click training set, train (see ``ltr.click_training``)."""
+    from features.pipeline import FeaturePipeline
+    from hybridrank.errors import ContractMismatch
+    from ltr.click_training import build_click_training_set, feature_set, train_from_clicks
+    from ltr.clicks import load_clicked_impressions
+
+    impressions, orphans = load_clicked_impressions(settings, index_name, since=since, until=until)
+    names, _ = feature_set(impressions)
+    live = FeaturePipeline.from_config(settings.index(index_name))
+    feature_meta = None
+    if names == live.names:
+        feature_meta = {"feature_config_hash": live.config_hash(), "feature_params": live.feature_params(),
+                        "context_params": live.context_params(), "index": index_name}
+    elif register:
+        raise ContractMismatch(f"the events were logged with other features than index {index_name!r} is "
+                               f"configured with: logged {names}, live {live.names}")
+    else:
+        console.print(f"[yellow]note[/]: the events were logged with features {names}, index {index_name!r} is "
+                      f"now configured with {live.names}: the model will not load for serving as configured")
+    training_set = build_click_training_set(impressions, policy=labels, valid_fraction=config.valid_fraction,
+                                            prior_weight=settings.feedback.ctr_prior_weight,
+                                            feature_meta=feature_meta)
+    console.print(f"{training_set.impressions} impressions ({training_set.impressions_without_features} without "
+                  f"feature snapshots), {sum(len(i.clicks) for i in impressions)} clicks, {orphans} orphan clicks; "
+                  f"{labels} labels {training_set.label_counts}; time cut {training_set.time_cut.isoformat()}; "
+                  f"{training_set.dropped_groups} query groups without an above-average document dropped")
+    return train_from_clicks(training_set, out, config=config,
+                             training_meta={"index": index_name, "events_index": settings.feedback.events_index,
+                                            "since": since.isoformat() if since else None,
+                                            "until": until.isoformat() if until else None},
+                             model_store=lambda model_id: registry.model_dir(index_name, model_id))
+
+
+def _report(console: Console, result: TrainResult, model_type: str, *, title: str) -> None:
+    from rich.table import Table
+
     metrics = result.contract.metrics
     if result.dropped_queries:
         console.print(f"dropped {result.dropped_queries} queries with no relevant document in their window")
     console.print(f"trained {result.contract.model_type} on {result.train_queries} queries, validated on "
                   f"{result.valid_queries} (split by {metrics['validation_split']})")
-    table = Table(title="validation (judgments inside the candidate windows)")
+    table = Table(title=title)
     table.add_column("ranker")
     table.add_column("NDCG@10", justify="right")
     table.add_column("MRR@10", justify="right")
@@ -126,6 +193,13 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
     for name, value in result.importance:
         imp.add_row(name, f"{value:.1f} ({100 * value / total:.1f}%)")
     console.print(imp)
+
+
+def _finish(settings: Settings, console: Console, registry: ModelRegistry, result: TrainResult, index_name: str,
+            *, register: bool, variant: str) -> None:
+    from features.pipeline import FeaturePipeline
+    from ltr.contract import check_contract
+
     model_dir = result.model_dir
     if register:
         store_dir = registry.model_dir(index_name, result.contract.model_id)

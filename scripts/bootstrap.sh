@@ -13,6 +13,7 @@ need=()
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
 [ -f /usr/share/hunspell/en_US.dic ] || need+=(hunspell-en-us)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "bootstrap: installing system packages: ${need[*]}" >&2

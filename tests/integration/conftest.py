@@ -46,9 +46,16 @@ def es_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(es_url: str) -> Settings:
+def settings(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The project's settings on the test node, with a private home (models, spool, experiments) and
+    a test-only events index, so tests never write into a user's cache or events."""
     base = load_settings(None)
-    return base.model_copy(update={"cluster": base.cluster.model_copy(update={"url": es_url})})
+    events_index = f"test-events-{uuid.uuid4().hex[:8]}"
+    return base.model_copy(update={
+        "cluster": base.cluster.model_copy(update={"url": es_url}),
+        "home": tmp_path_factory.mktemp("home"),
+        "feedback": base.feedback.model_copy(update={"events_index": events_index}),
+    })
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +79,8 @@ def fresh_index(es) -> Iterator[str]:  # type: ignore[no-untyped-def]
 def embedder(settings: Settings):  # type: ignore[no-untyped-def]
     from connector.embedding import embedder_from_settings
 
-    return embedder_from_settings(settings)
+    # the user's embedding cache (vectors are a pure function of model and text), not the private home
+    return embedder_from_settings(settings.model_copy(update={"home": load_settings(None).home}))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Shared by the endpoint's integration tests: uvicorn in a thread, a small real profiled index."""
+"""Shared by the endpoint's integration tests: a small real profiled index (the server thread is
+``connector.server_thread``)."""
 
 from __future__ import annotations
 
@@ -6,54 +7,15 @@ import contextlib
 import gzip
 import itertools
 import json
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from elasticsearch import Elasticsearch
-
-from connector.server import Endpoint
 
 CATEGORIES = ("alpha", "beta", "gamma")
 DOCS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerThread:
-    """uvicorn in a background thread (as httpx's own test suite does)."""
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(endpoint.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", access_log=False, lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the endpoint did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def _scifact_slice(shared: Path, n: int) -> list[dict[str, Any]]:

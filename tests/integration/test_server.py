@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
-from serve_support import ServerThread, free_port, temporary_index
+from serve_support import temporary_index
 
 from connector.ranking import RankerHolder
 from connector.server import Endpoint
+from connector.server_thread import ServerThread, free_port
 from hybridrank.config import IndexConfig, Settings
 
 WINDOW = 20

@@ -19,9 +19,10 @@ import httpx
 import numpy as np
 import pytest
 from elasticsearch import Elasticsearch
-from serve_support import ServerThread, temporary_index
+from serve_support import temporary_index
 
 from connector.server import Endpoint
+from connector.server_thread import ServerThread
 from features.pipeline import FeaturePipeline
 from hybridrank.config import IndexConfig, Settings
 from ltr.contract import ModelContract

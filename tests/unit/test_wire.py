@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 from connector import wire
 from connector.ranking import RankerHolder
 from connector.server import Endpoint
-from hybridrank.config import IndexConfig, Settings
+from hybridrank.config import FeedbackConfig, IndexConfig, Settings
 
 
 def test_es_error_shape() -> None:
@@ -110,8 +111,10 @@ def _upstream(request: httpx.Request) -> httpx.Response:
 
 
 @pytest.fixture()
-def client() -> Iterator[TestClient]:
-    settings = Settings(indices={"docs": IndexConfig(candidate_window=10, knn_num_candidates=10)})
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    # no cluster behind the fake transport: impressions stay in this test's own spool
+    settings = Settings(home=tmp_path, indices={"docs": IndexConfig(candidate_window=10, knn_num_candidates=10)},
+                        feedback=FeedbackConfig(log_features=False, flush_interval_s=60))
     endpoint = Endpoint(settings, embedder=FakeEmbedder(), holder=RankerHolder(settings.indices),  # type: ignore[arg-type]
                         warm_up=False, upstream_transport=httpx.MockTransport(_upstream))
     with TestClient(endpoint.app, base_url="http://endpoint") as test_client:

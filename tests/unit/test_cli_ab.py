@@ -1,0 +1,92 @@
+"""``hybridrank ab``: experiment creation, variant syntax, stop, and plain error messages (no ES needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from hybridrank.cli import cli
+from ltr.cli_ab import build_variants, parse_variant, traffic_query
+from ltr.experiments import ExperimentStore
+
+ENV = {"ES_URL": None, "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_HOME": None, "HYBRIDRANK_CONFIG": None}
+
+
+@pytest.fixture()
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "hybridrank.toml"
+    # a URL where nothing listens: status must still list experiments
+    path.write_text(f'home = "{tmp_path / "home"}"\n[cluster]\nurl = "http://127.0.0.1:9"\n', encoding="utf-8")
+    return path
+
+
+def _run(config: Path, *args: str) -> Result:
+    return CliRunner(env=ENV).invoke(cli, ["--config", str(config), "ab", *args])
+
+
+def test_parse_variant() -> None:
+    assert parse_variant("A=hybrid") == ("A", "hybrid", None)
+    assert parse_variant("B=model:m1:0.3") == ("B", "model:m1", 0.3)
+    assert parse_variant("B=model:m1") == ("B", "model:m1", None)
+    assert parse_variant("C=es:0.25") == ("C", "es", 0.25)
+    assert parse_variant("D=variant:canary") == ("D", "variant:canary", None)
+    for bad in ("A", "=hybrid", "A=", "A=bm25", "A=hybrid:1.5", "A=model:"):
+        with pytest.raises(click.BadParameter):
+            parse_variant(bad)
+
+
+def test_build_variants_splits_the_remaining_share() -> None:
+    v = build_variants(("A=hybrid:0.5", "B=rrf", "C=es"))
+    assert [(x.name, x.share) for x in v] == [("A", 0.5), ("B", 0.25), ("C", 0.25)]
+    with pytest.raises(click.BadParameter, match="nothing is left"):
+        build_variants(("A=hybrid:1", "B=rrf"))
+
+
+def test_create_status_stop(config: Path, tmp_path: Path) -> None:
+    r = _run(config, "create", "exp1", "--index", "docs", "--variant", "A=hybrid", "--variant", "B=model:m1:0.5",
+             "--salt", "pepper", "--description", "first try")
+    assert r.exit_code == 0, r.output
+    assert "experiment exp1 running on index docs" in r.output
+    exp = ExperimentStore(tmp_path / "home" / "experiments.json").get("exp1")
+    assert exp.salt == "pepper" and [v.ranker for v in exp.variants] == ["hybrid", "model:m1"]
+    assert exp.description == "first try" and exp.running
+
+    again = _run(config, "create", "exp2", "--index", "docs", "--variant", "A=hybrid", "--variant", "B=rrf")
+    assert again.exit_code == 2 and "already running on index 'docs'" in again.output
+
+    status = _run(config, "status", "--json")
+    assert status.exit_code == 0, status.output
+    data = json.loads(status.output)
+    assert data["experiments"][0]["id"] == "exp1" and data["experiments"][0]["traffic"]["impressions"] == 0
+    assert data["warning"] and "traffic unknown" in data["warning"]
+    table = _run(config, "status")
+    assert table.exit_code == 0 and "exp1" in table.output and "traffic unknown" in table.output
+
+    stopped = _run(config, "stop", "exp1")
+    assert stopped.exit_code == 0 and "experiment exp1 stopped" in stopped.output
+    assert not ExperimentStore(tmp_path / "home" / "experiments.json").get("exp1").running
+    assert "already stopped" in _run(config, "stop", "exp1").output
+
+
+def test_errors_are_plain_messages(config: Path) -> None:
+    r = _run(config, "create", "x", "--index", "docs", "--variant", "A=bm25", "--variant", "B=rrf")
+    assert r.exit_code == 2 and "is not one of es, hybrid, rrf" in r.output and "Traceback" not in r.output
+    r = _run(config, "create", "x", "--index", "docs", "--variant", "A=hybrid")
+    assert r.exit_code == 2 and "at least two" in r.output
+    r = _run(config, "create", "x", "--index", "docs", "--mode", "interleave", "--variant", "A=hybrid",
+             "--variant", "B=rrf", "--variant", "C=es")
+    assert r.exit_code == 2 and "exactly two" in r.output
+    for args in (("stop", "nope"), ("status", "nope"), ("report", "nope")):
+        r = _run(config, *args)
+        assert r.exit_code == 1 and "no experiment 'nope'" in r.output, r.output
+
+
+def test_traffic_query_is_a_plain_aggregation() -> None:
+    body = traffic_query(["e1", "e2"])
+    assert body["size"] == 0
+    assert {"terms": {"experiment": ["e1", "e2"]}} in body["query"]["bool"]["filter"]
+    assert body["aggs"]["experiments"]["aggs"]["users"] == {"cardinality": {"field": "user_id"}}
