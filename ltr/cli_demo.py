@@ -5,13 +5,17 @@
 3. retrieve the test split once and evaluate every retrieval mode,
 4. log features and train LightGBM (and ListNet) on the train split, promote the LightGBM model to
    serve the index, and add both to the table; a collection without a train split gets 5-fold CV,
-5. print the table and write every number to ``runs/<collection>/evaluation.json``.
+5. print the table and write every number to ``runs/<collection>/evaluation.json``,
+6. close the feedback loop through the real endpoint (``ltr.feedback_loop``): simulated users search
+   and click (an A/B/C of es / hybrid / rrf order on the train queries) -> ``clicks aggregate`` ->
+   a ranker trained from the clicks alone, scored on the test qrels -> an interleaving experiment of
+   BM25 order vs the promoted LightGBM -> its report (``runs/<collection>/ab-report.html``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -38,10 +42,17 @@ if TYPE_CHECKING:
                    "Default: on when most query ids are also document ids.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Where results go (default runs/<collection>).")
+@click.option("--loop/--no-loop", "with_loop", default=True, show_default=True,
+              help="Run the feedback loop (simulated users, clicks, click-trained ranker, interleaving report).")
+@click.option("--loop-sessions", type=click.IntRange(50), default=1500, show_default=True,
+              help="Simulated searches that train the click-based ranker.")
+@click.option("--experiment-sessions", type=click.IntRange(50), default=600, show_default=True,
+              help="Simulated searches of the interleaving experiment.")
 @click.pass_context
 @handle_errors
 def demo(ctx: click.Context, collection_spec: str, index_name: str | None, split: str, train_split: str,
-         remove_query_doc: bool | None, out_dir: str | None) -> None:
+         remove_query_doc: bool | None, out_dir: str | None, with_loop: bool, loop_sessions: int,
+         experiment_sessions: int) -> None:
     """Start Elasticsearch, index a collection, evaluate every mode, train and show the learned gain."""
     from rich.console import Console
 
@@ -109,6 +120,15 @@ def demo(ctx: click.Context, collection_spec: str, index_name: str | None, split
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(result.to_json(), encoding="utf-8")
     click.echo(f"all numbers: {out / 'evaluation.json'}")
+    if not with_loop:
+        return
+    if train_split not in collection.splits():
+        console.print(f"no '{train_split}' split: the feedback loop needs one (its clicks train, {split} judges)")
+        return
+    console.rule("[bold]5. The feedback loop: simulated users → clicks → click-trained ranker → experiment")
+    _feedback_loop(settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"url": url})}),
+                   collection, index_name, embedder, split, train_split, runs, out, console,
+                   loop_sessions=loop_sessions, experiment_sessions=experiment_sessions)
 
 
 def _ensure_cluster(settings: Settings, console: Console) -> str:
@@ -161,6 +181,70 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
         runs[model_type] = run_from_scores(test_log, model_scores(result.model_dir, test_log),
                                            remove_query_doc=remove_query_doc)
     return runs
+
+
+def _feedback_loop(settings: Settings, collection: Collection, index_name: str, embedder: Any, split: str,
+                   train_split: str, runs: dict[str, RunDict], out: Path, console: Console, *,
+                   loop_sessions: int, experiment_sessions: int) -> None:
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from features.feature_log import read_feature_log
+    from ltr.ab_report import render_report
+    from ltr.ab_stats import compute_stats
+    from ltr.click_training import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
+    from ltr.clicks import DESIGN_EXAMINATION, aggregate_clicks, click_stats_path, write_click_stats
+    from ltr.evaluation import evaluate_runs
+    from ltr.feedback_loop import FeedbackLoop
+    from ltr.learned import model_scores, run_from_scores
+    from ltr.registry import ModelRegistry
+    from ltr.train import TrainConfig
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    registry = ModelRegistry(settings.home)
+    with FeedbackLoop(settings, index_name, collection, embedder) as loop:
+        console.print(f"endpoint at {loop.url}; events → {settings.feedback.events_index!r}; "
+                      f"{loop_sessions} simulated searches of the {train_split} queries, clicks by the "
+                      "position-based model (DESIGN.md)")
+        logging = loop.experiment(f"demo-logging-{stamp}", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
+        sim = loop.simulate(train_split, loop_sessions, users=200, seed=1)
+        console.print(f"{sim.searches_ok} searches, {sim.clicks_accepted} clicks accepted, {sim.clicks_lost} lost")
+        impressions, orphans = loop.impressions(logging.id)
+        stats, pbm = aggregate_clicks(impressions, prior_weight=settings.feedback.ctr_prior_weight, index=index_name)
+        write_click_stats(stats, click_stats_path(settings, index_name))
+        table = Table(title=f"click model (EM): examination by rank, relative to rank 1 ({len(impressions)} "
+                            f"impressions, {orphans} orphan clicks)")
+        table.add_column("rank")
+        table.add_column("fitted", justify="right")
+        table.add_column("simulated", justify="right")
+        for rank, theta in sorted(pbm.examination.items())[:10]:
+            true = DESIGN_EXAMINATION[rank - 1] / DESIGN_EXAMINATION[0] if rank <= len(DESIGN_EXAMINATION) else None
+            table.add_row(str(rank), f"{theta:.3f}", "" if true is None else f"{true:.3f}")
+        console.print(table)
+
+        training = build_click_training_set(
+            impressions, policy="debiased", prior_weight=settings.feedback.ctr_prior_weight,
+            feature_meta=live_feature_meta(settings, index_name, feature_set(impressions)[0]))
+        trained = train_from_clicks(training, None, config=TrainConfig(),
+                                    model_store=lambda model_id: registry.model_dir(index_name, model_id))
+        test_log = read_feature_log(out / "feature-logs" / f"{split}.parquet")
+        runs["clicks (no qrels)"] = run_from_scores(test_log, model_scores(trained.model_dir, test_log))
+        qrels = collection.qrels(split)
+        versus = evaluate_runs(qrels, {k: runs[k] for k in ("linear", "lightgbm", "clicks (no qrels)") if k in runs},
+                               baseline="linear", metrics=("ndcg@10",))
+        console.print(versus.table(title=f"a ranker trained from simulated clicks only ({trained.contract.model_id}) "
+                                         f"on the {split} qrels"))
+
+        experiment = loop.experiment(f"demo-interleave-{stamp}", "interleave",
+                                     [("bm25", "es"), ("lightgbm", "variant:default")])
+        loop.simulate(split, experiment_sessions, users=200, seed=2)
+        ab_impressions, _ = loop.impressions(experiment.id)
+        loop.stop_experiments()
+    report = compute_stats(ab_impressions, experiment)
+    html = render_report(report, out / "ab-report.html")
+    click.echo(f"interleaving BM25 order vs the promoted LightGBM: {report.verdict}")
+    click.echo(f"experiment report: {html}")
 
 
 def _gain_line(means: dict[str, dict[str, float]]) -> str:

@@ -139,22 +139,19 @@ def _train_from_events(settings: Settings, console: Console, registry: ModelRegi
     """Read the index's impressions, build the click training set, train (see ``ltr.click_training``)."""
     from features.pipeline import FeaturePipeline
     from hybridrank.errors import ContractMismatch
-    from ltr.click_training import build_click_training_set, feature_set, train_from_clicks
+    from ltr.click_training import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
     from ltr.clicks import load_clicked_impressions
 
     impressions, orphans = load_clicked_impressions(settings, index_name, since=since, until=until)
     names, _ = feature_set(impressions)
-    live = FeaturePipeline.from_config(settings.index(index_name))
-    feature_meta = None
-    if names == live.names:
-        feature_meta = {"feature_config_hash": live.config_hash(), "feature_params": live.feature_params(),
-                        "context_params": live.context_params(), "index": index_name}
-    elif register:
-        raise ContractMismatch(f"the events were logged with other features than index {index_name!r} is "
-                               f"configured with: logged {names}, live {live.names}")
-    else:
+    feature_meta = live_feature_meta(settings, index_name, names)
+    if feature_meta is None:
+        live = FeaturePipeline.from_config(settings.index(index_name)).names
+        if register:
+            raise ContractMismatch(f"the events were logged with other features than index {index_name!r} is "
+                                   f"configured with: logged {names}, live {live}")
         console.print(f"[yellow]note[/]: the events were logged with features {names}, index {index_name!r} is "
-                      f"now configured with {live.names}: the model will not load for serving as configured")
+                      f"now configured with {live}: the model will not load for serving as configured")
     training_set = build_click_training_set(impressions, policy=labels, valid_fraction=config.valid_fraction,
                                             prior_weight=settings.feedback.ctr_prior_weight,
                                             feature_meta=feature_meta)

@@ -43,6 +43,7 @@ from ltr.events_data import Impression
 
 if TYPE_CHECKING:
     from features.feature_log import FeatureLog
+    from hybridrank.config import Settings
     from ltr.train import TrainConfig, TrainResult
 
 LABEL_POLICIES = ("debiased", "naive")
@@ -209,6 +210,18 @@ def build_click_training_set(
                      feature_names=names, metadata=meta)
     return ClickTrainingSet(log, policy, cut, kept["train"], kept["valid"], len(impressions), without, dropped,
                             dict(examination), dict(label_counts))
+
+
+def live_feature_meta(settings: Settings, index: str, names: Sequence[str]) -> dict[str, Any] | None:
+    """The contract metadata of ``index``'s live feature pipeline when the logged ``names`` are its
+    features (so a model trained from the events loads for serving); None when they differ."""
+    from features.pipeline import FeaturePipeline
+
+    live = FeaturePipeline.from_config(settings.index(index))
+    if list(names) != live.names:
+        return None
+    return {"feature_config_hash": live.config_hash(), "feature_params": live.feature_params(),
+            "context_params": live.context_params(), "index": index}
 
 
 def train_from_clicks(

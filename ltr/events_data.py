@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 IMPRESSION = "impression"
 CLICK = "click"
+_TERMS_CHUNK = 10_000  # request ids per click lookup (Elasticsearch allows 65,536 terms)
 
 EVENTS_MAPPING: dict[str, Any] = {
     "dynamic": False,
@@ -158,23 +159,39 @@ def impressions_from_events(events: Iterable[Mapping[str, Any]], *, since: datet
 
 def scan_events(client: Elasticsearch, events_index: str, *, index: str | None = None,
                 experiment: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every event document (optionally of one searched index or experiment), streamed with a PIT."""
+    """The impressions (optionally of one searched index or experiment), then the clicks on them.
+
+    Without a filter every click is read, so a click naming no stored impression shows up as an
+    orphan; with one, only the clicks of the selected impressions' request ids are read (clicks
+    carry no index or experiment), so clicks of other traffic are neither read nor miscounted.
+    """
     from elasticsearch import helpers
 
     from connector.client import translate_errors
 
-    filters: list[dict[str, Any]] = []
+    filters: list[dict[str, Any]] = [{"term": {"type": IMPRESSION}}]
     if index:
-        # clicks carry no index: keep every click, join later
-        filters.append({"bool": {"should": [{"term": {"index": index}}, {"term": {"type": CLICK}}]}})
+        filters.append({"term": {"index": index}})
     if experiment:
-        filters.append({"bool": {"should": [{"term": {"experiment": experiment}}, {"term": {"type": CLICK}}]}})
-    query = {"bool": {"filter": filters}} if filters else {"match_all": {}}
-    with translate_errors(index=events_index):
-        client.indices.refresh(index=events_index)
+        filters.append({"term": {"experiment": experiment}})
+
+    def scan(query: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for hit in helpers.scan(client, index=events_index, query={"query": query}, size=2000,
                                 preserve_order=False):
             yield hit["_source"]
+
+    with translate_errors(index=events_index):
+        client.indices.refresh(index=events_index)
+        if not index and not experiment:
+            yield from scan({"match_all": {}})
+            return
+        request_ids: list[str] = []
+        for event in scan({"bool": {"filter": filters}}):
+            request_ids.append(str(event["request_id"]))
+            yield event
+        for start in range(0, len(request_ids), _TERMS_CHUNK):
+            chunk = request_ids[start : start + _TERMS_CHUNK]
+            yield from scan({"bool": {"filter": [{"term": {"type": CLICK}}, {"terms": {"request_id": chunk}}]}})
 
 
 def read_impressions(client: Elasticsearch, events_index: str, *, index: str | None = None,

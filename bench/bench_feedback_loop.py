@@ -1,0 +1,303 @@
+"""The feedback loop, measured end to end on the real node and the real endpoint (issue 5's "done when").
+
+Simulated users (the position-based model of DESIGN.md, graded qrels as relevance) search the films
+collection through ``hybridrank serve``'s endpoint (in this process, uvicorn in a thread) and post
+their clicks to ``/_hybridrank/events``. Everything below reads those events back from Elasticsearch.
+
+1. logging traffic: an A/B/C of es / hybrid / rrf order on the train queries (position variation
+   for the click model) -> ``clicks aggregate`` (EM fit of the examination curve) -> two rankers
+   trained from clicks only (naive and debiased labels) -> NDCG@10 on the test queries' qrels against
+   the hybrid baselines, with paired tests;
+2. A/B and interleaving between plain BM25 order (``es``) and a learned ranker, on SciFact (on the
+   films the gap is so wide that both modes decide within a few dozen sessions): which variant each
+   picks, and the sessions each needs until p < .05 stays;
+3. A/A: one run of hybrid-vs-hybrid traffic, re-bucketed with many salts (each salt is another
+   experiment on the same users): the report's false-positive rate at p < .05;
+4. freshness: users who prefer recent films; a ranker trained from their clicks with the freshness
+   features and the same ranker with them held constant; their importance and an A/B of the two.
+
+Run: ``.venv/bin/python bench/bench_feedback_loop.py`` (needs the ``films`` index: ``hybridrank datasets
+films`` then ``hybridrank index ~/.cache/hybridrank/datasets/films --index films``). Writes
+bench/results/feedback_loop.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from connector.client import make_client  # noqa: E402
+from hybridrank.config import Settings, load_settings  # noqa: E402
+from ltr.feedback_loop import FeedbackLoop, resalted  # noqa: E402
+
+INDEX = "films"
+FRESH_FEATURES = ("age_days", "freshness", "num_year")  # what "freshness" means to a model here
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def bench_settings(home: Path, events_index: str) -> Settings:
+    base = load_settings(ROOT / "hybridrank.toml")
+    return base.model_copy(update={"home": home,
+                                   "feedback": base.feedback.model_copy(update={"events_index": events_index})})
+
+
+def simulate(loop: FeedbackLoop, split: str, sessions: int, *, users: int, seed: int,
+             freshness: Any = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    report = loop.simulate(split, sessions, users=users, seed=seed, freshness=freshness, progress=False)
+    out = report.to_dict()
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    if report.clicks_lost or report.searches_failed:
+        log(f"  WARNING: {report.searches_failed} failed searches, {report.clicks_lost} lost clicks")
+    log(f"  {sessions} sessions in {out['seconds']} s ({sessions / out['seconds']:.1f}/s), "
+        f"{report.clicks_accepted} clicks accepted, {report.clicks_lost} lost")
+    return out
+
+
+def impressions(loop: FeedbackLoop, experiment: str | None = None) -> list[Any]:
+    imps, orphans = loop.impressions(experiment)
+    if orphans:
+        log(f"  {orphans} orphan clicks")
+    return imps
+
+
+def offline_runs(settings: Settings, index: str, collection: Any, embedder: Any,
+                 workdir: Path) -> tuple[Any, dict[str, Any]]:
+    """The test split's feature log and the non-learned runs (bm25, dense, rrf, linear) from the same windows."""
+    from connector.retrieval import Retriever
+    from ltr.evaluation import retrieve_windows, run_from_windows
+    from ltr.learned import log_split
+
+    client = make_client(settings)
+    retriever = Retriever(client, index, settings.index(index), embedder)
+    queries = collection.split_queries("test")
+    windows = retrieve_windows(retriever, queries, ["bm25", "knn", "rrf", "linear"])
+    runs = {mode: run_from_windows(w) for mode, w in windows.items()}
+    test_log = log_split(retriever, collection, "test", workdir / "test.parquet",
+                         request_time=datetime.now(UTC))
+    train_log = log_split(retriever, collection, "train", workdir / "train.parquet",
+                          request_time=datetime.now(UTC))
+    client.close()
+    return (test_log, train_log), runs
+
+
+def score_run(model_dir: Path, test_log: Any) -> dict[str, dict[str, float]]:
+    from ltr.learned import model_scores, run_from_scores
+
+    return run_from_scores(test_log, model_scores(model_dir, test_log))
+
+
+def held_constant(training_set: Any, names: tuple[str, ...]) -> Any:
+    """The same training set with ``names`` set to one constant: LightGBM cannot split on them."""
+    log_ = training_set.log
+    matrix = log_.matrix.copy()
+    for name in names:
+        if name in log_.feature_names:
+            matrix[:, log_.feature_names.index(name)] = 0.0
+    return replace(training_set, log=replace(log_, matrix=matrix))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log-sessions", type=int, default=3000)
+    parser.add_argument("--ab-sessions", type=int, default=3000)
+    parser.add_argument("--interleave-sessions", type=int, default=1000)
+    parser.add_argument("--aa-sessions", type=int, default=2000)
+    parser.add_argument("--aa-salts", type=int, default=500)
+    parser.add_argument("--fresh-sessions", type=int, default=3000)
+    parser.add_argument("--fresh-ab-sessions", type=int, default=2000)
+    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--ab-index", default="scifact")
+    parser.add_argument("--ab-collection", default=str(ROOT.parent / "shared" / "datasets" / "scifact"))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "feedback_loop.json")
+    args = parser.parse_args()
+
+    from connector.embedding import embedder_from_settings
+    from ltr.ab_report import render_report
+    from ltr.ab_stats import ab_test, compute_stats, interleaving_test, sessions_to_significance
+    from ltr.click_training import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
+    from ltr.clicks import aggregate_clicks, click_stats_path, write_click_stats
+    from ltr.datasets import load_collection
+    from ltr.evaluation import evaluate_runs
+    from ltr.registry import ModelRegistry
+    from ltr.simulate import EXAMINATION, FreshnessPreference
+    from ltr.train import TrainConfig, train_model
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    base = load_settings(ROOT / "hybridrank.toml")
+    home = Path(base.home) / "bench-loop"
+    shutil.rmtree(home, ignore_errors=True)
+    events_index = f"bench-events-{stamp.lower()}"
+    settings = bench_settings(home, events_index)
+    embedder = embedder_from_settings(base)  # the user's embedding cache
+    collection = load_collection(Path(base.home) / "datasets" / "films")
+    registry = ModelRegistry(home)
+    workdir = home / "work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"date": stamp, "index": INDEX, "events_index": events_index,
+                               "collection": {"docs": "films (bokeh-sampledata)",
+                                              "train_queries": len(collection.split_queries("train")),
+                                              "test_queries": len(collection.split_queries("test"))}}
+    started = time.perf_counter()
+
+    log("offline: test/train feature logs and the non-learned runs")
+    (test_log, train_log), runs = offline_runs(settings, INDEX, collection, embedder, workdir / INDEX)
+    qrels = collection.qrels("test")
+
+    with FeedbackLoop(settings, INDEX, collection, embedder) as loop:
+        # -- 1. logging traffic, click model, click-trained rankers ----------------------------------
+        log("1. logging traffic: A/B/C es / hybrid / rrf on the train queries")
+        loop.experiment("logging", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
+        results["logging_traffic"] = simulate(loop, "train", args.log_sessions, users=args.users, seed=1)
+        imps = impressions(loop)
+        stats, pbm = aggregate_clicks(imps, prior_weight=settings.feedback.ctr_prior_weight, index=INDEX)
+        write_click_stats(stats, click_stats_path(settings, INDEX))
+        results["click_model"] = {
+            "impressions": len(imps), "clicks": sum(len(i.clicks) for i in imps),
+            "examination_fitted_rel_rank1": {str(k): round(v, 4) for k, v in sorted(pbm.examination.items())},
+            "examination_true_rel_rank1": {str(i + 1): round(e / EXAMINATION[0], 4)
+                                           for i, e in enumerate(EXAMINATION)},
+            "em_iterations": pbm.iterations, "converged": pbm.converged,
+        }
+        log(f"  PBM examination (rel. rank 1): {results['click_model']['examination_fitted_rel_rank1']}")
+        click_models: dict[str, Path] = {}
+        for policy in ("naive", "debiased"):
+            tset = build_click_training_set(imps, policy=policy, prior_weight=settings.feedback.ctr_prior_weight,
+                                            feature_meta=live_feature_meta(settings, INDEX, feature_set(imps)[0]))
+            res = train_from_clicks(tset, workdir / f"clicks-{policy}", config=TrainConfig(seed=1))
+            click_models[policy] = res.model_dir
+            runs[f"clicks_{policy}"] = score_run(res.model_dir, test_log)
+        report = evaluate_runs(qrels, runs, baseline="linear")
+        results["click_trained"] = {"ndcg@10": {r: round(report.means[r]["ndcg@10"], 4) for r in report.runs},
+                                    "p_vs_linear": {r: report.p_values.get(r, {}).get("ndcg@10")
+                                                    for r in report.runs},
+                                    "win_tie_loss_vs_linear": {r: report.win_tie_loss.get(r, {}).get("ndcg@10")
+                                                               for r in report.runs}}
+        versus = evaluate_runs(qrels, {"clicks_naive": runs["clicks_naive"],
+                                       "clicks_debiased": runs["clicks_debiased"]}, baseline="clicks_naive")
+        results["click_trained"]["p_debiased_vs_naive"] = versus.p_values["clicks_debiased"]["ndcg@10"]
+        log(f"  NDCG@10 {results['click_trained']['ndcg@10']}; debiased vs naive "
+            f"p={results['click_trained']['p_debiased_vs_naive']:.3g}")
+
+        # -- 3. A/A: false-positive rate --------------------------------------------------------------
+        log("3. A/A: hybrid vs hybrid, re-bucketed with many salts")
+        aa = loop.experiment("aa", "ab", [("a", "hybrid"), ("b", "hybrid")])
+        results["aa_traffic"] = simulate(loop, "test", args.aa_sessions, users=args.users, seed=4)
+        aa_imps = impressions(loop, aa.id)
+        pvals = []
+        for s in range(args.aa_salts):
+            salted, relabelled = resalted(aa, aa_imps, f"aa-salt-{s}")
+            pvals.append(ab_test(relabelled, salted)[0])
+        p_arr = np.array(pvals)
+        results["aa"] = {"sessions": len(aa_imps), "experiments": len(pvals),
+                         "false_positive_rate": float(np.mean(p_arr < 0.05)),
+                         "p_quantiles": [float(q) for q in np.quantile(p_arr, [0.05, 0.25, 0.5, 0.75, 0.95])]}
+        log(f"  A/A false-positive rate at p<.05: {results['aa']['false_positive_rate']:.3f} over {len(pvals)}")
+
+        # -- 4. freshness -----------------------------------------------------------------------------
+        log("4. freshness: users who prefer recent films")
+        fresh = FreshnessPreference(half_life_days=3650.0, weight=0.8, as_of=datetime(2015, 1, 1, tzinfo=UTC))
+        loop.experiment("fresh-logging", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
+        results["fresh_logging_traffic"] = simulate(loop, "train", args.fresh_sessions, users=args.users, seed=5,
+                                                         freshness=fresh)
+        fresh_imps = [i for i in impressions(loop, "fresh-logging")]
+        tset = build_click_training_set(fresh_imps, policy="debiased",
+                                        prior_weight=settings.feedback.ctr_prior_weight,
+                                        feature_meta=live_feature_meta(settings, INDEX, feature_set(fresh_imps)[0]))
+        feature_meta_names = tset.log.feature_names
+        with_fresh = train_from_clicks(tset, None, config=TrainConfig(seed=1),
+                                       model_store=lambda mid: registry.model_dir(INDEX, mid))
+        without = train_from_clicks(held_constant(tset, FRESH_FEATURES), None, config=TrainConfig(seed=1),
+                                    model_store=lambda mid: registry.model_dir(INDEX, mid))
+        gain = dict(with_fresh.importance)
+        total = sum(gain.values()) or 1.0
+        fresh_share = sum(gain.get(n, 0.0) for n in FRESH_FEATURES) / total
+        fab = loop.experiment("fresh-ab", "ab", [("without", f"model:{without.contract.model_id}"),
+                                                 ("with", f"model:{with_fresh.contract.model_id}")])
+        results["fresh_ab_traffic"] = simulate(loop, "test", args.fresh_ab_sessions, users=args.users, seed=6,
+                                                    freshness=fresh)
+        fab_imps = impressions(loop, fab.id)
+        fab_stats = compute_stats(fab_imps, fab)
+        p, diff = ab_test(fab_imps, fab)
+        results["freshness"] = {
+            "features": feature_meta_names, "freshness_features": list(FRESH_FEATURES),
+            "importance_share_with": round(fresh_share, 4),
+            "importance_top": [(n, round(g / total, 4)) for n, g in with_fresh.importance[:8]],
+            "ab": {"sessions": len(fab_imps),
+                   "ctr": {v.name: v.metrics["ctr"].value for v in fab_stats.variants},
+                   "ctr_diff_with_minus_without": diff.value, "ci": [diff.low, diff.high], "p": p,
+                   "verdict": fab_stats.verdict},
+        }
+        render_report(fab_stats, ROOT / "bench" / "results" / "report-freshness-ab.html")
+        log(f"  freshness importance share {fresh_share:.3f}; CTR with-without {diff.value:+.4f} (p={p:.3g})")
+
+
+    # -- 2. A/B and interleaving: BM25 order vs a learned ranker, on SciFact (the films' gap is too wide) --
+    log(f"2. {args.ab_index}: BM25 (es) vs LightGBM (train qrels): offline, A/B, interleaving")
+    ab_collection = load_collection(args.ab_collection)
+    (test_log, train_log), runs = offline_runs(settings, args.ab_index, ab_collection, embedder,
+                                               workdir / args.ab_index)
+    qrels = ab_collection.qrels("test")
+    with FeedbackLoop(settings, args.ab_index, ab_collection, embedder) as loop:
+        learned = train_model(train_log, None, config=TrainConfig(seed=1),
+                              model_store=lambda mid: registry.model_dir(args.ab_index, mid))
+        model_id = learned.contract.model_id
+        runs["ltr_qrels"] = score_run(learned.model_dir, test_log)
+        offline = evaluate_runs(qrels, {"bm25": runs["bm25"], "ltr_qrels": runs["ltr_qrels"]}, baseline="bm25")
+        offline_winner = max(("bm25", "ltr_qrels"), key=lambda r: offline.means[r]["ndcg@10"])
+        variants = [("bm25", "es"), ("ltr", f"model:{model_id}")]
+        ab = loop.experiment("bm25-vs-ltr-ab", "ab", variants)
+        results["ab_traffic"] = simulate(loop, "test", args.ab_sessions, users=args.users, seed=2)
+        ab_imps = impressions(loop, ab.id)
+        ab_stats = compute_stats(ab_imps, ab)
+        il = loop.experiment("bm25-vs-ltr-interleave", "interleave", variants)
+        results["interleave_traffic"] = simulate(loop, "test", args.interleave_sessions, users=args.users, seed=3)
+        il_imps = impressions(loop, il.id)
+        il_stats = compute_stats(il_imps, il)
+        ab_p, ab_diff = ab_test(ab_imps, ab)
+        il_sum = interleaving_test(il_imps, il)
+        ab_needed = sessions_to_significance(ab_imps, ab)
+        il_needed = sessions_to_significance(il_imps, il)
+        ab_pick = "ltr" if ab_diff.value > 0 else "bm25"
+        il_pick = "ltr" if il_sum.wins_b > il_sum.wins_a else "bm25"
+        results["bm25_vs_ltr"] = {
+            "offline_ndcg@10": {r: round(offline.means[r]["ndcg@10"], 4) for r in offline.runs},
+            "offline_p": offline.p_values["ltr_qrels"]["ndcg@10"], "offline_winner": offline_winner,
+            "ab": {"sessions": len(ab_imps), "ctr_diff_ltr_minus_bm25": ab_diff.value,
+                   "ci": [ab_diff.low, ab_diff.high], "p": ab_p, "picks": ab_pick,
+                   "sessions_to_significance": ab_needed, "verdict": ab_stats.verdict},
+            "interleave": {"sessions": len(il_imps), "wins_bm25": il_sum.wins_a, "wins_ltr": il_sum.wins_b,
+                           "ties": il_sum.ties, "p": il_sum.p_value, "picks": il_pick,
+                           "sessions_to_significance": il_needed, "verdict": il_stats.verdict},
+            "sessions_ratio_ab_over_interleave": (ab_needed / il_needed) if ab_needed and il_needed else None,
+        }
+        render_report(ab_stats, ROOT / "bench" / "results" / "report-bm25-vs-ltr-ab.html")
+        render_report(il_stats, ROOT / "bench" / "results" / "report-bm25-vs-ltr-interleave.html")
+        log(f"  offline winner {offline_winner}; A/B picks {ab_pick} (p={ab_p:.3g}, significant after "
+            f"{ab_needed}); interleaving picks {il_pick} (p={il_sum.p_value:.3g}, significant after {il_needed})")
+
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    log(f"wrote {args.out} ({results['seconds']} s)")
+    client = make_client(settings)
+    client.options(ignore_status=404).indices.delete(index=events_index)
+    client.close()
+
+
+if __name__ == "__main__":
+    main()
