@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--ab-sessions", type=int, default=3000)
     parser.add_argument("--interleave-sessions", type=int, default=1000)
     parser.add_argument("--aa-sessions", type=int, default=2000)
-    parser.add_argument("--aa-salts", type=int, default=500)
+    parser.add_argument("--aa-salts", type=int, default=3000)
     parser.add_argument("--fresh-sessions", type=int, default=3000)
     parser.add_argument("--fresh-ab-sessions", type=int, default=2000)
     parser.add_argument("--users", type=int, default=400)
@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--ab-collection", default=str(ROOT.parent / "shared" / "datasets" / "scifact"))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "feedback_loop.json")
     args = parser.parse_args()
+
+    from scipy.stats import binomtest
 
     from connector.embedding import embedder_from_settings
     from ltr.ab_report import render_report
@@ -204,8 +206,11 @@ def main() -> None:
             salted, relabelled = resalted(aa, aa_imps, f"aa-salt-{s}")
             pvals.append(ab_test(relabelled, salted)[0])
         p_arr = np.array(pvals)
+        rejections = int((p_arr < 0.05).sum())
+        interval = binomtest(rejections, len(pvals)).proportion_ci()
         results["aa"] = {"sessions": len(aa_imps), "experiments": len(pvals),
-                         "false_positive_rate": float(np.mean(p_arr < 0.05)),
+                         "false_positive_rate": rejections / len(pvals),
+                         "false_positive_rate_ci95": [interval.low, interval.high],
                          "p_quantiles": [float(q) for q in np.quantile(p_arr, [0.05, 0.25, 0.5, 0.75, 0.95])]}
         log(f"  A/A false-positive rate at p<.05: {results['aa']['false_positive_rate']:.3f} over {len(pvals)}")
 

@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cross-encoder": ("ltr.cli_cross_encoder:cross_encoder",
                       "Cross-encoders: fine-tune one on judgments, score pairs, measure pairs/s."),
     "ab": ("ltr.cli_ab:ab", "Ranking experiments (A/B, interleaving): create, status, report, stop."),
-    "demo": ("ltr.cli_demo:demo", "The main job end to end: start ES, index, evaluate, show the gain."),
+    "demo": ("ltr.cli_demo:demo", "The main job: start ES, index, evaluate, train, show the gain, close the loop."),
 }
 
 
