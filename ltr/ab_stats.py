@@ -44,7 +44,7 @@ METRIC_LABELS: dict[str, str] = {
 }
 LOWER_IS_BETTER = frozenset({"abandonment"})
 InterleaveUnit = Literal["impression", "user"]
-Bucket = Literal["hour", "day"]
+Bucket = Literal["minute", "hour", "day"]
 
 
 @dataclass(frozen=True)
@@ -440,9 +440,10 @@ def _team_summaries(imps: list[Impression], exp: Experiment, *, alpha: float) ->
 
 # -- time series ------------------------------------------------------------------------------------
 def _bucket_start(ts: datetime, bucket: Bucket) -> datetime:
-    ts = ts.astimezone(UTC)
-    return ts.replace(minute=0, second=0, microsecond=0) if bucket == "hour" else \
-        ts.replace(hour=0, minute=0, second=0, microsecond=0)
+    ts = ts.astimezone(UTC).replace(second=0, microsecond=0)
+    if bucket == "minute":
+        return ts
+    return ts.replace(minute=0) if bucket == "hour" else ts.replace(hour=0, minute=0)
 
 
 def ctr_series(imps: list[Impression], exp: Experiment, *, bucket: Bucket | None = None,
@@ -450,12 +451,14 @@ def ctr_series(imps: list[Impression], exp: Experiment, *, bucket: Bucket | None
     """CTR per hour or day and variant (A/B) or team's credited clicks (interleaving).
 
     Like everywhere else, each point is the mean over the users active in that bucket of their CTR,
-    with a t interval over those users. The bucket defaults to hours for spans up to three days.
+    with a t interval over those users. The bucket defaults to minutes for spans up to three hours
+    (a simulated run), hours up to three days, days beyond.
     """
     if not imps:
         return [], bucket or "hour"
     span = imps[-1].timestamp - imps[0].timestamp
-    chosen: Bucket = bucket or ("hour" if span <= timedelta(days=3) else "day")
+    chosen: Bucket = bucket or ("minute" if span <= timedelta(hours=3) else
+                                "hour" if span <= timedelta(days=3) else "day")
     starts = np.array([_bucket_start(i.timestamp, chosen).timestamp() for i in imps])
     codes = _codes([i.unit for i in imps])
     if exp.mode == "ab":

@@ -209,7 +209,8 @@ def stop(ctx: click.Context, experiment_id: str) -> None:
               default="ctr", show_default=True, help="Primary A/B metric (the verdict's).")
 @click.option("--interleave-unit", type=click.Choice(["impression", "user"]), default="impression",
               show_default=True, help="Interleaving: one outcome per search, or per user (majority).")
-@click.option("--bucket", type=click.Choice(["hour", "day"]), default=None, help="Time series bucket (default: auto).")
+@click.option("--bucket", type=click.Choice(["minute", "hour", "day"]), default=None,
+              help="Time series bucket (default: auto).")
 @click.pass_context
 @handle_errors
 def report(ctx: click.Context, experiment_id: str, html_path: Path | None, as_json: bool, metric: str,

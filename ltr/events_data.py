@@ -197,6 +197,29 @@ def scan_events(client: Elasticsearch, events_index: str, *, index: str | None =
 def read_impressions(client: Elasticsearch, events_index: str, *, index: str | None = None,
                      experiment: str | None = None, since: datetime | None = None,
                      until: datetime | None = None) -> tuple[list[Impression], int]:
-    """Impressions (with clicks) from the events index; see ``impressions_from_events``."""
-    return impressions_from_events(scan_events(client, events_index, index=index, experiment=experiment),
-                                   since=since, until=until)
+    """Impressions (with clicks) from the events index; see ``impressions_from_events``.
+
+    The orphan count covers the whole events index (clicks naming a request no impression has), plus
+    the selected impressions' clicks on documents they did not show.
+    """
+    impressions, orphans = impressions_from_events(
+        scan_events(client, events_index, index=index, experiment=experiment), since=since, until=until)
+    if index or experiment:
+        orphans += unattributed_clicks(client, events_index)
+    return impressions, orphans
+
+
+def unattributed_clicks(client: Elasticsearch, events_index: str) -> int:
+    """Clicks whose request id has no impression in the events index (request ids only are read)."""
+    from elasticsearch import helpers
+
+    from connector.client import translate_errors
+
+    def ids(kind: str) -> Iterator[str]:
+        for hit in helpers.scan(client, index=events_index, size=5000, preserve_order=False,
+                                query={"query": {"term": {"type": kind}}, "_source": ["request_id"]}):
+            yield str(hit["_source"].get("request_id"))
+
+    with translate_errors(index=events_index):
+        shown = set(ids(IMPRESSION))
+        return sum(1 for request_id in ids(CLICK) if request_id not in shown)

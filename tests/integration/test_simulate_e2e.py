@@ -8,6 +8,7 @@ impression the endpoint logged for the search it came from.
 
 from __future__ import annotations
 
+import time
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -105,7 +106,11 @@ def test_simulated_users_search_click_and_their_clicks_join_impressions(
     assert len(report.variant_searches) == 2  # 12 users split by the salted hash
     assert one.request_id and all(d.timestamp is not None for d in one.shown)
 
-    # every click reaches the events index once and joins its search's impression
+    # every click reaches the events index once and joins its search's impression (impressions are
+    # queued once their feature snapshot, computed after the response, is done)
+    deadline = time.monotonic() + 60
+    while endpoint.post_response_work and time.monotonic() < deadline:
+        time.sleep(0.1)
     endpoint.events.flush_once()
     impressions, orphans = read_impressions(es, endpoint.settings.feedback.events_index, index=name)
     assert orphans == 0
