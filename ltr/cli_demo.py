@@ -46,7 +46,7 @@ if TYPE_CHECKING:
               help="Run the feedback loop (simulated users, clicks, click-trained ranker, interleaving report).")
 @click.option("--loop-sessions", type=click.IntRange(50), default=1500, show_default=True,
               help="Simulated searches that train the click-based ranker.")
-@click.option("--experiment-sessions", type=click.IntRange(50), default=600, show_default=True,
+@click.option("--experiment-sessions", type=click.IntRange(50), default=1000, show_default=True,
               help="Simulated searches of the interleaving experiment.")
 @click.pass_context
 @handle_errors
