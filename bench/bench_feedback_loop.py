@@ -121,11 +121,14 @@ def main() -> None:
     parser.add_argument("--aa-salts", type=int, default=3000)
     parser.add_argument("--fresh-sessions", type=int, default=3000)
     parser.add_argument("--fresh-ab-sessions", type=int, default=2000)
+    parser.add_argument("--fresh-interleave-sessions", type=int, default=2000)
+    parser.add_argument("--sections", default="1,2,3,4", help="Which parts to run (comma-separated).")
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--ab-index", default="scifact")
     parser.add_argument("--ab-collection", default=str(ROOT.parent / "shared" / "datasets" / "scifact"))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "feedback_loop.json")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
 
     from scipy.stats import binomtest
 
@@ -157,144 +160,162 @@ def main() -> None:
                                               "test_queries": len(collection.split_queries("test"))}}
     started = time.perf_counter()
 
-    log("offline: test/train feature logs and the non-learned runs")
-    (test_log, train_log), runs = offline_runs(settings, INDEX, collection, embedder, workdir / INDEX)
-    qrels = collection.qrels("test")
+    if "1" in sections:
+        log("offline: test/train feature logs and the non-learned runs")
+        (test_log, train_log), runs = offline_runs(settings, INDEX, collection, embedder, workdir / INDEX)
+        qrels = collection.qrels("test")
 
     with FeedbackLoop(settings, INDEX, collection, embedder) as loop:
-        # -- 1. logging traffic, click model, click-trained rankers ----------------------------------
-        log("1. logging traffic: A/B/C es / hybrid / rrf on the train queries")
-        loop.experiment("logging", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
-        results["logging_traffic"] = simulate(loop, "train", args.log_sessions, users=args.users, seed=1)
-        imps = impressions(loop)
-        stats, pbm = aggregate_clicks(imps, prior_weight=settings.feedback.ctr_prior_weight, index=INDEX)
-        write_click_stats(stats, click_stats_path(settings, INDEX))
-        results["click_model"] = {
-            "impressions": len(imps), "clicks": sum(len(i.clicks) for i in imps),
-            "examination_fitted_rel_rank1": {str(k): round(v, 4) for k, v in sorted(pbm.examination.items())},
-            "examination_true_rel_rank1": {str(i + 1): round(e / EXAMINATION[0], 4)
-                                           for i, e in enumerate(EXAMINATION)},
-            "em_iterations": pbm.iterations, "converged": pbm.converged,
-        }
-        log(f"  PBM examination (rel. rank 1): {results['click_model']['examination_fitted_rel_rank1']}")
-        click_models: dict[str, Path] = {}
-        for policy in ("naive", "debiased"):
-            tset = build_click_training_set(imps, policy=policy, prior_weight=settings.feedback.ctr_prior_weight,
-                                            feature_meta=live_feature_meta(settings, INDEX, feature_set(imps)[0]))
-            res = train_from_clicks(tset, workdir / f"clicks-{policy}", config=TrainConfig(seed=1))
-            click_models[policy] = res.model_dir
-            runs[f"clicks_{policy}"] = score_run(res.model_dir, test_log)
-        report = evaluate_runs(qrels, runs, baseline="linear")
-        results["click_trained"] = {"ndcg@10": {r: round(report.means[r]["ndcg@10"], 4) for r in report.runs},
-                                    "p_vs_linear": {r: report.p_values.get(r, {}).get("ndcg@10")
-                                                    for r in report.runs},
-                                    "win_tie_loss_vs_linear": {r: report.win_tie_loss.get(r, {}).get("ndcg@10")
-                                                               for r in report.runs}}
-        versus = evaluate_runs(qrels, {"clicks_naive": runs["clicks_naive"],
-                                       "clicks_debiased": runs["clicks_debiased"]}, baseline="clicks_naive")
-        results["click_trained"]["p_debiased_vs_naive"] = versus.p_values["clicks_debiased"]["ndcg@10"]
-        log(f"  NDCG@10 {results['click_trained']['ndcg@10']}; debiased vs naive "
-            f"p={results['click_trained']['p_debiased_vs_naive']:.3g}")
+        if "1" in sections:
+            # -- 1. logging traffic, click model, click-trained rankers ----------------------------------
+            log("1. logging traffic: A/B/C es / hybrid / rrf on the train queries")
+            loop.experiment("logging", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
+            results["logging_traffic"] = simulate(loop, "train", args.log_sessions, users=args.users, seed=1)
+            imps = impressions(loop)
+            stats, pbm = aggregate_clicks(imps, prior_weight=settings.feedback.ctr_prior_weight, index=INDEX)
+            write_click_stats(stats, click_stats_path(settings, INDEX))
+            results["click_model"] = {
+                "impressions": len(imps), "clicks": sum(len(i.clicks) for i in imps),
+                "examination_fitted_rel_rank1": {str(k): round(v, 4) for k, v in sorted(pbm.examination.items())},
+                "examination_true_rel_rank1": {str(i + 1): round(e / EXAMINATION[0], 4)
+                                               for i, e in enumerate(EXAMINATION)},
+                "em_iterations": pbm.iterations, "converged": pbm.converged,
+            }
+            log(f"  PBM examination (rel. rank 1): {results['click_model']['examination_fitted_rel_rank1']}")
+            click_models: dict[str, Path] = {}
+            for policy in ("naive", "debiased"):
+                tset = build_click_training_set(imps, policy=policy, prior_weight=settings.feedback.ctr_prior_weight,
+                                                feature_meta=live_feature_meta(settings, INDEX, feature_set(imps)[0]))
+                res = train_from_clicks(tset, workdir / f"clicks-{policy}", config=TrainConfig(seed=1))
+                click_models[policy] = res.model_dir
+                runs[f"clicks_{policy}"] = score_run(res.model_dir, test_log)
+            report = evaluate_runs(qrels, runs, baseline="linear")
+            results["click_trained"] = {"ndcg@10": {r: round(report.means[r]["ndcg@10"], 4) for r in report.runs},
+                                        "p_vs_linear": {r: report.p_values.get(r, {}).get("ndcg@10")
+                                                        for r in report.runs},
+                                        "win_tie_loss_vs_linear": {r: report.win_tie_loss.get(r, {}).get("ndcg@10")
+                                                                   for r in report.runs}}
+            versus = evaluate_runs(qrels, {"clicks_naive": runs["clicks_naive"],
+                                           "clicks_debiased": runs["clicks_debiased"]}, baseline="clicks_naive")
+            results["click_trained"]["p_debiased_vs_naive"] = versus.p_values["clicks_debiased"]["ndcg@10"]
+            log(f"  NDCG@10 {results['click_trained']['ndcg@10']}; debiased vs naive "
+                f"p={results['click_trained']['p_debiased_vs_naive']:.3g}")
 
-        # -- 3. A/A: false-positive rate --------------------------------------------------------------
-        log("3. A/A: hybrid vs hybrid, re-bucketed with many salts")
-        aa = loop.experiment("aa", "ab", [("a", "hybrid"), ("b", "hybrid")])
-        results["aa_traffic"] = simulate(loop, "test", args.aa_sessions, users=args.users, seed=4)
-        aa_imps = impressions(loop, aa.id)
-        pvals = []
-        for s in range(args.aa_salts):
-            salted, relabelled = resalted(aa, aa_imps, f"aa-salt-{s}")
-            pvals.append(ab_test(relabelled, salted)[0])
-        p_arr = np.array(pvals)
-        rejections = int((p_arr < 0.05).sum())
-        interval = binomtest(rejections, len(pvals)).proportion_ci()
-        results["aa"] = {"sessions": len(aa_imps), "experiments": len(pvals),
-                         "false_positive_rate": rejections / len(pvals),
-                         "false_positive_rate_ci95": [interval.low, interval.high],
-                         "p_quantiles": [float(q) for q in np.quantile(p_arr, [0.05, 0.25, 0.5, 0.75, 0.95])]}
-        log(f"  A/A false-positive rate at p<.05: {results['aa']['false_positive_rate']:.3f} over {len(pvals)}")
+        if "3" in sections:
+            # -- 3. A/A: false-positive rate --------------------------------------------------------------
+            log("3. A/A: hybrid vs hybrid, re-bucketed with many salts")
+            aa = loop.experiment("aa", "ab", [("a", "hybrid"), ("b", "hybrid")])
+            results["aa_traffic"] = simulate(loop, "test", args.aa_sessions, users=args.users, seed=4)
+            aa_imps = impressions(loop, aa.id)
+            pvals = []
+            for s in range(args.aa_salts):
+                salted, relabelled = resalted(aa, aa_imps, f"aa-salt-{s}")
+                pvals.append(ab_test(relabelled, salted)[0])
+            p_arr = np.array(pvals)
+            rejections = int((p_arr < 0.05).sum())
+            interval = binomtest(rejections, len(pvals)).proportion_ci()
+            results["aa"] = {"sessions": len(aa_imps), "experiments": len(pvals),
+                             "false_positive_rate": rejections / len(pvals),
+                             "false_positive_rate_ci95": [interval.low, interval.high],
+                             "p_quantiles": [float(q) for q in np.quantile(p_arr, [0.05, 0.25, 0.5, 0.75, 0.95])]}
+            log(f"  A/A false-positive rate at p<.05: {results['aa']['false_positive_rate']:.3f} over {len(pvals)}")
 
-        # -- 4. freshness -----------------------------------------------------------------------------
-        log("4. freshness: users who prefer recent films")
-        fresh = FreshnessPreference(half_life_days=3650.0, weight=0.8, as_of=datetime(2015, 1, 1, tzinfo=UTC))
-        loop.experiment("fresh-logging", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
-        results["fresh_logging_traffic"] = simulate(loop, "train", args.fresh_sessions, users=args.users, seed=5,
-                                                         freshness=fresh)
-        fresh_imps = [i for i in impressions(loop, "fresh-logging")]
-        tset = build_click_training_set(fresh_imps, policy="debiased",
-                                        prior_weight=settings.feedback.ctr_prior_weight,
-                                        feature_meta=live_feature_meta(settings, INDEX, feature_set(fresh_imps)[0]))
-        feature_meta_names = tset.log.feature_names
-        with_fresh = train_from_clicks(tset, None, config=TrainConfig(seed=1),
-                                       model_store=lambda mid: registry.model_dir(INDEX, mid))
-        without = train_from_clicks(held_constant(tset, FRESH_FEATURES), None, config=TrainConfig(seed=1),
-                                    model_store=lambda mid: registry.model_dir(INDEX, mid))
-        gain = dict(with_fresh.importance)
-        total = sum(gain.values()) or 1.0
-        fresh_share = sum(gain.get(n, 0.0) for n in FRESH_FEATURES) / total
-        fab = loop.experiment("fresh-ab", "ab", [("without", f"model:{without.contract.model_id}"),
-                                                 ("with", f"model:{with_fresh.contract.model_id}")])
-        results["fresh_ab_traffic"] = simulate(loop, "test", args.fresh_ab_sessions, users=args.users, seed=6,
-                                                    freshness=fresh)
-        fab_imps = impressions(loop, fab.id)
-        fab_stats = compute_stats(fab_imps, fab)
-        p, diff = ab_test(fab_imps, fab)
-        results["freshness"] = {
-            "features": feature_meta_names, "freshness_features": list(FRESH_FEATURES),
-            "importance_share_with": round(fresh_share, 4),
-            "importance_top": [(n, round(g / total, 4)) for n, g in with_fresh.importance[:8]],
-            "ab": {"sessions": len(fab_imps),
-                   "ctr": {v.name: v.metrics["ctr"].value for v in fab_stats.variants},
-                   "ctr_diff_with_minus_without": diff.value, "ci": [diff.low, diff.high], "p": p,
-                   "verdict": fab_stats.verdict},
-        }
-        render_report(fab_stats, ROOT / "bench" / "results" / "report-freshness-ab.html")
-        log(f"  freshness importance share {fresh_share:.3f}; CTR with-without {diff.value:+.4f} (p={p:.3g})")
+        if "4" in sections:
+            # -- 4. freshness -----------------------------------------------------------------------------
+            log("4. freshness: users who prefer recent films")
+            fresh = FreshnessPreference(half_life_days=3650.0, weight=0.8, as_of=datetime(2015, 1, 1, tzinfo=UTC))
+            loop.experiment("fresh-logging", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
+            results["fresh_logging_traffic"] = simulate(loop, "train", args.fresh_sessions, users=args.users, seed=5,
+                                                             freshness=fresh)
+            fresh_imps = [i for i in impressions(loop, "fresh-logging")]
+            tset = build_click_training_set(fresh_imps, policy="debiased",
+                                            prior_weight=settings.feedback.ctr_prior_weight,
+                                            feature_meta=live_feature_meta(settings, INDEX, feature_set(fresh_imps)[0]))
+            feature_meta_names = tset.log.feature_names
+            with_fresh = train_from_clicks(tset, None, config=TrainConfig(seed=1),
+                                           model_store=lambda mid: registry.model_dir(INDEX, mid))
+            without = train_from_clicks(held_constant(tset, FRESH_FEATURES), None, config=TrainConfig(seed=1),
+                                        model_store=lambda mid: registry.model_dir(INDEX, mid))
+            gain = dict(with_fresh.importance)
+            total = sum(gain.values()) or 1.0
+            fresh_share = sum(gain.get(n, 0.0) for n in FRESH_FEATURES) / total
+            fab = loop.experiment("fresh-ab", "ab", [("without", f"model:{without.contract.model_id}"),
+                                                     ("with", f"model:{with_fresh.contract.model_id}")])
+            results["fresh_ab_traffic"] = simulate(loop, "test", args.fresh_ab_sessions, users=args.users, seed=6,
+                                                        freshness=fresh)
+            fab_imps = impressions(loop, fab.id)
+            fab_stats = compute_stats(fab_imps, fab)
+            p, diff = ab_test(fab_imps, fab)
+            results["freshness"] = {
+                "features": feature_meta_names, "freshness_features": list(FRESH_FEATURES),
+                "importance_share_with": round(fresh_share, 4),
+                "importance_top": [(n, round(g / total, 4)) for n, g in with_fresh.importance[:8]],
+                "ab": {"sessions": len(fab_imps),
+                       "ctr": {v.name: v.metrics["ctr"].value for v in fab_stats.variants},
+                       "ctr_diff_with_minus_without": diff.value, "ci": [diff.low, diff.high], "p": p,
+                       "verdict": fab_stats.verdict},
+            }
+            render_report(fab_stats, ROOT / "bench" / "results" / "report-freshness-ab.html")
+            log(f"  freshness importance share {fresh_share:.3f}; CTR with-without {diff.value:+.4f} (p={p:.3g})")
+            fil = loop.experiment("fresh-interleave", "interleave",
+                                  [("without", f"model:{without.contract.model_id}"),
+                                   ("with", f"model:{with_fresh.contract.model_id}")])
+            results["fresh_interleave_traffic"] = simulate(loop, "test", args.fresh_interleave_sessions,
+                                                           users=args.users, seed=7, freshness=fresh)
+            fil_imps = impressions(loop, fil.id)
+            fil_sum = interleaving_test(fil_imps, fil)
+            fil_stats = compute_stats(fil_imps, fil)
+            results["freshness"]["interleave"] = {
+                "sessions": len(fil_imps), "wins_without": fil_sum.wins_a, "wins_with": fil_sum.wins_b,
+                "ties": fil_sum.ties, "p": fil_sum.p_value, "preference_for_with": fil_sum.preference.value,
+                "ctr": {v.name: v.metrics["ctr"].value for v in fil_stats.variants}, "verdict": fil_stats.verdict}
+            render_report(fil_stats, ROOT / "bench" / "results" / "report-freshness-interleave.html")
+            log(f"  interleaving with vs without: {fil_sum.wins_b} / {fil_sum.wins_a} wins (p={fil_sum.p_value:.3g})")
 
-
-    # -- 2. A/B and interleaving: BM25 order vs a learned ranker, on SciFact (the films' gap is too wide) --
-    log(f"2. {args.ab_index}: BM25 (es) vs LightGBM (train qrels): offline, A/B, interleaving")
-    ab_collection = load_collection(args.ab_collection)
-    (test_log, train_log), runs = offline_runs(settings, args.ab_index, ab_collection, embedder,
-                                               workdir / args.ab_index)
-    qrels = ab_collection.qrels("test")
-    with FeedbackLoop(settings, args.ab_index, ab_collection, embedder) as loop:
-        learned = train_model(train_log, None, config=TrainConfig(seed=1),
-                              model_store=lambda mid: registry.model_dir(args.ab_index, mid))
-        model_id = learned.contract.model_id
-        runs["ltr_qrels"] = score_run(learned.model_dir, test_log)
-        offline = evaluate_runs(qrels, {"bm25": runs["bm25"], "ltr_qrels": runs["ltr_qrels"]}, baseline="bm25")
-        offline_winner = max(("bm25", "ltr_qrels"), key=lambda r: offline.means[r]["ndcg@10"])
-        variants = [("bm25", "es"), ("ltr", f"model:{model_id}")]
-        ab = loop.experiment("bm25-vs-ltr-ab", "ab", variants)
-        results["ab_traffic"] = simulate(loop, "test", args.ab_sessions, users=args.users, seed=2)
-        ab_imps = impressions(loop, ab.id)
-        ab_stats = compute_stats(ab_imps, ab)
-        il = loop.experiment("bm25-vs-ltr-interleave", "interleave", variants)
-        results["interleave_traffic"] = simulate(loop, "test", args.interleave_sessions, users=args.users, seed=3)
-        il_imps = impressions(loop, il.id)
-        il_stats = compute_stats(il_imps, il)
-        ab_p, ab_diff = ab_test(ab_imps, ab)
-        il_sum = interleaving_test(il_imps, il)
-        ab_needed = sessions_to_significance(ab_imps, ab)
-        il_needed = sessions_to_significance(il_imps, il)
-        ab_pick = "ltr" if ab_diff.value > 0 else "bm25"
-        il_pick = "ltr" if il_sum.wins_b > il_sum.wins_a else "bm25"
-        results["bm25_vs_ltr"] = {
-            "offline_ndcg@10": {r: round(offline.means[r]["ndcg@10"], 4) for r in offline.runs},
-            "offline_p": offline.p_values["ltr_qrels"]["ndcg@10"], "offline_winner": offline_winner,
-            "ab": {"sessions": len(ab_imps), "ctr_diff_ltr_minus_bm25": ab_diff.value,
-                   "ci": [ab_diff.low, ab_diff.high], "p": ab_p, "picks": ab_pick,
-                   "sessions_to_significance": ab_needed, "verdict": ab_stats.verdict},
-            "interleave": {"sessions": len(il_imps), "wins_bm25": il_sum.wins_a, "wins_ltr": il_sum.wins_b,
-                           "ties": il_sum.ties, "p": il_sum.p_value, "picks": il_pick,
-                           "sessions_to_significance": il_needed, "verdict": il_stats.verdict},
-            "sessions_ratio_ab_over_interleave": (ab_needed / il_needed) if ab_needed and il_needed else None,
-        }
-        render_report(ab_stats, ROOT / "bench" / "results" / "report-bm25-vs-ltr-ab.html")
-        render_report(il_stats, ROOT / "bench" / "results" / "report-bm25-vs-ltr-interleave.html")
-        log(f"  offline winner {offline_winner}; A/B picks {ab_pick} (p={ab_p:.3g}, significant after "
-            f"{ab_needed}); interleaving picks {il_pick} (p={il_sum.p_value:.3g}, significant after {il_needed})")
+    if "2" in sections:
+        # -- 2. A/B and interleaving: BM25 order vs a learned ranker, on SciFact (the films' gap is too wide) --
+        log(f"2. {args.ab_index}: BM25 (es) vs LightGBM (train qrels): offline, A/B, interleaving")
+        ab_collection = load_collection(args.ab_collection)
+        (test_log, train_log), runs = offline_runs(settings, args.ab_index, ab_collection, embedder,
+                                                   workdir / args.ab_index)
+        qrels = ab_collection.qrels("test")
+        with FeedbackLoop(settings, args.ab_index, ab_collection, embedder) as loop:
+            learned = train_model(train_log, None, config=TrainConfig(seed=1),
+                                  model_store=lambda mid: registry.model_dir(args.ab_index, mid))
+            model_id = learned.contract.model_id
+            runs["ltr_qrels"] = score_run(learned.model_dir, test_log)
+            offline = evaluate_runs(qrels, {"bm25": runs["bm25"], "ltr_qrels": runs["ltr_qrels"]}, baseline="bm25")
+            offline_winner = max(("bm25", "ltr_qrels"), key=lambda r: offline.means[r]["ndcg@10"])
+            variants = [("bm25", "es"), ("ltr", f"model:{model_id}")]
+            ab = loop.experiment("bm25-vs-ltr-ab", "ab", variants)
+            results["ab_traffic"] = simulate(loop, "test", args.ab_sessions, users=args.users, seed=2)
+            ab_imps = impressions(loop, ab.id)
+            ab_stats = compute_stats(ab_imps, ab)
+            il = loop.experiment("bm25-vs-ltr-interleave", "interleave", variants)
+            results["interleave_traffic"] = simulate(loop, "test", args.interleave_sessions, users=args.users, seed=3)
+            il_imps = impressions(loop, il.id)
+            il_stats = compute_stats(il_imps, il)
+            ab_p, ab_diff = ab_test(ab_imps, ab)
+            il_sum = interleaving_test(il_imps, il)
+            ab_needed = sessions_to_significance(ab_imps, ab)
+            il_needed = sessions_to_significance(il_imps, il)
+            ab_pick = "ltr" if ab_diff.value > 0 else "bm25"
+            il_pick = "ltr" if il_sum.wins_b > il_sum.wins_a else "bm25"
+            results["bm25_vs_ltr"] = {
+                "offline_ndcg@10": {r: round(offline.means[r]["ndcg@10"], 4) for r in offline.runs},
+                "offline_p": offline.p_values["ltr_qrels"]["ndcg@10"], "offline_winner": offline_winner,
+                "ab": {"sessions": len(ab_imps), "ctr_diff_ltr_minus_bm25": ab_diff.value,
+                       "ci": [ab_diff.low, ab_diff.high], "p": ab_p, "picks": ab_pick,
+                       "sessions_to_significance": ab_needed, "verdict": ab_stats.verdict},
+                "interleave": {"sessions": len(il_imps), "wins_bm25": il_sum.wins_a, "wins_ltr": il_sum.wins_b,
+                               "ties": il_sum.ties, "p": il_sum.p_value, "picks": il_pick,
+                               "sessions_to_significance": il_needed, "verdict": il_stats.verdict},
+                "sessions_ratio_ab_over_interleave": (ab_needed / il_needed) if ab_needed and il_needed else None,
+            }
+            render_report(ab_stats, ROOT / "bench" / "results" / "report-bm25-vs-ltr-ab.html")
+            render_report(il_stats, ROOT / "bench" / "results" / "report-bm25-vs-ltr-interleave.html")
+            log(f"  offline winner {offline_winner}; A/B picks {ab_pick} (p={ab_p:.3g}, significant after "
+                f"{ab_needed}); interleaving picks {il_pick} (p={il_sum.p_value:.3g}, significant after {il_needed})")
 
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
