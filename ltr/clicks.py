@@ -28,8 +28,6 @@ when writing and when serving. Nothing here reads the wall clock: windows are re
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hybridrank.errors import DataError, HybridRankError
+from hybridrank.files import write_text_atomic
 from ltr.events_data import Impression, parse_time
 
 if TYPE_CHECKING:
@@ -327,19 +326,7 @@ def click_stats_path(settings: Settings, index: str) -> Path:
 
 def write_click_stats(stats: ClickStatistics, path: str | Path) -> Path:
     """Write atomically (temporary file in the same folder, then rename): readers see old or new."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(stats.to_dict(), out, separators=(",", ":"), allow_nan=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(stats.to_dict(), separators=(",", ":"), allow_nan=False))
 
 
 def read_click_stats(path: str | Path) -> ClickStatistics:

@@ -17,10 +17,8 @@ A variant's ``ranker`` is one of ``es`` (Elasticsearch's own order of the app's 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hybridrank.errors import ConfigError
+from hybridrank.files import exclusive, write_text_atomic
 
 Mode = Literal["ab", "interleave"]
 RUNNING = "running"
@@ -224,11 +223,7 @@ class ExperimentStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with exclusive(self.path.with_suffix(".lock")):
             state = self._read()
             yield state
-            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({"experiments": state}, indent=2, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_text_atomic(self.path, json.dumps({"experiments": state}, indent=2, sort_keys=True))

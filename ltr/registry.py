@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridrank.errors import ModelError
+from hybridrank.files import exclusive, write_text_atomic
 from ltr.contract import CONTRACT_FILE, ModelContract
 
 REGISTRY_FILE = "registry.json"
@@ -148,25 +148,10 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
-        import fcntl
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".registry.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                state = self._read()
-                yield state
-                self._write(state)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _write(self, state: dict[str, Any]) -> None:
-        tmp = self.file.with_name(f".{REGISTRY_FILE}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(state, indent=2, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.file)
+        with exclusive(self.root / ".registry.lock"):
+            state = self._read()
+            yield state
+            write_text_atomic(self.file, json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
 def _now() -> str:

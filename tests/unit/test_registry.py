@@ -65,7 +65,7 @@ def test_a_failed_write_leaves_the_previous_registry(tmp_path: Path, monkeypatch
     def crash(*_args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("ltr.registry.os.replace", crash)
+    monkeypatch.setattr("hybridrank.files.os.replace", crash)  # the one atomic-write path
     with pytest.raises(OSError, match="disk full"):
         reg.promote("docs", "m2")
     assert reg.file.read_text() == before
