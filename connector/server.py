@@ -424,18 +424,17 @@ class Endpoint:
         """Log the impression with the index's feature snapshot (the code the models are served with),
         computed after the response; if that fails, the impression is logged without it, never lost."""
         try:
-            pipeline = self._snapshot_pipeline(plan.index)
+            # in a worker thread: the first call per index builds the pipeline (reads the click statistics)
+            pipeline = await to_thread.run_sync(self._snapshot_pipeline, plan.index)
             matrix = await to_thread.run_sync(
                 lambda: pipeline.compute(self._snapshot_client(), plan.index, plan.query_text, vector,
                                          ranked.candidates, request_time=outcome.request_time))
             ranked = replace(ranked, feature_names=list(pipeline.names), features=matrix)
-        except BaseException as exc:  # including cancellation at shutdown: the impression is still logged
+        except Exception as exc:
             log.warning("feature snapshot failed; impression logged without it",
                         extra={"index": plan.index, "reason": f"{type(exc).__name__}: {exc}"})
-            if not isinstance(exc, Exception):
-                self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
-                raise
-        self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
+        finally:  # also when cancelled at shutdown
+            self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
 
     def _snapshot_pipeline(self, index: str) -> Any:
         pipeline = self._snapshot_pipelines.get(index)
