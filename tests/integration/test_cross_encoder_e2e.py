@@ -8,11 +8,11 @@ import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from serve_support import judged_slice
 
 from hybridrank.cli import cli
 from hybridrank.config import IndexConfig, Settings
@@ -28,15 +28,7 @@ def tiny_collection(tmp_path_factory: pytest.TempPathFactory, shared_datasets: P
     coll = load_collection(str(shared_datasets / "scifact"))
     qrels = coll.qrels("test")
     qids = list(coll.split_queries("test", limit=N_QUERIES))
-    wanted = {d for q in qids for d in qrels[q]}
-    docs: list[dict[str, Any]] = []
-    others: list[dict[str, Any]] = []
-    for doc in coll.iter_corpus():
-        if doc["_id"] in wanted:
-            docs.append(doc)
-        elif len(others) < N_DOCS:
-            others.append(doc)
-    docs += others[: N_DOCS - len(docs)]
+    docs = judged_slice(shared_datasets, N_QUERIES, N_DOCS)
     folder = tmp_path_factory.mktemp("tiny-scifact")
     (folder / "qrels").mkdir()
     (folder / "corpus.jsonl").write_text("".join(json.dumps({k: d[k] for k in ("_id", "title", "text")}) + "\n"

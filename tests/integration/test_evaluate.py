@@ -5,40 +5,23 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from serve_support import judged_slice
 
 from hybridrank.cli import cli
-from ltr.datasets import load_collection
 
 N_QUERIES = 20
 N_DOCS = 150
 MODES = ("bm25", "knn", "es", "rrf", "linear")
 
 
-def _slice(shared_datasets: Path) -> list[dict[str, Any]]:
-    """The relevant docs of the first N_QUERIES test queries, padded with other docs to N_DOCS."""
-    coll = load_collection(str(shared_datasets / "scifact"))
-    qrels = coll.qrels("test")
-    wanted = {d for qid in coll.split_queries("test", limit=N_QUERIES) for d in qrels[qid]}
-    docs: list[dict[str, Any]] = []
-    others: list[dict[str, Any]] = []
-    for doc in coll.iter_corpus():
-        if doc["_id"] in wanted:
-            docs.append(doc)
-        elif len(others) < N_DOCS:
-            others.append(doc)
-    assert len(docs) == len(wanted)
-    return docs + others[: N_DOCS - len(docs)]
-
-
 @pytest.fixture()
 def scifact_index(es, embedder, fresh_index: str, shared_datasets: Path) -> Iterator[str]:
     from elasticsearch import helpers
 
-    docs = _slice(shared_datasets)
+    docs = judged_slice(shared_datasets, N_QUERIES, N_DOCS)
     vectors = embedder.encode([f"{d['title']} {d['text']}".strip() for d in docs])
     es.indices.create(index=fresh_index, mappings={"properties": {
         "title": {"type": "text"},
