@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--fresh-interleave-sessions", type=int, default=2000)
     parser.add_argument("--sections", default="1,2,3,4", help="Which parts to run (comma-separated).")
     parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--power-resamples", type=int, default=300,
+                        help="Cluster-bootstrap resamples for the sessions-for-80%%-power estimates.")
     parser.add_argument("--ab-index", default="scifact")
     parser.add_argument("--ab-collection", default=str(ROOT.parent / "shared" / "datasets" / "scifact"))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "feedback_loop.json")
@@ -134,7 +136,7 @@ def main() -> None:
 
     from connector.embedding import embedder_from_settings
     from ltr.ab_report import render_report
-    from ltr.ab_stats import ab_test, compute_stats, interleaving_test, sessions_to_significance
+    from ltr.ab_stats import ab_test, compute_stats, interleaving_test, sessions_for_power, sessions_to_significance
     from ltr.click_training import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
     from ltr.clicks import aggregate_clicks, click_stats_path, write_click_stats
     from ltr.datasets import load_collection
@@ -299,6 +301,8 @@ def main() -> None:
             il_sum = interleaving_test(il_imps, il)
             ab_needed = sessions_to_significance(ab_imps, ab)
             il_needed = sessions_to_significance(il_imps, il)
+            ab_power = sessions_for_power(ab_imps, ab, resamples=args.power_resamples)
+            il_power = sessions_for_power(il_imps, il, resamples=args.power_resamples)
             ab_pick = "ltr" if ab_diff.value > 0 else "bm25"
             il_pick = "ltr" if il_sum.wins_b > il_sum.wins_a else "bm25"
             results["bm25_vs_ltr"] = {
@@ -306,16 +310,21 @@ def main() -> None:
                 "offline_p": offline.p_values["ltr_qrels"]["ndcg@10"], "offline_winner": offline_winner,
                 "ab": {"sessions": len(ab_imps), "ctr_diff_ltr_minus_bm25": ab_diff.value,
                        "ci": [ab_diff.low, ab_diff.high], "p": ab_p, "picks": ab_pick,
-                       "sessions_to_significance": ab_needed, "verdict": ab_stats.verdict},
+                       "sessions_to_significance": ab_needed, "sessions_for_80pct_power": ab_power.sessions,
+                       "power_curve": ab_power.curve, "verdict": ab_stats.verdict},
                 "interleave": {"sessions": len(il_imps), "wins_bm25": il_sum.wins_a, "wins_ltr": il_sum.wins_b,
                                "ties": il_sum.ties, "p": il_sum.p_value, "picks": il_pick,
-                               "sessions_to_significance": il_needed, "verdict": il_stats.verdict},
+                               "sessions_to_significance": il_needed, "sessions_for_80pct_power": il_power.sessions,
+                               "power_curve": il_power.curve, "verdict": il_stats.verdict},
                 "sessions_ratio_ab_over_interleave": (ab_needed / il_needed) if ab_needed and il_needed else None,
+                "power_sessions_ratio_ab_over_interleave": (ab_power.sessions / il_power.sessions
+                                                            if ab_power.sessions and il_power.sessions else None),
             }
             render_report(ab_stats, ROOT / "bench" / "results" / "report-bm25-vs-ltr-ab.html")
             render_report(il_stats, ROOT / "bench" / "results" / "report-bm25-vs-ltr-interleave.html")
             log(f"  offline winner {offline_winner}; A/B picks {ab_pick} (p={ab_p:.3g}, significant after "
-                f"{ab_needed}); interleaving picks {il_pick} (p={il_sum.p_value:.3g}, significant after {il_needed})")
+                f"{ab_needed}); interleaving picks {il_pick} (p={il_sum.p_value:.3g}, significant after {il_needed}); "
+                f"searches for 80% power: A/B {ab_power.sessions}, interleaving {il_power.sessions}")
 
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

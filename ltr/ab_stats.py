@@ -605,6 +605,92 @@ def sessions_to_significance(impressions: Sequence[Impression], experiment: Expe
     return first
 
 
+@dataclass(frozen=True)
+class PowerEstimate:
+    """Searches an experiment of this traffic needs to reach ``power`` (see ``sessions_for_power``)."""
+
+    sessions: int | None  # None: not reached up to ``max_sessions``
+    power: float
+    alpha: float
+    resamples: int
+    direction: int  # +1: the second variant wins in the full data, -1: the first
+    curve: dict[int, float]  # searches -> estimated power (share of resamples significant in ``direction``)
+
+
+def sessions_for_power(impressions: Sequence[Impression], experiment: Experiment, *, power: float = 0.8,
+                       alpha: float = 0.05, primary: str = "ctr", resamples: int = 200,
+                       max_sessions: int | None = None, seed: int = 0) -> PowerEstimate:
+    """How many searches the experiment needs so that its test is significant, in the direction the
+    whole run shows, with probability ``power``: a cluster bootstrap over users.
+
+    One run's "first time p stayed below alpha" (``sessions_to_significance``) is a single noisy
+    path; this asks instead how often a fresh experiment of n searches would decide. Each resample
+    draws users with replacement (each draw a new unit, all of its searches kept, so within-user
+    correlation stays) until n searches, and runs the experiment's own test on them (A/B: per-user
+    Welch on ``primary``; interleaving: the per-search sign test). The smallest n with estimated power
+    >= ``power`` is found by doubling then bisection over n (the same random draws at every n, so the
+    curve is smooth). ``max_sessions`` defaults to 4x the searches observed.
+    """
+    from scipy import stats
+
+    imps, _ = experiment_impressions(impressions, experiment)
+    if len(imps) < 2:
+        raise DataError(f"experiment {experiment.id!r} has too little traffic to estimate power ({len(imps)})")
+    units = _codes([i.unit for i in imps])
+    by_unit = [np.flatnonzero(units == u) for u in range(int(units.max()) + 1)]
+    if experiment.mode == "interleave":
+        outcome = np.array([_outcome_b(i) for i in imps])
+        wb, wa = int((outcome > 0).sum()), int((outcome < 0).sum())
+        direction = 1 if wb >= wa else -1
+
+        def significant(rows: np.ndarray, draw: np.ndarray) -> bool:  # per-search test: draws unused
+            o = outcome[rows]
+            b, a = int((o > 0).sum()), int((o < 0).sum())
+            return bool(a + b and (b - a) * direction > 0 and stats.binomtest(b, a + b, 0.5).pvalue < alpha)
+    else:
+        y, arm, _ = _ab_arrays(imps, experiment, primary, None)
+        full = _arm_test(y, arm, units, alpha=alpha)
+        sign = -1 if primary in LOWER_IS_BETTER else 1
+        direction = 1 if full is None or sign * full.diff.value >= 0 else -1
+
+        def significant(rows: np.ndarray, draw: np.ndarray) -> bool:
+            c = _arm_test(y[rows], arm[rows], draw, alpha=alpha)
+            return bool(c is not None and math.isfinite(c.p_value) and c.p_value < alpha
+                        and sign * c.diff.value * direction > 0)
+
+    rng = np.random.default_rng(seed)
+    cap = max_sessions or 4 * len(imps)
+    # one long sequence of user draws per resample, cut at n searches: common random numbers over n
+    sizes = np.array([len(rows) for rows in by_unit])
+    sequences = []
+    for _ in range(resamples):
+        picked = rng.integers(0, len(by_unit), size=max(1, int(2 * cap / sizes.mean())))
+        while sizes[picked].sum() < cap:  # rarely: an unlucky run of light users
+            picked = np.concatenate([picked, rng.integers(0, len(by_unit), size=len(picked))])
+        rows = np.concatenate([by_unit[u] for u in picked])
+        draw = np.concatenate([np.full(len(by_unit[u]), k) for k, u in enumerate(picked)])
+        sequences.append((rows, draw))
+    curve: dict[int, float] = {}
+
+    def estimate(n: int) -> float:
+        if n not in curve:
+            curve[n] = float(np.mean([significant(rows[:n], draw[:n]) for rows, draw in sequences]))
+        return curve[n]
+
+    low, high = 0, max(10, min(cap, 20))
+    while estimate(high) < power:
+        if high >= cap:
+            return PowerEstimate(None, power, alpha, resamples, direction, dict(sorted(curve.items())))
+        low, high = high, min(cap, 2 * high)
+    while high - low > max(1, high // 50):  # ~2% resolution
+        mid = (low + high) // 2
+        if estimate(mid) >= power:
+            high = mid
+        else:
+            low = mid
+    return PowerEstimate(high, power, alpha, resamples, direction, dict(sorted(curve.items())))
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

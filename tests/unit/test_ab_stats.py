@@ -19,6 +19,7 @@ from ltr.ab_stats import (
     compute_stats,
     impression_metrics,
     interleaving_test,
+    sessions_for_power,
     sessions_to_significance,
 )
 from ltr.events_data import Impression, Shown
@@ -211,3 +212,23 @@ def test_sessions_to_significance_interleaving_needs_fewer_than_ab() -> None:
     assert il is not None and il.p_value < 0.05
     aa = synthetic_impressions(_ab("aa"), seed=1, users=10)
     assert sessions_to_significance(aa[:5], _ab("aa")) is None
+
+
+def test_sessions_for_power_finds_where_the_bootstrap_power_crosses_the_target() -> None:
+    il_exp, ab_exp = _il(), _ab()
+    il_imps = synthetic_impressions(il_exp, seed=21, users=300, lift=0.3)
+    ab_imps = synthetic_impressions(ab_exp, seed=21, users=300, lift=0.3)
+    il = sessions_for_power(il_imps, il_exp, resamples=100)
+    ab = sessions_for_power(ab_imps, ab_exp, resamples=100)
+    assert il.direction == 1 and il.sessions is not None
+    assert ab.sessions is None or il.sessions < ab.sessions  # interleaving is the more sensitive design
+    # the answer is the first point of the evaluated curve at the target, and the point below misses it
+    reached = [n for n, p in il.curve.items() if p >= 0.8]
+    assert il.sessions == min(reached)
+    assert all(p < 0.8 for n, p in il.curve.items() if n < il.sessions)
+    # a null experiment never reaches 80% power
+    aa_exp = _ab("aa")
+    aa = sessions_for_power(synthetic_impressions(aa_exp, seed=3, users=60), aa_exp, resamples=50)
+    assert aa.sessions is None and max(aa.curve.values()) < 0.5
+    with pytest.raises(DataError, match="too little traffic"):
+        sessions_for_power(synthetic_impressions(aa_exp, seed=3, users=2)[:1], aa_exp)

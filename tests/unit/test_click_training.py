@@ -12,6 +12,7 @@ import pytest
 
 from hybridrank.errors import DataError
 from ltr.click_training import (
+    LABEL_LEVELS,
     build_click_training_set,
     click_labels,
     grade,
@@ -61,7 +62,13 @@ def logged(*, queries: int = 40, docs: int = 12, per_query: int = 120, explore: 
 
 
 def test_grade_is_log2_relative_to_the_global_rate() -> None:
-    assert [grade(s, 0.1) for s in (0.0, 0.09, 0.1, 0.19, 0.2, 0.39, 0.4, 0.8, 5.0)] == [0, 0, 1, 1, 2, 2, 3, 4, 4]
+    # one grade per doubling, five levels
+    assert [grade(s, 0.1, levels=5, steps=1) for s in (0.0, 0.09, 0.1, 0.19, 0.2, 0.39, 0.4, 0.8, 5.0)] == \
+        [0, 0, 1, 1, 2, 2, 3, 4, 4]
+    # the default: eight grades per doubling (x1.09 each), capped at 30
+    assert [grade(s, 0.1) for s in (0.09, 0.1, 0.108, 0.11, 0.2, 0.4, 100.0)] == [0, 1, 1, 2, 9, 17, 30]
+    # the simulated users' attractiveness of qrel grades 1 and 2 (.16, .28) gets two labels at p0 = .15
+    assert grade(0.16, 0.15) < grade(0.28, 0.15) < grade(0.52, 0.15)
     assert grade(0.3, 0.0) == 0
 
 
@@ -110,7 +117,7 @@ def test_training_set_time_split_snapshots_and_meta() -> None:
     assert max(t for t in train_times if t) < ts.time_cut <= min(t for t in valid_times if t)
     assert ts.train_groups + ts.valid_groups == len({str(q) for q in log.qids})
     assert ts.valid_fraction == ts.valid_groups / (ts.train_groups + ts.valid_groups)
-    assert set(ts.label_counts) <= {0, 1, 2, 3, 4} and sum(ts.label_counts.values()) == len(log)
+    assert set(ts.label_counts) <= set(range(LABEL_LEVELS)) and sum(ts.label_counts.values()) == len(log)
     # the features of a training row are the pair's earliest snapshot in the training period
     first = next(i for i in impressions if i.query == "Query 0")
     row = next(i for i, (q, d) in enumerate(zip(log.qids, log.doc_ids, strict=True))
