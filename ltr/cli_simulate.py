@@ -49,6 +49,9 @@ def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
               help="How much the recency factor weighs in a result's attractiveness (0 = none, 1 = all).")
 @click.option("--as-of", callback=_as_of, default=None,
               help="Moment ages are counted from (ISO-8601; default: now). Fix it for reproducible runs.")
+@click.option("--user-propensity-sd", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Users differ in how much they click: each gets a fixed propensity (gamma, mean 1) "
+                   "with this spread. 0 = DESIGN.md's identical users.")
 @click.option("--no-dwell", is_flag=True, help="Post clicks without dwell times.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report here as JSON.")
@@ -56,7 +59,8 @@ def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @handle_errors
 def simulate(ctx: click.Context, index_name: str, dataset_spec: str, split: str, sessions: int, users: int,
              endpoint_url: str, seed: int, workers: int, freshness_half_life_days: float | None,
-             freshness_weight: float, as_of: datetime | None, no_dwell: bool, json_path: Path | None) -> None:
+             freshness_weight: float, as_of: datetime | None, user_propensity_sd: float, no_dwell: bool,
+             json_path: Path | None) -> None:
     """Synthetic users search INDEX through the endpoint and click by the position-based model.
 
     Each session is one user issuing one query of the split through the official Elasticsearch
@@ -92,7 +96,7 @@ def simulate(ctx: click.Context, index_name: str, dataset_spec: str, split: str,
         err.print(f"[yellow]warning:[/] the endpoint has no ranking profile for index {index_name!r} "
                   f"(profiles: {', '.join(status.profiles) or 'none'}): its searches pass through to "
                   "Elasticsearch unranked and log no impressions, so clicks will be orphans")
-    model = PositionBasedModel(freshness=freshness, dwell=not no_dwell)
+    model = PositionBasedModel(freshness=freshness, propensity_sd=user_propensity_sd, dwell=not no_dwell)
     with Simulator(endpoint_url, index_name, queries, qrels, model, users=users, seed=seed, workers=workers,
                    query_fields=list(config.text_fields), timestamp_field=config.timestamp_field) as sim, \
             Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

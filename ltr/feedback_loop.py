@@ -69,13 +69,16 @@ class FeedbackLoop:
         return exp
 
     def simulate(self, split: str, sessions: int, *, users: int, seed: int,
-                 freshness: FreshnessPreference | None = None, progress: bool = True) -> SimulationReport:
-        """``sessions`` simulated searches of the split's queries (with their qrels as relevance)."""
+                 freshness: FreshnessPreference | None = None, propensity_sd: float = 0.0,
+                 progress: bool = True) -> SimulationReport:
+        """``sessions`` simulated searches of the split's queries (with their qrels as relevance);
+        ``propensity_sd`` > 0 = users who differ in how much they click (``ltr.simulate``)."""
         from ltr.simulate import PositionBasedModel, Simulator
 
         cfg = self.settings.index(self.index)
         with Simulator(self.url, self.index, self.collection.split_queries(split), self.collection.qrels(split),
-                       PositionBasedModel(freshness=freshness), users=users, seed=seed, workers=4,
+                       PositionBasedModel(freshness=freshness, propensity_sd=propensity_sd),
+                       users=users, seed=seed, workers=4,
                        query_fields=list(cfg.text_fields),
                        timestamp_field=cfg.timestamp_field if freshness else "") as sim:
             if not progress:

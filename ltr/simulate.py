@@ -6,6 +6,12 @@ examined result with its attractiveness ``0.1 + 0.9 * (2**grade - 1) / 15`` (gra
 clipped to 0..4, unjudged = 0). ``FreshnessPreference`` lets users also prefer recent documents, which
 relevance judgments know nothing about: the freshness experiment's signal lives only in clicks.
 
+DESIGN.md's users are all alike. Real users are not: some click on almost every search, some rarely
+(the per-user spread that makes bucketed A/B tests slow and interleaving, which compares two rankers
+within one search, fast). ``propensity_sd`` > 0 gives each user a click propensity ``m_u`` — gamma
+distributed with mean 1 and that standard deviation, fixed per user id — and clicks with probability
+``min(1, m_u * examination * attractiveness)``. It is off (0) unless asked for.
+
 Each session is one user (``u0042``, sent as ``X-Hybridrank-User``; ``X-Hybridrank-Session`` too)
 issuing one query through the endpoint, reading the ``X-Request-Id`` of the answer, deciding clicks
 on the ranking shown, and posting each click to ``POST /_hybridrank/events``. A session's user,
@@ -72,9 +78,21 @@ class ClickModel(Protocol):
     @property
     def needs_timestamps(self) -> bool: ...
 
-    def click_probability(self, doc: ShownDoc) -> float: ...
+    def click_probability(self, doc: ShownDoc, propensity: float = 1.0) -> float: ...
 
-    def clicks(self, shown: Sequence[ShownDoc], rng: np.random.Generator) -> list[SimClick]: ...
+    def clicks(self, shown: Sequence[ShownDoc], rng: np.random.Generator, user: str = "") -> list[SimClick]: ...
+
+
+def user_propensity(user: str, sd: float) -> float:
+    """The click propensity of ``user``: 1 when ``sd`` is 0, else a gamma draw (mean 1, sd ``sd``) that
+    depends only on the user id (the same user is the same person in every run and experiment)."""
+    if sd <= 0:
+        return 1.0
+    import hashlib
+
+    seed = int.from_bytes(hashlib.sha256(f"propensity\x1f{user}".encode()).digest()[:8], "big")
+    shape = 1.0 / sd**2
+    return float(np.random.default_rng(seed).gamma(shape, 1.0 / shape))
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,7 @@ class PositionBasedModel:
 
     examination: tuple[float, ...] = EXAMINATION
     freshness: FreshnessPreference | None = None
+    propensity_sd: float = 0.0  # per-user click propensity spread (module docstring); 0 = DESIGN.md's users
     dwell: bool = True
     dwell_median_ms: float = 8000.0
     dwell_sigma: float = 0.8
@@ -128,18 +147,23 @@ class PositionBasedModel:
     def examination_at(self, position: int) -> float:
         return self.examination[position - 1] if 1 <= position <= len(self.examination) else 0.0
 
-    def click_probability(self, doc: ShownDoc) -> float:
+    def __post_init__(self) -> None:
+        if not (self.propensity_sd >= 0 and math.isfinite(self.propensity_sd)):
+            raise ValueError(f"propensity_sd must be a finite number >= 0, got {self.propensity_sd}")
+
+    def click_probability(self, doc: ShownDoc, propensity: float = 1.0) -> float:
         p = self.examination_at(doc.position) * attractiveness(doc.grade)
         if self.freshness is not None:
             p *= self.freshness.factor(doc.timestamp)
-        return p
+        return min(1.0, propensity * p)
 
-    def clicks(self, shown: Sequence[ShownDoc], rng: np.random.Generator) -> list[SimClick]:
+    def clicks(self, shown: Sequence[ShownDoc], rng: np.random.Generator, user: str = "") -> list[SimClick]:
+        propensity = user_propensity(user, self.propensity_sd)
         draws = rng.random(len(shown))
         dwell_draws = rng.standard_normal(len(shown))
         out: list[SimClick] = []
         for doc, u, z in zip(shown, draws, dwell_draws, strict=True):
-            if u < self.click_probability(doc):
+            if u < self.click_probability(doc, propensity):
                 dwell = None
                 if self.dwell:
                     median = self.dwell_median_ms * 2 ** (min(max(doc.grade, 0), MAX_GRADE) / 2)
@@ -351,7 +375,7 @@ class Simulator:
             doc_id = str(hit["_id"])
             result.shown.append(ShownDoc(doc_id, position, int(judged.get(doc_id, 0)),
                                          self._timestamp(hit.get("_source"))))
-        result.clicks = self.click_model.clicks(result.shown, session_rng(self.seed, plan.number, 1))
+        result.clicks = self.click_model.clicks(result.shown, session_rng(self.seed, plan.number, 1), plan.user_id)
         for click in result.clicks:
             if result.request_id is None:
                 result.lost.append(f"no {REQUEST_ID_HEADER} in the search response")

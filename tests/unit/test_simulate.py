@@ -34,6 +34,7 @@ from ltr.simulate import (
     attractiveness,
     probe_endpoint,
     session_rng,
+    user_propensity,
 )
 
 # -- the click model ---------------------------------------------------------------------------
@@ -87,6 +88,27 @@ def test_freshness_preference_favours_recent_documents() -> None:
             clicks[c.doc_id] += 1
     assert clicks["new"] > clicks["old"] * 1.5
     assert PositionBasedModel(freshness=FreshnessPreference(30, 0.0)).needs_timestamps is False
+
+
+def test_user_propensity_is_fixed_per_user_with_mean_one_and_the_asked_spread() -> None:
+    assert user_propensity("u0001", 0.0) == 1.0
+    assert user_propensity("u0001", 1.0) == user_propensity("u0001", 1.0)  # the same person every run
+    draws = np.array([user_propensity(f"u{i:05d}", 1.0) for i in range(20_000)])
+    assert draws.min() > 0 and abs(draws.mean() - 1.0) < 0.03 and abs(draws.std() - 1.0) < 0.05
+    # a user's propensity scales every click probability, capped at 1
+    model = PositionBasedModel(propensity_sd=1.0, dwell=False)
+    doc = ShownDoc("d", 1, 3)
+    assert model.click_probability(doc, 2.0) == pytest.approx(2 * model.click_probability(doc))
+    assert model.click_probability(ShownDoc("d", 1, 4), 5.0) == 1.0
+    heavy = max((f"u{i:05d}" for i in range(200)), key=lambda u: user_propensity(u, 1.0))
+    light = min((f"u{i:05d}" for i in range(200)), key=lambda u: user_propensity(u, 1.0))
+    rng = np.random.default_rng(0)
+    shown = [ShownDoc(f"d{i}", i + 1, 2) for i in range(10)]
+    n_heavy = sum(len(model.clicks(shown, rng, heavy)) for _ in range(500))
+    n_light = sum(len(model.clicks(shown, rng, light)) for _ in range(500))
+    assert n_heavy > 5 * max(n_light, 1)
+    with pytest.raises(ValueError):
+        PositionBasedModel(propensity_sd=-1.0)
 
 
 def test_dwell_is_longer_for_better_results() -> None:
