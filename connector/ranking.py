@@ -13,6 +13,9 @@
   feature-detected at startup), checks the registry file's mtime at most once per
   ``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
   it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error.
+  ``watched_files`` (the click statistics the ``ctr`` feature reads) are checked the same way: when
+  one changes, every loaded model is reloaded, so ``hybridrank clicks aggregate`` reaches serving
+  without a promotion.
 """
 
 from __future__ import annotations
@@ -165,6 +168,7 @@ class RankerHolder:
         registry_file: Path | None = None,
         unavailable: str | None = None,
         check_interval_s: float = 1.0,
+        watched_files: Sequence[Path] = (),
     ) -> None:
         self.hybrid = HybridOrder(profiles)
         self.fixed: dict[str, Ranker] = {HYBRID: self.hybrid, ES_ORDER: EsOrder(), RRF: RrfOrder(profiles)}
@@ -175,7 +179,9 @@ class RankerHolder:
         self.check_interval_s = check_interval_s
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._lock = threading.Lock()
+        self.watched_files = tuple(watched_files)
         self._mtime = self._registry_mtime()
+        self._watched = self._watched_mtimes()
         self._checked = time.monotonic()
         self.on_change: Callable[[str, str, _Slot], None] | None = None
 
@@ -215,12 +221,10 @@ class RankerHolder:
 
     # -- internals ------------------------------------------------------------------------------
     def _registry_mtime(self) -> float | None:
-        if self.registry_file is None:
-            return None
-        try:
-            return self.registry_file.stat().st_mtime_ns / 1e9
-        except OSError:
-            return None
+        return _mtime(self.registry_file) if self.registry_file is not None else None
+
+    def _watched_mtimes(self) -> tuple[float | None, ...]:
+        return tuple(_mtime(path) for path in self.watched_files)
 
     def _due(self) -> bool:
         return time.monotonic() - self._checked >= self.check_interval_s
@@ -230,13 +234,14 @@ class RankerHolder:
             return  # checked recently, or another request is reloading: keep serving the current slots
         try:
             self._checked = time.monotonic()
-            mtime = self._registry_mtime()
-            if mtime == self._mtime:
+            mtime, watched = self._registry_mtime(), self._watched_mtimes()
+            if mtime == self._mtime and watched == self._watched:
                 return
-            self._mtime = mtime
+            reload_all = watched != self._watched  # the pipelines' inputs changed: every model reloads
+            self._mtime, self._watched = mtime, watched
             fresh: dict[tuple[str, str], _Slot] = {}
             for (index, variant), old in self._slots.items():
-                new = self._load(index, variant, previous=old)
+                new = self._load(index, variant, previous=None if reload_all else old)
                 fresh[(index, variant)] = new
                 if new.model_id != old.model_id:
                     log.info("model swap", extra={"index": index, "variant": variant,
@@ -273,6 +278,13 @@ class RankerHolder:
         return _Slot(ranker, model_id, None)
 
 
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except OSError:
+        return None
+
+
 def _chosen(variant: str | None) -> str:
     """The slot key of a variant: ``variant:<name>`` is just the registry variant ``name``."""
     chosen = variant or DEFAULT_VARIANT
@@ -292,6 +304,7 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
     profiles = settings.indices
     try:
         from features.pipeline import FeaturePipeline
+        from ltr.clicks import click_stats_path
         from ltr.model import RankingModel
         from ltr.registry import ModelRegistry
     except Exception as exc:  # ImportError, or a module that fails at import
@@ -314,10 +327,12 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
     def load(index: str, model_id: str) -> Ranker:
         from ltr.clicks import load_click_stats
 
-        # click statistics as of the model's load; `hybridrank clicks aggregate` + promote refreshes them
+        # click statistics as of the load; the holder reloads when a statistics file changes
         pipeline = FeaturePipeline.from_config(settings.index(index), click_stats=load_click_stats(settings, index))
         model = RankingModel.load(registry.model_dir(index, model_id), pipeline)
         return LearnedRanker(model, pipeline, client())
 
     return RankerHolder(profiles, resolver=resolve, loader=load, registry_file=registry.file,
-                        check_interval_s=check_interval_s)
+                        check_interval_s=check_interval_s,
+                        watched_files=[click_stats_path(settings, index) for index in profiles
+                                       if index and "/" not in index and not index.startswith(".")])

@@ -327,6 +327,39 @@ def test_holder_resolves_ranker_specs_and_caches_models() -> None:
     assert not holder.needs_thread("i", "model:m9") and holder.needs_thread("i", "model:new")
 
 
+def test_holder_reloads_models_when_the_click_statistics_change(tmp_path: Path) -> None:
+    """A model's pipeline reads the click statistics at load: a new aggregate reloads it, a registry
+    change alone reuses the loaded model."""
+    import os
+
+    loads: list[str] = []
+
+    class Fixed:
+        blocking = False
+        name = "model:m1"
+
+    def load(index: str, model_id: str) -> Any:
+        loads.append(model_id)
+        return Fixed()
+
+    stats, registry = tmp_path / "idx.json", tmp_path / "registry.json"
+    registry.write_text("{}")
+    holder = RankerHolder({}, resolver=lambda i, v: "m1", loader=load, registry_file=registry,
+                          check_interval_s=0.0, watched_files=[stats])
+    holder.get("idx", None)
+    holder.get("idx", None)
+    assert loads == ["m1"]
+    stats.write_text("{}")  # `hybridrank clicks aggregate` wrote the statistics
+    holder.get("idx", None)
+    assert loads == ["m1", "m1"]
+    os.utime(registry, ns=(1, 1))  # a promotion that leaves this slot's model as it was
+    holder.get("idx", None)
+    assert loads == ["m1", "m1"]
+    stats.unlink()  # removed statistics count as a change too
+    holder.get("idx", None)
+    assert loads == ["m1", "m1", "m1"]
+
+
 def test_interleaved_ranking_is_the_team_draft_merge_with_features_and_teams() -> None:
     from connector.server import _interleave
 
