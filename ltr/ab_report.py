@@ -174,7 +174,8 @@ def _p_values(stats: ExperimentStats) -> str:
     for c in stats.comparisons:
         if c.metric == stats.primary:
             rows.append((f"{METRIC_LABELS[c.metric]} {c.treatment} vs {c.control}",
-                         "Welch t-test on per-user values (Holm–Šidák-adjusted)", c.p_adjusted))
+                         "randomisation test of Welch's t on per-user values (Holm–Šidák-adjusted)",
+                         c.p_adjusted))
     if stats.srm_p is not None:
         rows.append(("sample-ratio mismatch", "chi-square of users per variant vs shares", stats.srm_p))
     body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{_p(p)}</td></tr>"
@@ -216,9 +217,10 @@ def render_report(stats: ExperimentStats, path: str | Path) -> Path:
     mode = "bucketed A/B (by salted hash of the user)" if exp.mode == "ab" else "team-draft interleaving"
     method = (
         "The user is the randomisation unit, so every metric is first averaged over each user's searches and "
-        "variants are compared on those per-user values (Welch t-test, t intervals; the relative difference "
-        "by the delta method): a heavy user's many searches do not count as independent evidence, which keeps "
-        "the A/A false-positive rate at the nominal level. Several treatments: p-values are Holm–Šidák "
+        "variants are compared on those per-user values (Welch's t, its p-value from re-assigning the users "
+        "to the arms, t intervals; the relative difference by the delta method): a heavy user's many "
+        "searches do not count as independent evidence, and the randomisation p-value keeps the A/A "
+        "false-positive rate at the nominal level. Several treatments: p-values are Holm–Šidák "
         f"adjusted. Power: users per variant for {100 * stats.power:g}% power at α={stats.alpha:g} for the "
         "observed effect (Cohen's d on the per-user scale)." if exp.mode == "ab" else
         "Each search is won by the team (A = first variant, B = second) whose documents got more clicks; "

@@ -19,6 +19,7 @@ from ltr.ab_stats import (
     compute_stats,
     impression_metrics,
     interleaving_test,
+    randomization_p,
     sessions_for_power,
     sessions_to_significance,
 )
@@ -232,3 +233,15 @@ def test_sessions_for_power_finds_where_the_bootstrap_power_crosses_the_target()
     assert aa.sessions is None and max(aa.curve.values()) < 0.5
     with pytest.raises(DataError, match="too little traffic"):
         sessions_for_power(synthetic_impressions(aa_exp, seed=3, users=2)[:1], aa_exp)
+
+
+def test_randomization_p_agrees_with_welch_on_normal_data_and_handles_degenerate_arms() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0.0, 1.0, 300), rng.normal(0.2, 1.5, 250)
+    welch = scipy_stats.ttest_ind(b, a, equal_var=False).pvalue
+    assert randomization_p(a, b) == pytest.approx(welch, abs=0.02)
+    assert randomization_p(a, b) == randomization_p(a, b)  # seeded: the same data, the same p
+    assert randomization_p(np.ones(4), np.ones(5)) == 1.0
+    assert math.isnan(randomization_p(a[:1], b))
+    # never 0: the smallest two-sided p with 2,000 re-assignments is 2 x 1/2,001 (scipy doubles the smaller tail)
+    assert randomization_p(a, a + 10.0) == pytest.approx(2 / 2001)
