@@ -20,9 +20,9 @@ Design (chosen for what trains, and to keep the time split honest):
   capped at 30 (LightGBM's default ``label_gain`` covers grades 0-30; the cap is 12x the average).
   Fine steps matter: with the simulated users the attractiveness of the four qrel grades is .10, .16,
   .28 and .52, and a grade per whole doubling put .16 and .28 in one label. Measured on the films
-  (bench/results/feedback_loop_clicks.json's 6,000 logging searches, chosen on the *train* queries'
+  (the 6,000 logging searches of bench/results/feedback_loop.json, chosen on the *train* queries'
   qrels, which no click-trained model sees): debiased NDCG@10 .367 / .525 / .635 / .712 with 1, 2, 4,
-  8 steps per doubling; naive labels barely move (.41-.44).
+  8 steps per doubling; naive labels barely move (.38-.44).
 
   * ``naive``: clicks / impressions: biased towards whatever the logging ranker put on top;
   * ``debiased``: clicks / expected clicks, expected = sum of the PBM examination probability of the
