@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ltr.ab_stats import METRIC_LABELS, METRICS, ExperimentStats, Interval
+from ltr.ab_stats import METRIC_LABELS, METRICS, RANDOMIZATION_MAX_UNITS, ExperimentStats, Interval
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -218,7 +218,9 @@ def render_report(stats: ExperimentStats, path: str | Path) -> Path:
     method = (
         "The user is the randomisation unit, so every metric is first averaged over each user's searches and "
         "variants are compared on those per-user values (Welch's t, its p-value from re-assigning the users "
-        "to the arms, t intervals; the relative difference by the delta method): a heavy user's many "
+        f"to the arms up to {RANDOMIZATION_MAX_UNITS:,} users and the t distribution above, t intervals; the "
+        "relative difference "
+        "by the delta method): a heavy user's many "
         "searches do not count as independent evidence, and the randomisation p-value keeps the A/A "
         "false-positive rate at the nominal level. Several treatments: p-values are Holm–Šidák "
         f"adjusted. Power: users per variant for {100 * stats.power:g}% power at α={stats.alpha:g} for the "

@@ -245,3 +245,17 @@ def test_randomization_p_agrees_with_welch_on_normal_data_and_handles_degenerate
     assert math.isnan(randomization_p(a[:1], b))
     # never 0: the smallest two-sided p with 2,000 re-assignments is 2 x 1/2,001 (scipy doubles the smaller tail)
     assert randomization_p(a, a + 10.0) == pytest.approx(2 / 2001)
+
+
+def test_large_experiments_use_the_t_approximation() -> None:
+    from ltr.ab_stats import RANDOMIZATION_MAX_UNITS, _welch
+
+    rng = np.random.default_rng(2)
+    small_a, small_b = rng.exponential(1.0, 100), rng.exponential(1.3, 100)
+    big = RANDOMIZATION_MAX_UNITS // 2 + 1
+    big_a, big_b = rng.exponential(1.0, big), rng.exponential(1.01, big)
+    small = _welch(small_a, small_b, alpha=0.05, permutations=500)
+    large = _welch(big_a, big_b, alpha=0.05, permutations=500)
+    assert small is not None and large is not None
+    assert small.p_value == randomization_p(small_a, small_b, permutations=500)
+    assert large.p_value == pytest.approx(scipy_stats.ttest_ind(big_b, big_a, equal_var=False).pvalue)
