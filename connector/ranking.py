@@ -34,6 +34,7 @@ import numpy as np
 from connector.candidates import DENSE, LEXICAL, Candidate
 from connector.fusion import FUSIONS, ordered
 from hybridrank.config import IndexConfig, Settings
+from hybridrank.errors import HybridRankError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -332,7 +333,12 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
         model = RankingModel.load(registry.model_dir(index, model_id), pipeline)
         return LearnedRanker(model, pipeline, client())
 
+    def stats_file(index: str) -> Path | None:
+        try:
+            return click_stats_path(settings, index)
+        except HybridRankError:  # a profile name that cannot name a statistics file (e.g. ".hidden")
+            return None
+
+    watched = [path for path in map(stats_file, profiles) if path is not None]
     return RankerHolder(profiles, resolver=resolve, loader=load, registry_file=registry.file,
-                        check_interval_s=check_interval_s,
-                        watched_files=[click_stats_path(settings, index) for index in profiles
-                                       if index and "/" not in index and not index.startswith(".")])
+                        check_interval_s=check_interval_s, watched_files=watched)
