@@ -107,6 +107,18 @@ def score_run(model_dir: Path, test_log: Any) -> dict[str, dict[str, float]]:
     return run_from_scores(test_log, model_scores(model_dir, test_log))
 
 
+def ctr_test(stats: Any) -> tuple[float, Any]:
+    """(p, treatment - control) of the CTR comparison ``compute_stats`` already made (not a second test)."""
+    comparison = next(c for c in stats.comparisons if c.metric == "ctr")
+    return comparison.p_value, comparison.diff
+
+
+def interleaving_of(stats: Any) -> Any:
+    if stats.interleaving is None:
+        raise RuntimeError(f"experiment {stats.experiment.id!r} has no interleaving summary")
+    return stats.interleaving
+
+
 def held_constant(training_set: Any, names: tuple[str, ...]) -> Any:
     """The same training set with ``names`` set to one constant: LightGBM cannot split on them."""
     log_ = training_set.log
@@ -145,7 +157,7 @@ def main() -> None:
 
     from connector.embedding import embedder_from_settings
     from ltr.ab_report import render_report
-    from ltr.ab_stats import ab_test, compute_stats, interleaving_test, sessions_for_power, sessions_to_significance
+    from ltr.ab_stats import ab_test, compute_stats, sessions_for_power, sessions_to_significance
     from ltr.click_training import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
     from ltr.clicks import aggregate_clicks, click_stats_path, write_click_stats
     from ltr.datasets import load_collection
@@ -193,12 +205,10 @@ def main() -> None:
                 "em_iterations": pbm.iterations, "converged": pbm.converged,
             }
             log(f"  PBM examination (rel. rank 1): {results['click_model']['examination_fitted_rel_rank1']}")
-            click_models: dict[str, Path] = {}
             for policy in ("naive", "debiased"):
                 tset = build_click_training_set(imps, policy=policy, prior_weight=settings.feedback.ctr_prior_weight,
                                                 feature_meta=live_feature_meta(settings, INDEX, feature_set(imps)[0]))
                 res = train_from_clicks(tset, workdir / f"clicks-{policy}", config=TrainConfig(seed=1))
-                click_models[policy] = res.model_dir
                 runs[f"clicks_{policy}"] = score_run(res.model_dir, test_log)
             report = evaluate_runs(qrels, runs, baseline="linear")
             results["click_trained"] = {"ndcg@10": {r: round(report.means[r]["ndcg@10"], 4) for r in report.runs},
@@ -249,7 +259,7 @@ def main() -> None:
             loop.experiment("fresh-logging", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
             results["fresh_logging_traffic"] = simulate(loop, "train", args.fresh_sessions, users=args.users, seed=5,
                                                              freshness=fresh)
-            fresh_imps = [i for i in impressions(loop, "fresh-logging")]
+            fresh_imps = impressions(loop, "fresh-logging")
             tset = build_click_training_set(fresh_imps, policy="debiased",
                                             prior_weight=settings.feedback.ctr_prior_weight,
                                             feature_meta=live_feature_meta(settings, INDEX, feature_set(fresh_imps)[0]))
@@ -267,7 +277,7 @@ def main() -> None:
                                                         freshness=fresh)
             fab_imps = impressions(loop, fab.id)
             fab_stats = compute_stats(fab_imps, fab)
-            p, diff = ab_test(fab_imps, fab)
+            p, diff = ctr_test(fab_stats)
             results["freshness"] = {
                 "features": feature_meta_names, "freshness_features": list(FRESH_FEATURES),
                 "importance_share_with": round(fresh_share, 4),
@@ -285,8 +295,8 @@ def main() -> None:
             results["fresh_interleave_traffic"] = simulate(loop, "test", args.fresh_interleave_sessions,
                                                            users=args.users, seed=7, freshness=fresh)
             fil_imps = impressions(loop, fil.id)
-            fil_sum = interleaving_test(fil_imps, fil)
             fil_stats = compute_stats(fil_imps, fil)
+            fil_sum = interleaving_of(fil_stats)
             results["freshness"]["interleave"] = {
                 "sessions": len(fil_imps), "wins_without": fil_sum.wins_a, "wins_with": fil_sum.wins_b,
                 "ties": fil_sum.ties, "p": fil_sum.p_value, "preference_for_with": fil_sum.preference.value,
@@ -324,8 +334,8 @@ def main() -> None:
                                       propensity_sd=sd)
                 il_imps = impressions(loop, il.id)
                 il_stats = compute_stats(il_imps, il)
-                ab_p, ab_diff = ab_test(ab_imps, ab)
-                il_sum = interleaving_test(il_imps, il)
+                ab_p, ab_diff = ctr_test(ab_stats)
+                il_sum = interleaving_of(il_stats)
                 ab_needed = sessions_to_significance(ab_imps, ab)
                 il_needed = sessions_to_significance(il_imps, il)
                 ab_power = sessions_for_power(ab_imps, ab, resamples=args.power_resamples)
