@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--collection", "collection_spec", default="../shared/datasets/scifact", show_default=True,
-              help="A BEIR-layout folder, or beir:<name>.")
+@click.option("--collection", "collection_spec", default=None,
+              help="A BEIR-layout folder, or beir:<name>. Default: scifact among the shared collections "
+                   "(../shared/datasets beside the repository, or $HYBRIDRANK_SHARED_DIR/datasets).")
 @click.option("--index", "index_name", default=None, help="Index name (default: the collection's name).")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
 @click.option("--train-split", default="train", show_default=True,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
               help="Simulated searches of the interleaving experiment.")
 @click.pass_context
 @handle_errors
-def demo(ctx: click.Context, collection_spec: str, index_name: str | None, split: str, train_split: str,
+def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None, split: str, train_split: str,
          remove_query_doc: bool | None, out_dir: str | None, with_loop: bool, loop_sessions: int,
          experiment_sessions: int) -> None:
     """Start Elasticsearch, index a collection, evaluate every mode, train and show the learned gain."""
@@ -66,6 +67,10 @@ def demo(ctx: click.Context, collection_spec: str, index_name: str | None, split
 
     console = Console(stderr=True)
     settings = settings_from(ctx)
+    if collection_spec is None:
+        from ltr.datasets import shared_datasets_dir
+
+        collection_spec = str(shared_datasets_dir() / "scifact")
     collection = load_collection(collection_spec, home=settings.home)
     index_name = index_name or collection.name
     config = settings.index(index_name)

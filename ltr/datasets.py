@@ -35,6 +35,16 @@ DOWNLOAD_TIMEOUT_S = 10.0
 _QRELS_HEADER = "query-id"
 
 
+SHARED_DIR_ENV = "HYBRIDRANK_SHARED_DIR"
+
+
+def shared_datasets_dir() -> Path:
+    """The shared test collections: ``$HYBRIDRANK_SHARED_DIR/datasets``, else ``shared/datasets``
+    beside the repository (the layout this project is developed in)."""
+    root = os.environ.get(SHARED_DIR_ENV) or Path(__file__).resolve().parents[2] / "shared"
+    return Path(root) / "datasets"
+
+
 def _open_text(path: Path) -> IO[str]:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")

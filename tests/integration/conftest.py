@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from hybridrank.config import Settings, load_settings
+from ltr.datasets import shared_datasets_dir
 
 TEST_PORT = int(os.environ.get("HYBRIDRANK_TEST_ES_PORT", "9251"))
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -85,7 +85,7 @@ def embedder(settings: Settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
-    path = SHARED / "datasets"
+    path = shared_datasets_dir()
     if not path.is_dir():
         pytest.fail(f"the shared test collections are missing: {path}")
     return path

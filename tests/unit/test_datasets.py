@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from hybridrank.errors import DataError
-from ltr.datasets import load_collection, open_folder, read_qrels
+from ltr.datasets import load_collection, open_folder, read_qrels, shared_datasets_dir
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+SHARED = shared_datasets_dir()
 
 DOCS = [
     {"_id": "d1", "title": "Wing flutter", "text": "flutter of wings at high speed"},

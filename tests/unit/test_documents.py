@@ -16,8 +16,9 @@ from connector.documents import count_records, detect_format, read_documents
 from connector.indexer import Failure, PreparedDoc, embed_text, prepare_document
 from hybridrank.config import IndexConfig
 from hybridrank.errors import DataError
+from ltr.datasets import shared_datasets_dir
 
-SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "scifact"
+SCIFACT = shared_datasets_dir() / "scifact"
 
 
 def _write_jsonl(path: Path, lines: list[str]) -> Path:

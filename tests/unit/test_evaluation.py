@@ -14,9 +14,10 @@ from rich.console import Console
 
 from connector.candidates import Candidate
 from hybridrank.errors import DataError, HybridRankError
+from ltr.datasets import shared_datasets_dir
 from ltr.evaluation import METRICS, evaluate_runs, retrieve_windows, run_from_windows
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+SHARED = shared_datasets_dir()
 
 
 def cands(*ids: str) -> list[Candidate]:
