@@ -51,7 +51,7 @@ def configure_logging(level: str) -> None:
 @click.option("--connect-timeout", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
               help="Seconds to wait for the upstream to accept a connection before answering 503.")
 @click.option("--torch-threads", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Intra-op threads per query embedding (1 is fastest for single short queries on few cores).")
+              help="Intra-op torch threads (query embedding when embedding.query_runtime is 'torch').")
 @click.option("--embed-concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Query embeddings computed at the same time.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",

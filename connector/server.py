@@ -209,7 +209,9 @@ class Endpoint:
             await to_thread.run_sync(self.embedder.encode_query, "warm up")
         await self.events.start()
         log.info("endpoint ready", extra={"upstream": self.upstream_url, "profiles": sorted(self.profiles),
-                                          "rankers": self.holder.describe(), "spool": str(self.events.spool_dir)})
+                                          "rankers": self.holder.describe(), "spool": str(self.events.spool_dir),
+                                          "query_runtime": self.embedder.active_query_runtime
+                                          if self.warm_up and self.profiles else "not loaded"})
         try:
             yield
         finally:

@@ -47,6 +47,12 @@ class EmbeddingConfig(_Strict):
     batch_size: int = Field(32, ge=1, le=4096)
     normalize: bool = True
     query_cache_size: int = Field(4096, ge=0)
+    query_runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What embeds queries: 'onnx' (the model's weights exported once to ONNX Runtime; "
+        "~3x faster per query, vectors within 2e-7) or 'torch'. Documents always embed with torch.",
+    )
+    query_threads: int = Field(1, ge=1, le=64, description="Intra-op threads per query (ONNX runtime).")
 
 
 class IndexConfig(_Strict):
