@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.hit_ids import hit_id
+
 LEXICAL = "bm25"
 DENSE = "knn"
 LEGS = (LEXICAL, DENSE)
@@ -32,7 +34,7 @@ def merge_legs(index: str, legs: dict[str, list[dict[str, Any]]]) -> dict[str, C
     merged: dict[str, Candidate] = {}
     for leg, hits in legs.items():
         for rank, hit in enumerate(hits, start=1):
-            doc_id = hit["_id"]
+            doc_id = hit_id(hit)
             cand = merged.get(doc_id)
             if cand is None:
                 cand = merged[doc_id] = Candidate(doc_id=doc_id, index=hit.get("_index", index))

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connector import queries
+from connector import hit_ids, queries
 from connector.wire import RequestRejected, truthy
 from hybridrank.config import IndexConfig
 
@@ -308,7 +308,7 @@ def lexical_leg(plan: SearchPlan) -> Body:
     body["size"] = plan.window
     body["from"] = 0
     body["_source"] = False
-    return body
+    return hit_ids.ids_only(body, plan.index)
 
 
 def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> Body:
@@ -320,7 +320,7 @@ def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> B
     for key in _SHARED_CONTEXT:
         if key in plan.body:
             body[key] = plan.body[key]
-    return body
+    return hit_ids.ids_only(body, plan.index)
 
 
 def needs_page_fetch(plan: SearchPlan) -> bool:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.client import translate_errors
 from connector.documents import DocItem
-from connector.mapping import HASH_FIELD, AnalyzerSupport, choose_analyzer, index_body
+from connector.mapping import HASH_FIELD, ID_FIELD, AnalyzerSupport, choose_analyzer, index_body
 from hybridrank.config import IndexConfig
 from hybridrank.errors import EmbeddingError, HybridRankError
 
@@ -137,7 +137,7 @@ def prepare_document(where: str, doc: dict, config: IndexConfig, *, model_id: st
     if doc_id is None:
         wanted = repr(config.id_field) if config.id_field else " / ".join(repr(k) for k in ID_CANDIDATES)
         return Failure(where, None, f"no document id (field {wanted} missing or empty)")
-    source = {k: v for k, v in doc.items() if k != "_id" and k != config.vector_field and k != HASH_FIELD}
+    source = {k: v for k, v in doc.items() if k not in ("_id", config.vector_field, HASH_FIELD, ID_FIELD)}
     for name in config.numeric_fields:
         if name not in source:
             continue
@@ -249,11 +249,13 @@ class _BulkWriter:
     _DONE = object()
 
     def __init__(
-        self, client: Elasticsearch, index: str, vector_field: str, *, max_retries: int, initial_backoff: float
+        self, client: Elasticsearch, index: str, vector_field: str, *, max_retries: int, initial_backoff: float,
+        id_field: bool = False,
     ) -> None:
         self.client = client
         self.index = index
         self.vector_field = vector_field
+        self.id_field = id_field  # write the id as a doc value too (indices whose mapping has ID_FIELD)
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
         self.indexed = 0
@@ -296,7 +298,7 @@ class _BulkWriter:
         by_id = {doc.doc_id: doc for doc, _ in batch}
         actions = [
             {"_op_type": "index", "_index": self.index, "_id": doc.doc_id,
-             "_source": {**doc.source, self.vector_field: vector}}
+             "_source": {**doc.source, self.vector_field: vector, **({ID_FIELD: doc.doc_id} if self.id_field else {})}}
             for doc, vector in batch
         ]
         for ok, item in streaming_bulk(
@@ -418,9 +420,10 @@ def index_documents(
     skipped = 0
     with translate_errors(index):
         has_docs = skip_unchanged and int(client.count(index=index)["count"]) > 0
+        mapping = next(iter(dict(client.indices.get_mapping(index=index)).values()))["mappings"]
     with translate_errors(index), _refresh_paused(client, index, pause_refresh):
         writer = _BulkWriter(client, index, config.vector_field, max_retries=max_retries,
-                             initial_backoff=initial_backoff)
+                             initial_backoff=initial_backoff, id_field=ID_FIELD in mapping.get("properties", {}))
         try:
             with _progress_bar(progress, total) as advance:
                 for batch in _batches(docs, batch_size):

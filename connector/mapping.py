@@ -3,8 +3,10 @@
 Text fields are BM25 with the config's k1/b and the chosen analyzer; the vector is a float HNSW
 ``dense_vector`` (explicit ``index_options``: Elasticsearch 9's default would quantize it); the
 timestamp is a ``date``, numeric fields ``float``, keyword fields ``keyword``; ``doc_hash`` lets a
-re-run skip unchanged documents. Fields not declared are kept in ``_source`` but not indexed
-(``dynamic: false``), so a stray field can never make a document fail.
+re-run skip unchanged documents; ``hybridrank_id`` (the id as a doc value, kept out of ``_source``)
+lets searches name their hits without reading stored fields (``connector.hit_ids``). Fields not
+declared are kept in ``_source`` but not indexed (``dynamic: false``), so a stray field can never
+make a document fail.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hybridrank.errors import ConfigError
 SIMILARITY_NAME = "hybridrank_bm25"
 HUNSPELL_ANALYZER = "english_hunspell"
 HASH_FIELD = "doc_hash"
+ID_FIELD = "hybridrank_id"  # the id again, as a doc value: hits name documents without a stored-field read
 ANALYZER_PREFERENCE = ("english", "english_hunspell", "standard")
 
 
@@ -119,6 +122,7 @@ def index_body(config: IndexConfig, *, dims: int, analyzer: str) -> dict:
         "index_options": {"type": "hnsw", "m": config.hnsw_m, "ef_construction": config.hnsw_ef_construction},
     }
     properties[HASH_FIELD] = {"type": "keyword", "index": False, "doc_values": False}
+    properties[ID_FIELD] = {"type": "keyword", "index": False, "doc_values": True}
     _check_no_overlap(config)
 
     index_settings: dict = {
@@ -131,7 +135,7 @@ def index_body(config: IndexConfig, *, dims: int, analyzer: str) -> dict:
         index_settings["analysis"] = analysis
     return {
         "settings": {"index": index_settings},
-        "mappings": {"dynamic": False, "properties": properties},
+        "mappings": {"dynamic": False, "_source": {"excludes": [ID_FIELD]}, "properties": properties},
     }
 
 
@@ -144,6 +148,7 @@ def _check_no_overlap(config: IndexConfig) -> None:
         *([(config.timestamp_field, "timestamp")] if config.timestamp_field else []),
         (config.vector_field, "vector"),
         (HASH_FIELD, "internal hash"),
+        (ID_FIELD, "internal id"),
     ]
     for name, role in named:
         if name in roles:

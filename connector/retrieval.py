@@ -11,13 +11,14 @@ Every candidate carries both legs' raw scores and ranks where that leg found it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from connector import queries
+from connector import hit_ids, queries
 from connector.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from connector.client import translate_errors
 from connector.fusion import FUSIONS, ordered
@@ -96,11 +97,9 @@ class Retriever:
         for start in range(0, len(query_texts), batch_size):
             batch = list(query_texts[start : start + batch_size])
             vectors = self._query_vectors(batch)
-            bodies: list[dict[str, Any]] = []
-            for text, vector in zip(batch, vectors, strict=True):
-                bodies.extend(self._leg_bodies(text, vector, size, filters, source, with_es_hybrid))
             per_query = 3 if with_es_hybrid else 2
-            responses = self._msearch(bodies)
+            responses = hit_ids.resend_unnamed(self.index, functools.partial(
+                self._send_legs, batch, vectors, size, filters, source, with_es_hybrid))
             for i in range(len(batch)):
                 group = responses[i * per_query : (i + 1) * per_query]
                 candidates = merge_legs(self.index, {LEXICAL: _hits(group[0]), DENSE: _hits(group[1])})
@@ -116,8 +115,8 @@ class Retriever:
                 raise HybridRankError("mode 'es' needs legs retrieved with with_es_hybrid=True")
             window: list[Candidate] = []
             for hit in legs.es_hits:
-                cand = cands.get(hit["_id"]) or Candidate(doc_id=hit["_id"], index=self.index,
-                                                          source=hit.get("_source") or {})
+                doc_id = hit_ids.hit_id(hit)
+                cand = cands.get(doc_id) or Candidate(doc_id=doc_id, index=self.index, source=hit.get("_source") or {})
                 cand.fused_score = float(hit["_score"])
                 window.append(cand)
             return window
@@ -132,6 +131,12 @@ class Retriever:
         # One query at a time through the cached live path: a batched encode differs from it in the
         # last bits, and training logs must see exactly the vectors serving sees.
         return np.stack([self.embedder.encode_query(text) for text in texts])
+
+    def _send_legs(self, texts: list[str], vectors: np.ndarray, size: int, filters: Sequence[dict[str, Any]],
+                   source: bool | Sequence[str], with_es_hybrid: bool) -> list[dict[str, Any]]:
+        return self._msearch([hit_ids.ids_only(body, self.index)
+                              for text, vector in zip(texts, vectors, strict=True)
+                              for body in self._leg_bodies(text, vector, size, filters, source, with_es_hybrid)])
 
     def _leg_bodies(
         self,

@@ -30,7 +30,7 @@ import math
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from connector import dsl
+from connector import dsl, hit_ids
 from connector.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from connector.client import cluster_url
 from connector.events import EventLog, finite_list, impression_event_id, parse_events
@@ -326,9 +326,10 @@ class Endpoint:
             headers = list(request.headers.items())
             assert self.upstream is not None
             with _stage(outcome, "retrieve", self.metrics):
-                legs = [(plan.header, dsl.lexical_leg(plan)),
-                        (plan.header, dsl.knn_leg(plan, vector, self.profiles[index]))]
-                result = await self.upstream.msearch(legs, app_headers=headers, params=plan.url_params)
+                result = await self._legs_msearch(
+                    lambda: [(plan.header, dsl.lexical_leg(plan)),
+                             (plan.header, dsl.knn_leg(plan, vector, self.profiles[index]))],
+                    {0: index, 1: index}, headers, plan.url_params)
             lexical, dense = result["responses"]
             if "error" in lexical or "error" in dense:
                 failed = lexical if "error" in lexical else dense
@@ -345,6 +346,21 @@ class Endpoint:
             return await self.passthrough(request, _clean_body(body, raw), outcome)
         answer["took"] = int((time.perf_counter() - started) * 1000)
         return self._json(request, _ordered_response(answer), 200)
+
+    async def _legs_msearch(self, searches: Callable[[], list[tuple[Mapping[str, Any], Mapping[str, Any]]]],
+                            leg_slots: Mapping[int, str], headers: Sequence[tuple[str, str]],
+                            params: Mapping[str, str]) -> dict[str, Any]:
+        """One upstream ``_msearch`` of ``searches()``; sent again if a leg (position -> index in
+        ``leg_slots``) had hits without ids (an index on stored-field ids: ``connector.hit_ids``)."""
+        assert self.upstream is not None
+        result = await self.upstream.msearch(searches(), app_headers=headers, params=params)
+        responses = result.get("responses", [])
+        unnamed = [index for position, index in leg_slots.items()
+                   if position < len(responses) and hit_ids.fast(index)
+                   and not hit_ids.all_named(index, [responses[position]])]
+        if unnamed:
+            result = await self.upstream.msearch(searches(), app_headers=headers, params=params)
+        return result
 
     async def _embed(self, text: str, outcome: _Outcome) -> np.ndarray:
         with _stage(outcome, "embed", self.metrics):
@@ -593,7 +609,6 @@ class Endpoint:
             outcome.reason = "no reranked search in the batch"
             return await self.passthrough(request, raw, outcome)
         # searches upstream, in order: passthrough items as sent (ext removed), reranked items as two legs
-        searches: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
         vectors: dict[int, np.ndarray] = {}
         pairs = list(zip(lines[0::2], lines[1::2], strict=True))
         assignments: dict[int, _Assignment] = {}
@@ -604,16 +619,29 @@ class Endpoint:
             for i, item in enumerate(items):
                 if isinstance(item, dsl.SearchPlan):
                     vectors[i] = await self._embed(item.query_text, outcome)
-                    cfg = self.profiles[item.index]
-                    searches.append((item.header, dsl.lexical_leg(item)))
-                    searches.append((item.header, dsl.knn_leg(item, vectors[i], cfg)))
+
+            def searches() -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+                out: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+                for i, item in enumerate(items):
+                    if isinstance(item, dsl.SearchPlan):
+                        out.append((item.header, dsl.lexical_leg(item)))
+                        out.append((item.header, dsl.knn_leg(item, vectors[i], self.profiles[item.index])))
+                    elif isinstance(item, dsl.Passthrough):
+                        header, body = pairs[i]
+                        out.append((header, dsl.pop_ext(body)[0]))
+                return out
+
+            leg_slots: dict[int, str] = {}  # upstream position -> index, for our legs only
+            position = 0
+            for item in items:
+                if isinstance(item, dsl.SearchPlan):
+                    leg_slots[position] = leg_slots[position + 1] = item.index
+                    position += 2
                 elif isinstance(item, dsl.Passthrough):
-                    header, body = pairs[i]
-                    searches.append((header, dsl.pop_ext(body)[0]))
-            assert self.upstream is not None
+                    position += 1
             headers = list(request.headers.items())
             with _stage(outcome, "retrieve", self.metrics):
-                result = await self.upstream.msearch(searches, app_headers=headers, params=_params(request))
+                result = await self._legs_msearch(searches, leg_slots, headers, _params(request))
             upstream_items = iter(result["responses"])
             responses: list[dict[str, Any]] = []
             for i, item in enumerate(items):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from connector.hit_ids import hit_id, ids_only, resend_unnamed
 from features.base import DENSE_SCORE, ClickStats, ExactScores, Feature, FeatureContext, as_utc, bm25_key
 from features.fused_score import window_fusions
 from features.matched_terms import distinct_terms, term_key
@@ -77,7 +78,7 @@ def parse_exact_scores(response: dict[str, Any]) -> dict[str, ExactScores]:
         if isinstance(named, list):  # a cluster that ignored include_named_queries_score
             raise ClusterError("Elasticsearch returned matched_queries without scores; "
                                "include_named_queries_score needs Elasticsearch >= 8.8")
-        out[hit["_id"]] = ExactScores(named={k: float(v) for k, v in named.items()},
+        out[hit_id(hit)] = ExactScores(named={k: float(v) for k, v in named.items()},
                                       source=hit.get("_source") or {})
     return out
 
@@ -186,22 +187,25 @@ class FeaturePipeline:
         from connector.client import translate_errors
 
         cfg = self.index_config
-        searches: list[Body] = []
-        slots: list[int] = []
-        for i, req in enumerate(batch):
-            if not req.candidates:
-                continue
-            ids = list(dict.fromkeys(c.doc_id for c in req.candidates))
-            searches.extend(({"index": index}, exact_scores_body(
-                req.query_text, req.query_vector, ids, list(cfg.text_fields), cfg.vector_field,
-                source_fields=self.source_fields, term_matches=self.term_matches)))
-            slots.append(i)
+        slots = [i for i, req in enumerate(batch) if req.candidates]
         results: list[dict[str, ExactScores]] = [{} for _ in batch]
-        if not searches:
+        if not slots:
             return results
-        with translate_errors(index):
-            response = client.msearch(searches=searches, include_named_queries_score=True)
-        for slot, result in zip(slots, response["responses"], strict=True):
+
+        def send() -> list[dict[str, Any]]:
+            searches: list[Body] = []
+            for i in slots:
+                req = batch[i]
+                ids = list(dict.fromkeys(c.doc_id for c in req.candidates))
+                searches.extend(({"index": index}, ids_only(exact_scores_body(
+                    req.query_text, req.query_vector, ids, list(cfg.text_fields), cfg.vector_field,
+                    source_fields=self.source_fields, term_matches=self.term_matches), index)))
+            with translate_errors(index):
+                response = client.msearch(searches=searches, include_named_queries_score=True)
+            responses: list[dict[str, Any]] = response["responses"]
+            return responses
+
+        for slot, result in zip(slots, resend_unnamed(index, send), strict=True):
             if "error" in result:
                 _raise_search_error(index, result)
             results[slot] = parse_exact_scores(result)

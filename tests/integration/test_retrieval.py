@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,44 @@ def test_search_cli_prints_every_leg(settings: Settings, small_index: str, tmp_p
     missing = CliRunner().invoke(cli, ["--config", str(config), "search", QUERY, "--index", "absent-index"],
                                  env=env)
     assert missing.exit_code == 1 and "no such index [absent-index]" in missing.output
+
+
+def test_ids_come_from_doc_values_and_old_indices_still_work(es, embedder, small_index: str, fresh_index: str,
+                                                             shared_datasets: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hybridrank index names hits from doc values (no stored-field read); an index without the
+    field (an older one) gets the same window and features, by one resend, and stays on stored-field ids."""
+    from connector import hit_ids
+    from connector.mapping import ID_FIELD, index_body
+    from features.pipeline import FeaturePipeline, FeatureRequest
+
+    monkeypatch.setattr(hit_ids, "_slow", set())
+    raw = es.search(index=small_index, query={"match": {"text": "vitamin"}}, size=3,
+                    stored_fields="_none_", docvalue_fields=[ID_FIELD])["hits"]["hits"]
+    assert raw and all("_id" not in h and h["fields"][ID_FIELD] for h in raw)
+    assert ID_FIELD not in es.get(index=small_index, id=hit_ids.hit_id(raw[0]))["_source"]  # out of _source
+
+    old = f"{fresh_index}-old"  # the same documents, in an index created without the field
+    analyzer = es.indices.get_mapping(index=small_index)[small_index]["mappings"]["properties"]["title"]["analyzer"]
+    body = index_body(CONFIG, dims=embedder.dimension, analyzer=analyzer)
+    body["mappings"]["properties"].pop(ID_FIELD)
+    body["mappings"].pop("_source")
+    es.indices.create(index=old, **body)
+    try:
+        docs = [(w, {**d, "bucket": "even" if i % 2 == 0 else "odd"}, e) for i, (w, d, e) in
+                enumerate(itertools.islice(read_documents(shared_datasets / "scifact"), 80))]
+        assert index_documents(es, old, CONFIG, embedder, docs, progress=False).indexed == 80
+        assert ID_FIELD not in es.search(index=old, size=1)["hits"]["hits"][0]["_source"]  # not written
+        new_legs = Retriever(es, small_index, CONFIG, embedder).legs_many([QUERY])[0]
+        old_legs = Retriever(es, old, CONFIG, embedder).legs_many([QUERY])[0]
+        assert hit_ids.fast(small_index) and not hit_ids.fast(old)
+        assert [(c.doc_id, c.leg_ranks) for c in old_legs.candidates.values()] == \
+            [(c.doc_id, c.leg_ranks) for c in new_legs.candidates.values()]
+        pipeline = FeaturePipeline.from_config(CONFIG)
+        vector = embedder.encode_query(QUERY)
+        rows = [pipeline.compute_many(es, name, [FeatureRequest(QUERY, vector, list(legs.candidates.values()),
+                                                                datetime(2026, 1, 1, tzinfo=UTC))])[0]
+                for name, legs in ((small_index, new_legs), (old, old_legs))]
+        assert rows[0].tobytes() == rows[1].tobytes()
+    finally:
+        es.options(ignore_status=404).indices.delete(index=old)

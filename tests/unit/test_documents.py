@@ -147,6 +147,8 @@ class _FakeNode(BaseNode):
         answer: dict = {}
         if path.endswith("/_count"):
             answer = {"count": 0}
+        elif path.endswith("/_mapping"):
+            answer = {"idx": {"mappings": {"properties": {"hybridrank_id": {"type": "keyword"}}}}}
         elif path.endswith("/_settings") or "/_settings/" in path:
             answer = {} if method == "GET" else {"acknowledged": True}
         elif path == "/_bulk":
@@ -193,7 +195,8 @@ def test_bulk_retries_429_and_names_item_errors() -> None:
     assert len(bulks) == 2 and b'"_id":"b"' in bulks[1] and b'"_id":"a"' not in bulks[1]
     first_source = json.loads(bulks[0].decode().splitlines()[1])
     assert first_source["embedding"] == [1.0, 1.0, 1.0, 1.0] and len(first_source["doc_hash"]) == 64
+    assert first_source["hybridrank_id"] == "a"  # the mapping has the doc-value id: it is written
     targets = [(m, t.split("?")[0]) for m, t, _ in _FakeNode.requests]
     # refresh paused for the load, one refresh at the end, then the interval restored
-    assert targets[2] == ("PUT", "/idx/_settings")
+    assert targets[3] == ("PUT", "/idx/_settings")
     assert targets[-2:] == [("POST", "/idx/_refresh"), ("PUT", "/idx/_settings")]

@@ -75,12 +75,13 @@ def test_a_plain_search_is_planned_with_paging_and_headers() -> None:
     assert result.header == {"index": "docs", "routing": "r1"}
     assert result.url_params == {"typed_keys": "true"}
     lexical = dsl.lexical_leg(result)
-    assert lexical == {"query": body["query"], "aggs": body["aggs"], "from": 0, "size": 100, "_source": False}
+    ids_only = {"stored_fields": "_none_", "docvalue_fields": ["hybridrank_id"]}  # no stored-field read
+    assert lexical == {"query": body["query"], "aggs": body["aggs"], "from": 0, "size": 100, **ids_only}
     knn = dsl.knn_leg(result, [0.5, 0.25], PROFILES["docs"])
     assert knn == {
         "knn": {"field": "embedding", "query_vector": [0.5, 0.25], "k": 100, "num_candidates": 200,
                 "filter": [{"term": {"y": 1}}]},
-        "size": 100, "track_total_hits": False, "_source": False,
+        "size": 100, "track_total_hits": False, **ids_only,
     }
 
 
@@ -152,7 +153,8 @@ def test_the_page_fetch_renders_hits_as_the_app_asked() -> None:
         "highlight": {"fields": {"t": {}}}, "runtime_mappings": {"r": {"type": "long"}},
     }
     lexical = dsl.lexical_leg(result)
-    assert "highlight" not in lexical and "docvalue_fields" not in lexical and lexical["_source"] is False
+    assert "highlight" not in lexical and "_source" not in lexical
+    assert lexical["docvalue_fields"] == ["hybridrank_id"] and lexical["stored_fields"] == "_none_"  # app's dropped
     assert lexical["runtime_mappings"] == body["runtime_mappings"] and lexical["aggs"] == {"a": {}}
     bare = plan({"query": {"match": {"t": "x"}}, "_source": False})
     assert isinstance(bare, dsl.SearchPlan) and not dsl.needs_page_fetch(bare)

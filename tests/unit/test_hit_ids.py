@@ -1,0 +1,51 @@
+"""Ids from doc values where the index has them, stored-field ids (after one resend) where it does not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connector import hit_ids
+from connector.mapping import ID_FIELD
+
+
+@pytest.fixture(autouse=True)
+def fresh_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hit_ids, "_slow", set())
+
+
+def test_ids_only_bodies_skip_stored_fields_until_the_index_is_slow() -> None:
+    body = {"query": {"match_all": {}}, "size": 5, "_source": False}
+    assert hit_ids.ids_only(body, "a") == {"query": {"match_all": {}}, "size": 5,
+                                          "stored_fields": "_none_", "docvalue_fields": [ID_FIELD]}
+    with_source = {**body, "_source": ["timestamp"]}
+    assert hit_ids.ids_only(with_source, "a") is with_source  # source wanted: stored fields are read anyway
+    hit_ids.mark_slow("a")
+    assert hit_ids.ids_only(body, "a") == body and hit_ids.fast("b")
+
+
+def test_hit_id_reads_either_form() -> None:
+    assert hit_ids.hit_id({"_id": "x", "fields": {ID_FIELD: ["y"]}}) == "x"
+    assert hit_ids.hit_id({"fields": {ID_FIELD: ["y"]}}) == "y"
+    with pytest.raises(KeyError, match=ID_FIELD):
+        hit_ids.hit_id({"_score": 1.0})
+
+
+def test_a_hit_without_an_id_resends_once_the_slow_way(caplog: pytest.LogCaptureFixture) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def search() -> list[dict[str, Any]]:
+        body = hit_ids.ids_only({"_source": False}, "old")
+        sent.append(body)
+        hit = {"fields": {ID_FIELD: ["1"]}} if "stored_fields" in body else {"_id": "1"}
+        return [{"hits": {"hits": [hit, {"_id": "2"} if "stored_fields" not in body else {"_score": 0.5}]}}]
+
+    with caplog.at_level("WARNING", logger="connector.hit_ids"):
+        responses = hit_ids.resend_unnamed("old", search)
+    assert [list(b) for b in sent] == [["stored_fields", "docvalue_fields"], ["_source"]]
+    assert [hit_ids.hit_id(h) for h in responses[0]["hits"]["hits"]] == ["1", "2"]
+    assert not hit_ids.fast("old") and "hybridrank index --recreate" in caplog.text
+    sent.clear()
+    hit_ids.resend_unnamed("old", search)  # stays slow: one search, no resend, no second warning
+    assert len(sent) == 1 and caplog.text.count("without hybridrank_id") == 1
