@@ -355,9 +355,9 @@ class Endpoint:
         assert self.upstream is not None
         result = await self.upstream.msearch(searches(), app_headers=headers, params=params)
         responses = result.get("responses", [])
+        # judged on the answers, not on the index's state: a concurrent search may have marked it meanwhile
         unnamed = [index for position, index in leg_slots.items()
-                   if position < len(responses) and hit_ids.fast(index)
-                   and not hit_ids.all_named(index, [responses[position]])]
+                   if position < len(responses) and not hit_ids.all_named(index, [responses[position]])]
         if unnamed:
             result = await self.upstream.msearch(searches(), app_headers=headers, params=params)
         return result

@@ -49,3 +49,20 @@ def test_a_hit_without_an_id_resends_once_the_slow_way(caplog: pytest.LogCapture
     sent.clear()
     hit_ids.resend_unnamed("old", search)  # stays slow: one search, no resend, no second warning
     assert len(sent) == 1 and caplog.text.count("without hybridrank_id") == 1
+
+
+def test_an_answer_without_ids_is_resent_even_if_another_search_marked_the_index_first() -> None:
+    """Two concurrent searches build fast bodies; the first marks the index slow; the second's
+    answer (still without ids) must be resent too, not parsed."""
+    sent: list[str] = []
+
+    def search() -> list[dict[str, Any]]:
+        first = not sent
+        sent.append("fast" if first else "slow")
+        if first:
+            hit_ids.mark_slow("old")  # what the concurrent search did after this body was built
+            return [{"hits": {"hits": [{"_score": 1.0}]}}]
+        return [{"hits": {"hits": [{"_id": "1", "_score": 1.0}]}}]
+
+    responses = hit_ids.resend_unnamed("old", search)
+    assert sent == ["fast", "slow"] and hit_ids.hit_id(responses[0]["hits"]["hits"][0]) == "1"
