@@ -8,13 +8,13 @@ app gets an Elasticsearch-shaped 503 instead of a hang.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
+import orjson
 
-from connector.wire import forwardable_headers, join_ndjson, upstream_media_types
+from connector.wire import dumps, forwardable_headers, join_ndjson, upstream_media_types
 from hybridrank.errors import ClusterError, ClusterUnavailable
 
 # Headers the app sent that we do not copy onto the legs we build ourselves.
@@ -110,7 +110,7 @@ class Upstream:
         pairs = self._headers(forwardable_headers(app_headers, drop=_LEG_DROP))
         pairs.extend(upstream_media_types(incoming, ndjson=False).items())
         try:
-            response = await self.client.post("/_mget", content=json.dumps(body).encode(), headers=pairs)
+            response = await self.client.post("/_mget", content=dumps(body), headers=pairs)
         except httpx.TransportError as exc:
             raise _unavailable(self.base_url, exc) from exc
         parsed = _json(response)
@@ -144,7 +144,7 @@ class UpstreamError(ClusterError):
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return json.loads(response.content)
+        return orjson.loads(response.content)
     except ValueError:
         return {"error": {"type": "api_error", "reason": response.text[:200]}}
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from hybridrank.errors import HybridRankError
 
 PRODUCT_HEADER = "X-Elastic-Product"
@@ -88,8 +90,8 @@ def forwardable_headers(headers: Iterable[tuple[str, str]], *, drop: Iterable[st
 
 
 def dumps(body: Any) -> bytes:
-    """Compact JSON, UTF-8, as Elasticsearch writes it."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact JSON, UTF-8, as Elasticsearch writes it (orjson: the endpoint's hottest encoder)."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
 def split_ndjson(raw: bytes) -> list[Any]:
