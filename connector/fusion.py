@@ -6,7 +6,7 @@ One function per method; ``FUSIONS`` maps a mode name to it. Each takes the merg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from connector.candidates import DENSE, LEGS, LEXICAL, Candidate
 
@@ -23,25 +23,33 @@ def rrf(candidates: Iterable[Candidate], *, k: int = 60, **_: float) -> None:
 
 
 def linear(candidates: Iterable[Candidate], *, weight: float = 0.5, **_: float) -> None:
+    """Write each candidate's ``linear_scores``."""
+    cands = list(candidates)
+    for cand, score in zip(cands, linear_scores(cands, weight), strict=True):
+        cand.fused_score = score
+
+
+def linear_scores(cands: Sequence[Candidate], weight: float = 0.5) -> list[float]:
     """Min-max normalise each leg over the window, then ``(1 - weight) * bm25 + weight * knn``.
 
     A document a leg did not find gets that leg's minimum (normalised 0): it scored below
     everything the leg returned.
     """
-    cands = list(candidates)
     norm: dict[str, tuple[float, float]] = {}
     for leg in LEGS:
         scores = [c.leg_scores[leg] for c in cands if leg in c.leg_scores]
         if scores:
             norm[leg] = (min(scores), max(scores))
     weights = {LEXICAL: 1.0 - weight, DENSE: weight}
+    out: list[float] = []
     for cand in cands:
         total = 0.0
         for leg, (low, high) in norm.items():
             if leg in cand.leg_scores:
                 span = high - low
                 total += weights[leg] * ((cand.leg_scores[leg] - low) / span if span > 0 else 1.0)
-        cand.fused_score = total
+        out.append(total)
+    return out
 
 
 def only(leg: str) -> Callable[..., None]:

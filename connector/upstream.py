@@ -19,6 +19,9 @@ from hybridrank.errors import ClusterError, ClusterUnavailable
 
 # Headers the app sent that we do not copy onto the legs we build ourselves.
 _LEG_DROP = ("content-length", "content-type", "accept", "accept-encoding")
+# Our own searches are read here, not relayed: compression would cost Elasticsearch and us CPU for
+# nothing on a local link (httpx asks for gzip by default; a py-spy profile under load showed it).
+_UNCOMPRESSED = ("accept-encoding", "identity")
 
 
 class Upstream:
@@ -90,6 +93,7 @@ class Upstream:
         incoming = dict((k.lower(), v) for k, v in app_headers)
         pairs = self._headers(forwardable_headers(app_headers, drop=_LEG_DROP))
         pairs.extend(upstream_media_types(incoming, ndjson=True).items())
+        pairs.append(_UNCOMPRESSED)
         payload = join_ndjson(item for pair in searches for item in pair)
         try:
             response = await self.client.post("/_msearch", content=payload, headers=pairs, params=dict(params or {}))
@@ -109,6 +113,7 @@ class Upstream:
         incoming = dict((k.lower(), v) for k, v in app_headers)
         pairs = self._headers(forwardable_headers(app_headers, drop=_LEG_DROP))
         pairs.extend(upstream_media_types(incoming, ndjson=False).items())
+        pairs.append(_UNCOMPRESSED)
         try:
             response = await self.client.post("/_mget", content=dumps(body), headers=pairs)
         except httpx.TransportError as exc:

@@ -36,16 +36,11 @@ class FusedScore:
 
 
 def window_fusions(candidates: Iterable[Candidate], config: IndexConfig) -> dict[str, dict[str, float]]:
-    """doc_id -> {method: fused score} over the window, computed on copies (inputs stay untouched)."""
-    from connector.candidates import Candidate as Cand
-    from connector.fusion import FUSIONS
+    """doc_id -> {method: fused score} over the window, by the functions the retrieval modes use
+    (the candidates are not touched)."""
+    from connector.fusion import linear_scores, rrf_score
 
-    originals = list(candidates)
-    out: dict[str, dict[str, float]] = {c.doc_id: {} for c in originals}
-    for method in METHODS:
-        copies = [Cand(doc_id=c.doc_id, leg_scores=dict(c.leg_scores), leg_ranks=dict(c.leg_ranks))
-                  for c in originals]
-        FUSIONS[method](copies, k=config.rrf_k, weight=config.linear_weight)
-        for copy in copies:
-            out[copy.doc_id][method] = float(copy.fused_score)
-    return out
+    cands = list(candidates)
+    linear = linear_scores(cands, config.linear_weight)
+    return {c.doc_id: {"rrf": rrf_score(c.leg_ranks, config.rrf_k), "linear": score}
+            for c, score in zip(cands, linear, strict=True)}
