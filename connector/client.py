@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hybridrank.config import Settings
 from hybridrank.errors import ClusterError, ClusterUnavailable, IndexNotFound
@@ -21,7 +21,6 @@ def cluster_url(settings: Settings) -> str:
 def make_client(settings: Settings, *, url: str | None = None, timeout_s: float | None = None) -> Elasticsearch:
     """A client with retries on 429/502/503/504 and connection errors, and our auth settings."""
     from elasticsearch import Elasticsearch
-    from elasticsearch.serializer import OrjsonSerializer
 
     cluster = settings.cluster
     auth: dict = {}
@@ -35,11 +34,20 @@ def make_client(settings: Settings, *, url: str | None = None, timeout_s: float 
         retry_on_status=(429, 502, 503, 504),
         retry_on_timeout=True,
         max_retries=3,
-        # orjson: responses of ~170 hits with named scores, and bodies with 384-float query vectors,
-        # parse and encode faster (feature logging: ~15% more queries/s here); same values as json
-        serializer=OrjsonSerializer(),
+        serializers=_orjson_serializers(),
         **auth,
     )
+
+
+def _orjson_serializers() -> dict[str, Any]:
+    """orjson for JSON and NDJSON bodies: responses of ~170 hits with named scores, and ``_msearch``
+    bodies with 384-float query vectors, parse and encode faster (same values as json)."""
+    from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
+
+    class OrjsonNdjsonSerializer(OrjsonSerializer, NdjsonSerializer):  # NDJSON framing, orjson per line
+        mimetype = NdjsonSerializer.mimetype
+
+    return {OrjsonSerializer.mimetype: OrjsonSerializer(), NdjsonSerializer.mimetype: OrjsonNdjsonSerializer()}
 
 
 @contextlib.contextmanager
