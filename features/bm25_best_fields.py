@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from features.base import MISSING, FeatureContext, SimpleFeature, bm25_key
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from connector.candidates import Candidate
 
 TIE_BREAKER = 0.5  # as connector.queries.bm25_clause
@@ -29,3 +31,16 @@ class BM25BestFields(SimpleFeature):
         scores = [boost * float(exact.named.get(bm25_key(f), 0.0)) for f, boost in ctx.index_config.text_fields.items()]
         best = max(scores)
         return best + TIE_BREAKER * (sum(scores) - best)
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        """``value`` for the window: the same operations in the same order, elementwise."""
+        import numpy as np
+
+        scores = [boost * ctx.named_column(bm25_key(f), 0.0) for f, boost in ctx.index_config.text_fields.items()]
+        best = scores[0].copy()
+        total = 0.0 + scores[0]  # Python's sum() starts from 0
+        for s in scores[1:]:
+            best = np.where(s > best, s, best)  # max() keeps the first of equal values
+            total = total + s
+        result: np.ndarray = best + TIE_BREAKER * (total - best)
+        return result

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from features.base import MISSING, FeatureContext, bm25_key
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from connector.candidates import Candidate
 
 PREFIX = "bm25_"
@@ -31,3 +33,6 @@ class BM25Field:
         if not exact.found:
             return MISSING
         return float(exact.named.get(bm25_key(self.field_name), 0.0))
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        return ctx.named_column(bm25_key(self.field_name), 0.0)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from features.base import DENSE_SCORE, MISSING, FeatureContext, SimpleFeature
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from connector.candidates import Candidate
 
 
@@ -21,3 +23,7 @@ class DenseCosine(SimpleFeature):
     def value(self, ctx: FeatureContext, cand: Candidate) -> float:
         score = ctx.exact_for(cand.doc_id).named.get(DENSE_SCORE)
         return MISSING if score is None else 2.0 * float(score) - 1.0
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        result: np.ndarray = 2.0 * ctx.named_column(DENSE_SCORE, MISSING) - 1.0
+        return result

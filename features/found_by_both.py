@@ -8,6 +8,8 @@ from connector.candidates import LEGS
 from features.base import FeatureContext, SimpleFeature
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from connector.candidates import Candidate
 
 
@@ -16,3 +18,9 @@ class FoundByBoth(SimpleFeature):
 
     def value(self, ctx: FeatureContext, cand: Candidate) -> float:
         return 1.0 if all(cand.found_by(leg) for leg in LEGS) else 0.0
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        import numpy as np
+
+        return np.array([1.0 if all(leg in c.leg_ranks for leg in LEGS) else 0.0 for c in ctx.candidates],
+                        dtype=np.float64)

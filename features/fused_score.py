@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from features.base import MISSING, FeatureContext
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from connector.candidates import Candidate
     from hybridrank.config import IndexConfig
 
@@ -33,6 +35,12 @@ class FusedScore:
 
     def value(self, ctx: FeatureContext, cand: Candidate) -> float:
         return ctx.fused.get(cand.doc_id, {}).get(self.method, MISSING)
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        import numpy as np
+
+        return np.array([ctx.fused.get(c.doc_id, {}).get(self.method, MISSING) for c in ctx.candidates],
+                        dtype=np.float64)
 
 
 def window_fusions(candidates: Iterable[Candidate], config: IndexConfig) -> dict[str, dict[str, float]]:

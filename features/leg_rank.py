@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from features.base import MISSING, FeatureContext
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from connector.candidates import Candidate
 
 PREFIX = "rank_"
@@ -25,3 +27,8 @@ class LegRank:
     def value(self, ctx: FeatureContext, cand: Candidate) -> float:
         rank = cand.leg_ranks.get(self.leg)
         return MISSING if rank is None else float(rank)
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        import numpy as np
+
+        return np.array([float(c.leg_ranks.get(self.leg, MISSING)) for c in ctx.candidates], dtype=np.float64)

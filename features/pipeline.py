@@ -178,6 +178,10 @@ class FeaturePipeline:
         )
         values = np.empty((len(request.candidates), len(self.features)), dtype=np.float64)
         for j, feature in enumerate(self.features):
+            column = getattr(feature, "column", None)  # the whole window at once, where a feature can
+            if column is not None:
+                values[:, j] = column(ctx)
+                continue
             for i, cand in enumerate(request.candidates):
                 values[i, j] = feature.value(ctx, cand)
         return values

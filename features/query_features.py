@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from features.base import FeatureContext, SimpleFeature
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from connector.candidates import Candidate
 
 _TERM = re.compile(r"\w+", re.UNICODE)
@@ -25,3 +27,8 @@ class QueryLength(SimpleFeature):
             ctx.cache[self.name] = float(len(query_terms(ctx.query_text)))
         length: float = ctx.cache[self.name]
         return length
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        import numpy as np
+
+        return np.full(len(ctx.candidates), float(len(query_terms(ctx.query_text))))

@@ -16,6 +16,8 @@ from features.bm25_best_fields import BM25BestFields
 from features.dense_similarity import DenseCosine
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from connector.candidates import Candidate
 
 
@@ -42,6 +44,12 @@ def _value(ctx: FeatureContext, base: SimpleFeature, cand: Candidate) -> float:
     return base.value(ctx, cand) if cached is None else cached
 
 
+def _best(column: np.ndarray) -> float:
+    """``_window_max`` of a whole column: the largest present value, NaN if none."""
+    present = [float(v) for v in column if not math.isnan(v)]
+    return max(present) if present else MISSING
+
+
 class BM25Ratio(SimpleFeature):
     name = "bm25_best_fields_ratio"
     _base = BM25BestFields()
@@ -53,6 +61,17 @@ class BM25Ratio(SimpleFeature):
             return MISSING
         return score / best if best > 0 else 0.0
 
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        import numpy as np
+
+        scores = self._base.column(ctx)
+        best = _best(scores)
+        if math.isnan(best):
+            return np.full(len(scores), MISSING)
+        ratio = scores / best if best > 0 else np.zeros(len(scores))
+        result: np.ndarray = np.where(np.isnan(scores), MISSING, ratio)
+        return result
+
 
 class DenseGap(SimpleFeature):
     name = "dense_cosine_gap"
@@ -62,3 +81,8 @@ class DenseGap(SimpleFeature):
         score = _value(ctx, self._base, cand)
         best = _window_max(ctx, self._base)
         return MISSING if math.isnan(score) or math.isnan(best) else score - best
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        scores = self._base.column(ctx)
+        result: np.ndarray = scores - _best(scores)  # NaN in either stays NaN
+        return result

@@ -1,0 +1,89 @@
+"""Every feature's ``column`` (the whole window at once) equals its ``value`` per candidate, bit for bit."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from connector.candidates import Candidate
+from features.base import DENSE_SCORE, ExactScores, FeatureContext, bm25_key
+from features.fused_score import window_fusions
+from features.pipeline import FeaturePipeline, FeatureRequest
+from features.registry import default_names, resolve
+from hybridrank.config import IndexConfig
+
+CFG = IndexConfig(text_fields={"title": 2.0, "text": 1.0, "abstract": 0.5})
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _window(seed: int, size: int) -> tuple[list[Candidate], dict[str, ExactScores]]:
+    """Candidates found by one leg or both, some deleted, clauses that did not match, ties, zeros."""
+    rng = random.Random(seed)
+    cands: list[Candidate] = []
+    exact: dict[str, ExactScores] = {}
+    tie = rng.uniform(1, 9)
+    for i in range(size):
+        doc_id = f"d{i}"
+        legs = rng.choice([("bm25",), ("knn",), ("bm25", "knn")])
+        cands.append(Candidate(doc_id, leg_scores={leg: rng.uniform(0, 20) for leg in legs},
+                               leg_ranks={leg: rng.randint(1, 100) for leg in legs}))
+        if rng.random() < 0.1:
+            continue  # deleted between retrieval and the feature search
+        named: dict[str, float] = {}
+        for field in CFG.text_fields:
+            roll = rng.random()
+            if roll < 0.3:
+                continue  # did not match: a true zero
+            named[bm25_key(field)] = tie if roll < 0.4 else (0.0 if roll < 0.45 else rng.uniform(0, 25))
+        if rng.random() < 0.9:
+            named[DENSE_SCORE] = rng.uniform(0.5, 1.0)
+        exact[doc_id] = ExactScores(named)
+    return cands, exact
+
+
+def _features() -> list[object]:
+    names = [*default_names(CFG), "matched_terms", "matched_terms_ratio"]
+    return [resolve(name, CFG) for name in names]
+
+
+@pytest.mark.parametrize(("seed", "size"), [(1, 170), (2, 40), (3, 1), (4, 0), (5, 300)])
+def test_columns_equal_values_bit_for_bit(seed: int, size: int) -> None:
+    cands, exact = _window(seed, size)
+    with_columns = [f for f in _features() if hasattr(f, "column")]
+    assert len(with_columns) >= 11
+    for feature in with_columns:
+        ctx = FeatureContext("heart attack risk, in older adults?", np.ones(3), NOW, CFG, exact,
+                             window_fusions(cands, CFG), candidates=cands)
+        column = feature.column(ctx)  # type: ignore[attr-defined]
+        fresh = FeatureContext("heart attack risk, in older adults?", np.ones(3), NOW, CFG, exact,
+                               window_fusions(cands, CFG), candidates=cands)  # no shared cache
+        values = np.array([feature.value(fresh, c) for c in cands], dtype=np.float64)  # type: ignore[attr-defined]
+        assert column.dtype == np.float64 and column.shape == (len(cands),)
+        assert column.tobytes() == values.tobytes(), feature.name  # type: ignore[attr-defined]
+
+
+def test_nothing_matched_and_no_vectors() -> None:
+    """A window where no text clause matched (best = 0) and no document had a vector."""
+    cands = [Candidate(f"d{i}", leg_scores={"knn": 0.5}, leg_ranks={"knn": i + 1}) for i in range(5)]
+    exact = {c.doc_id: ExactScores({}) for c in cands}
+    for feature in _features():
+        if not hasattr(feature, "column"):
+            continue
+        ctx = FeatureContext("q", None, NOW, CFG, exact, window_fusions(cands, CFG), candidates=cands)
+        fresh = FeatureContext("q", None, NOW, CFG, exact, window_fusions(cands, CFG), candidates=cands)
+        values = np.array([feature.value(fresh, c) for c in cands], dtype=np.float64)  # type: ignore[attr-defined]
+        assert feature.column(ctx).tobytes() == values.tobytes(), feature.name  # type: ignore[attr-defined]
+
+
+def test_the_pipeline_uses_columns_and_gives_the_per_candidate_matrix() -> None:
+    cands, exact = _window(7, 120)
+    pipeline = FeaturePipeline(None, CFG)
+    request = FeatureRequest("heart attack risk", np.ones(3), cands, NOW)
+    matrix = pipeline.matrix(request, exact)
+    ctx = FeatureContext("heart attack risk", np.ones(3), NOW, CFG, exact, window_fusions(cands, CFG),
+                         candidates=cands)
+    expected = np.array([[f.value(ctx, c) for f in pipeline.features] for c in cands], dtype=np.float64)
+    assert matrix.tobytes() == expected.tobytes()
