@@ -259,3 +259,18 @@ def test_large_experiments_use_the_t_approximation() -> None:
     assert small is not None and large is not None
     assert small.p_value == randomization_p(small_a, small_b, permutations=500)
     assert large.p_value == pytest.approx(scipy_stats.ttest_ind(big_b, big_a, equal_var=False).pvalue)
+
+
+def test_randomization_draws_depend_on_the_data_not_on_a_fixed_seed() -> None:
+    """Another bucketing of the same users gets its own re-assignments (a fixed seed would reuse one
+    set of permutations for every experiment of that size, and its Monte Carlo error would not average
+    out over experiments); the same data keeps its p-value."""
+    from ltr.ab_stats import _data_seed
+
+    rng = np.random.default_rng(3)
+    users = rng.poisson(2.0, 60).astype(float)
+    first, second = users[:30], users[30:]
+    assert _data_seed(first, second) == _data_seed(first.copy(), second.copy())
+    assert _data_seed(first, second) != _data_seed(second, first)
+    assert randomization_p(first, second) == randomization_p(first, second)
+    assert randomization_p(first, second, seed=0) == randomization_p(first, second, seed=0)
