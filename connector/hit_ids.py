@@ -47,14 +47,20 @@ def ids_only(body: dict[str, Any], index: str) -> dict[str, Any]:
     return out
 
 
-def hit_id(hit: Mapping[str, Any]) -> str:
-    """The hit's document id, from ``_id`` or the doc-value field; KeyError if it has neither."""
+def _id_of(hit: Mapping[str, Any]) -> Any:
+    """``_id``, else the doc-value id, else None: the one rule for whether a hit names its document."""
     doc_id = hit.get("_id")
     if doc_id is None:
         values = (hit.get("fields") or {}).get(ID_FIELD)
-        if not values:
-            raise KeyError(f"hit without _id or {ID_FIELD}")
-        doc_id = values[0]
+        doc_id = values[0] if values else None
+    return doc_id
+
+
+def hit_id(hit: Mapping[str, Any]) -> str:
+    """The hit's document id, from ``_id`` or the doc-value field; KeyError if it has neither."""
+    doc_id = _id_of(hit)
+    if doc_id is None:
+        raise KeyError(f"hit without _id or {ID_FIELD}")
     return str(doc_id)
 
 
@@ -62,7 +68,7 @@ def all_named(index: str, responses: Iterable[Mapping[str, Any]]) -> bool:
     """True if every hit of ``responses`` has an id; else ``index`` moves to stored-field ids (resend)."""
     for response in responses:
         for hit in response.get("hits", {}).get("hits", []):
-            if hit.get("_id") is None and not (hit.get("fields") or {}).get(ID_FIELD):
+            if _id_of(hit) is None:
                 mark_slow(index)
                 return False
     return True
