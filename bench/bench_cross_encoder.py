@@ -21,8 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ltr.datasets import shared_datasets_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
+DATASETS = shared_datasets_dir()
 
 
 def _pairs(index: str, n_queries: int, top_n: int) -> tuple[list[tuple[str, list[str]]], int]:

@@ -46,8 +46,10 @@ from typing import Any
 import httpx
 import numpy as np
 
+from ltr.datasets import shared_datasets_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "datasets"
+SHARED = shared_datasets_dir()
 
 
 # -- data ----------------------------------------------------------------------------------------

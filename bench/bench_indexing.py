@@ -24,8 +24,10 @@ import uuid
 from importlib.metadata import version
 from pathlib import Path
 
+from ltr.datasets import shared_datasets_dir
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_COLLECTION = REPO.parent / "shared" / "datasets" / "scifact"
+DEFAULT_COLLECTION = shared_datasets_dir() / "scifact"
 GOAL = 0.90
 
 

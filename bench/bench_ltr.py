@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from ltr.datasets import shared_datasets_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
+DATASETS = shared_datasets_dir()
 REQUEST_TIME = datetime(2025, 1, 15, tzinfo=UTC)
 
 
