@@ -330,7 +330,7 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
 
         # click statistics as of the load; the holder reloads when a statistics file changes
         pipeline = FeaturePipeline.from_config(settings.index(index), click_stats=load_click_stats(settings, index))
-        model = RankingModel.load(registry.model_dir(index, model_id), pipeline)
+        model = RankingModel.load(registry.model_dir(index, model_id), pipeline, compile_dir=settings.compiled_dir)
         return LearnedRanker(model, pipeline, client())
 
     def stats_file(index: str) -> Path | None:

@@ -145,6 +145,9 @@ class Settings(_Strict):
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     indices: dict[str, IndexConfig] = Field(default_factory=dict)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    compile_models: bool = Field(True, description="The endpoint scores LightGBM models as native code "
+                                 "(lleaves; built in the background, cached in <home>/compiled, checked "
+                                 "against LightGBM); false = LightGBM's own predict.")
     source: str = Field("<defaults>", description="Where this configuration was read from.")
 
     def index(self, name: str) -> IndexConfig:
@@ -154,6 +157,11 @@ class Settings(_Strict):
     @property
     def spool_dir(self) -> Path:
         return Path(self.feedback.spool_dir or Path(self.home) / "spool").expanduser()
+
+    @property
+    def compiled_dir(self) -> Path | None:
+        """Where compiled models are cached; None when ``compile_models`` is off."""
+        return Path(self.home).expanduser() / "compiled" if self.compile_models else None
 
     @property
     def clicks_dir(self) -> Path:

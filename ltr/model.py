@@ -59,9 +59,26 @@ class RankingModel:
     def feature_names(self) -> list[str]:
         return list(self.contract.feature_names)
 
+    @property
+    def backend(self) -> str:
+        """What scores right now: ``compiled`` (native code), or the model type's own library."""
+        return "compiled" if getattr(self._scorer, "compiled", False) else self.contract.model_type
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait for a background compile (see ``load``); whether the compiled scorer is in use."""
+        wait = getattr(self._scorer, "wait", None)
+        if wait is not None:
+            wait(timeout)
+        return self.backend == "compiled"
+
     @classmethod
-    def load(cls, path: str | Path, pipeline: FeaturePipeline | None = None) -> RankingModel:
-        """Load a model directory; with ``pipeline``, refuse one trained on other features."""
+    def load(cls, path: str | Path, pipeline: FeaturePipeline | None = None, *,
+             compile_dir: Path | None = None) -> RankingModel:
+        """Load a model directory; with ``pipeline``, refuse one trained on other features.
+
+        With ``compile_dir``, a LightGBM model scores with LightGBM at once and with its compiled
+        native code (``ltr.compiled``, cached there) once that is built and checked, in the background.
+        """
         path = Path(path).expanduser()
         if not path.is_dir():
             raise ModelError(f"no model directory at {path}")
@@ -78,7 +95,13 @@ class RankingModel:
         if loader is None:
             raise ModelError(f"{path}: unknown model type {contract.model_type!r} "
                              f"(known: {', '.join(sorted(LOADERS))})")
-        return cls(path, contract, loader(model_file, contract))
+        scorer = loader(model_file, contract)
+        if compile_dir is not None and contract.model_type == "lightgbm":
+            from ltr.compiled import CompilingScorer, split_thresholds
+
+            scorer = CompilingScorer(model_file, scorer, split_thresholds(scorer.booster),  # type: ignore[attr-defined]
+                                     Path(compile_dir).expanduser())
+        return cls(path, contract, scorer)
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         """Scores (float64, one per row) for a ``rows x len(feature_names)`` matrix."""
@@ -106,6 +129,7 @@ def _load_lightgbm(model_file: Path, contract: ModelContract) -> Scorer:
     def score(matrix: np.ndarray) -> np.ndarray:
         return np.asarray(booster.predict(np.ascontiguousarray(matrix), num_threads=1))
 
+    score.booster = booster  # type: ignore[attr-defined]
     return score
 
 
