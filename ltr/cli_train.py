@@ -59,7 +59,7 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 @click.option("--param", "params", multiple=True, callback=_parse_params,
               help="A LightGBM parameter, key=value (JSON value); repeatable. E.g. num_leaves=31.")
 @click.option("--num-boost-round", type=click.IntRange(1), default=1000, show_default=True)
-@click.option("--early-stopping", type=click.IntRange(1), default=50, show_default=True,
+@click.option("--early-stopping", type=click.IntRange(1), default=300, show_default=True,
               help="Stop after this many rounds without a better validation ndcg@10.")
 @click.option("--cv-folds", type=click.IntRange(0, 20), default=5, show_default=True,
               help="LightGBM: choose the number of trees by k-fold CV by query (0: early stopping on the "

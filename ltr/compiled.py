@@ -51,7 +51,8 @@ class CompilingScorer:
         self.compiled = False
         self.reason: str | None = None  # why the booster stayed in use, if it did
         if background:
-            threading.Thread(target=self._build, name=f"compile-{model_file.parent.name}", daemon=True).start()
+            # not a daemon: a compile under way finishes before the process exits, never torn down mid-LLVM
+            threading.Thread(target=self._build, name=f"compile-{model_file.parent.name}", daemon=False).start()
         else:
             self._build()
 

@@ -65,7 +65,11 @@ class TrainConfig:
     seed: int = 42
     lightgbm_params: dict[str, Any] = field(default_factory=dict)
     num_boost_round: int = 1000
-    early_stopping_rounds: int = 50
+    # Patience of the early stopping (CV and validation split alike). NDCG@10 over SciFact's train
+    # queries climbs slowly with plateaus: the 5-fold CV curve of the demo's split reads .753 at 47
+    # trees, .752 at 100, .763 at 200 and peaks at .781 near 555; with 50 rounds of patience the
+    # search stopped on the first plateau (47 trees). 300 rounds let it see past such plateaus.
+    early_stopping_rounds: int = 300
     listnet_hidden: int = 32
     listnet_epochs: int = 300
     listnet_lr: float = 3e-3
