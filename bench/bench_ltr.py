@@ -51,6 +51,49 @@ def _index_slice(es: Any, embedder: Any, name: str, n_docs: int, coll: Any, conf
     return int(report.indexed)
 
 
+def time_scorers(lightgbm: Any, compiled: Any, windows: list[np.ndarray], repeats: int, what: str) -> dict[str, Any]:
+    """p50/p99 of LightGBM's predict and the compiled model, alternating on the same 100-row windows."""
+    worst = max(float(np.max(np.abs(compiled(w) - lightgbm(w)))) for w in windows)
+    scorers = {"lightgbm_predict": lightgbm, "compiled": compiled}
+    for w in windows[:20]:
+        for score in scorers.values():
+            score(w)  # warm up
+    timings: dict[str, list[float]] = {k: [] for k in scorers}
+    for i in range(repeats):
+        w = windows[i % len(windows)]
+        for label, score in (scorers.items() if i % 2 else reversed(scorers.items())):
+            t0 = time.perf_counter()
+            score(w)
+            timings[label].append((time.perf_counter() - t0) * 1000)
+    section: dict[str, Any] = {"max_abs_score_difference": worst}
+    for label, values in timings.items():
+        p50, p99 = statistics.median(values), sorted(values)[int(0.99 * (len(values) - 1))]
+        section[label] = {"p50_ms": round(p50, 4), "p99_ms": round(p99, 4),
+                          "mean_ms": round(statistics.fmean(values), 4)}
+        print(f"scoring a 100-candidate window, {what}, {label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+    section["speedup_p50"] = round(section["lightgbm_predict"]["p50_ms"] / section["compiled"]["p50_ms"], 1)
+    print(f"{what}: compiled {section['speedup_p50']}x faster at p50; scores differ by at most {worst:.2g}")
+    return section
+
+
+def big_forest(log: Any, trees: int, where: Path) -> tuple[Any, Any, float]:
+    """A lambdarank forest of exactly ``trees`` trees on ``log`` (the project's parameters), and its compiled twin."""
+    import lightgbm as lgb
+
+    from ltr.compiled import compile_model
+    from ltr.train import LIGHTGBM_DEFAULTS
+
+    groups = [idx for _, idx in log.groups()]
+    rows = np.concatenate(groups)
+    booster = lgb.train(LIGHTGBM_DEFAULTS, lgb.Dataset(log.matrix[rows], log.labels[rows],
+                                                       group=[len(g) for g in groups]), num_boost_round=trees)
+    where.mkdir(parents=True, exist_ok=True)
+    booster.save_model(str(where / "model.txt"))
+    t0 = time.perf_counter()
+    compiled = compile_model(where / "model.txt", where / "compiled")
+    return (lambda m: booster.predict(m, num_threads=1)), compiled, time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=800)
@@ -58,6 +101,9 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--score-repeats", type=int, default=2000)
+    parser.add_argument("--warm-repeats", type=int, default=5,
+                        help="Passes with query vectors cached, after the force-merge (runs vary ~20%% here).")
+    parser.add_argument("--big-trees", type=int, default=800, help="Size of the fixed-size forest also timed.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ltr.json")
     args = parser.parse_args()
 
@@ -89,17 +135,33 @@ def main() -> None:
         queries = coll.split_queries("train", limit=args.queries)
         judgments = Judgments(coll.qrels("train"))
         with tempfile.TemporaryDirectory() as tmp:
-            runs = {}
-            for label in ("cold query vectors", "warm query vectors"):
+            runs: dict[str, Any] = {}
+            warm: list[float] = []
+            labels = ["cold query vectors", "warm, as bulk-loaded"] + [
+                f"warm query vectors #{i + 1}" for i in range(args.warm_repeats)]
+            for label in labels:
+                if label == "warm query vectors #1":
+                    # then one segment, the state a settled index reaches: a just-bulk-loaded index has
+                    # several, merged at unpredictable moments during the timed passes
+                    segments = len(es.cat.segments(index=name, format="json"))
+                    runs["warm, as bulk-loaded"]["segments"] = segments
+                    es.indices.forcemerge(index=name, max_num_segments=1)
+                    es.indices.refresh(index=name)
                 summary = log_features(retriever, pipeline, queries, judgments, Path(tmp) / "log.parquet",
                                        request_time=REQUEST_TIME, window=args.window, batch_size=args.batch_size)
                 runs[label] = {"queries": summary.queries, "rows": summary.rows, "seconds": round(summary.seconds, 3),
                                "queries_per_s": round(summary.queries_per_second, 1),
                                "rows_per_query": round(summary.rows / summary.queries, 1)}
+                if label.startswith("warm query"):
+                    warm.append(summary.queries_per_second)
                 print(f"feature logging ({label}): {summary.queries_per_second:.1f} queries/s, "
                       f"{summary.rows / summary.queries:.0f} candidates/query")
+            print(f"feature logging, warm: median {statistics.median(warm):.1f} queries/s over {len(warm)} passes "
+                  f"(min {min(warm):.1f}, max {max(warm):.1f})")
             results["feature_logging"] = {"window_per_leg": args.window, "docs": n_docs,
                                           "features": pipeline.names, "runs": runs,
+                                          "warm_median_queries_per_s": round(statistics.median(warm), 1),
+                                          "warm_min_queries_per_s": round(min(warm), 1),
                                           "goal_queries_per_s": 100}
             log = read_feature_log(Path(tmp) / "log.parquet")
             trained = train_model(log, Path(tmp) / "model", config=TrainConfig())
@@ -109,37 +171,19 @@ def main() -> None:
             if not fast.wait_compiled(timeout=600):
                 raise SystemExit(f"the model did not compile: {fast._scorer.reason}")  # type: ignore[attr-defined]
             compile_s = time.perf_counter() - t0
-        windows = [log.matrix[idx] for _, idx in log.groups()]
-        windows = [w[:100] for w in windows if len(w) >= 100] or [np.resize(log.matrix, (100, log.matrix.shape[1]))]
-        worst = max(float(np.max(np.abs(fast.score(w) - model.score(w)))) for w in windows)
-        scorers = {"lightgbm_predict": model.score, "compiled": fast.score}
-        for w in windows[:20]:
-            for score in scorers.values():
-                score(w)  # warm up
-        timings: dict[str, list[float]] = {k: [] for k in scorers}
-        for i in range(args.score_repeats):  # side by side: the two alternate on the same windows
-            w = windows[i % len(windows)]
-            for label, score in (scorers.items() if i % 2 else reversed(scorers.items())):
-                t0 = time.perf_counter()
-                score(w)
-                timings[label].append((time.perf_counter() - t0) * 1000)
-        trees = trained.contract.metrics.get("best_iteration")
-        section: dict[str, object] = {"window_rows": 100, "trees": trees, "features": len(pipeline.names),
-                                      "goal_ms": 0.5, "repeats": args.score_repeats,
-                                      "compile_seconds_uncached": round(compile_s, 2),
-                                      "max_abs_score_difference": worst}
-        for label, values in timings.items():
-            values.sort()
-            p50, p99 = statistics.median(values), values[int(0.99 * (len(values) - 1))]
-            section[label] = {"p50_ms": round(p50, 4), "p99_ms": round(p99, 4),
-                              "mean_ms": round(statistics.fmean(values), 4)}
-            print(f"LightGBM model scoring of a 100-candidate window ({trees} trees), {label}: "
-                  f"p50 {p50:.3f} ms, p99 {p99:.3f} ms")
-        section["speedup_p50"] = round(timings["lightgbm_predict"][len(timings["lightgbm_predict"]) // 2]
-                                       / timings["compiled"][len(timings["compiled"]) // 2], 1)
-        print(f"compiled vs LightGBM's predict: {section['speedup_p50']}x at p50; scores differ by at most "
-              f"{worst:.2g}; compiling took {compile_s:.1f} s (cached afterwards)")
-        results["lightgbm_scoring"] = section
+            windows = [log.matrix[idx] for _, idx in log.groups()]
+            windows = [w[:100] for w in windows if len(w) >= 100] or [
+                np.resize(log.matrix, (100, log.matrix.shape[1]))]
+            trees = trained.contract.metrics.get("best_iteration")
+            section = time_scorers(model.score, fast.score, windows, args.score_repeats, f"{trees} trees")
+            section.update({"trees": trees, "features": len(pipeline.names), "compile_seconds_uncached":
+                            round(compile_s, 2)})
+            # a forest the size the demo's SciFact model reaches (hundreds of trees), same log
+            big_lgb, big_compiled, big_s = big_forest(log, args.big_trees, Path(tmp) / "big")
+            big = time_scorers(big_lgb, big_compiled, windows, args.score_repeats, f"{args.big_trees} trees")
+            big.update({"trees": args.big_trees, "compile_seconds_uncached": round(big_s, 2)})
+        results["lightgbm_scoring"] = {"window_rows": 100, "goal_ms": 0.5, "repeats": args.score_repeats,
+                                       "cv_chosen_model": section, "fixed_size_model": big}
     finally:
         es.options(ignore_status=404).indices.delete(index=name)
     results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
