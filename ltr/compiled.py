@@ -40,12 +40,12 @@ ENTRY = "forest_root"
 class CompilingScorer:
     """Scores with ``fallback`` until the compiled model is ready and verified, then with it."""
 
-    def __init__(self, model_file: Path, fallback: Scorer, thresholds: list[np.ndarray], cache_dir: Path,
+    def __init__(self, model_file: Path, fallback: Scorer, booster: Any, cache_dir: Path,
                  *, background: bool = True) -> None:
         self._fn: Scorer = fallback
         self._fallback = fallback
         self._model_file = model_file
-        self._thresholds = thresholds
+        self._booster = booster  # for the probe rows: its split thresholds
         self._cache_dir = cache_dir
         self.done = threading.Event()
         self.compiled = False
@@ -66,7 +66,7 @@ class CompilingScorer:
     def _build(self) -> None:
         try:
             compiled = compile_model(self._model_file, self._cache_dir)
-            probe = probe_matrix(self._thresholds)
+            probe = probe_matrix(split_thresholds(self._booster))
             expected = np.asarray(self._fallback(probe), dtype=np.float64)
             got = np.asarray(compiled(probe), dtype=np.float64)
             worst = float(np.max(np.abs(got - expected) / (1.0 + np.abs(expected))))

@@ -97,9 +97,9 @@ class RankingModel:
                              f"(known: {', '.join(sorted(LOADERS))})")
         scorer = loader(model_file, contract)
         if compile_dir is not None and contract.model_type == "lightgbm":
-            from ltr.compiled import CompilingScorer, split_thresholds
+            from ltr.compiled import CompilingScorer
 
-            scorer = CompilingScorer(model_file, scorer, split_thresholds(scorer.booster),  # type: ignore[attr-defined]
+            scorer = CompilingScorer(model_file, scorer, scorer.booster,  # type: ignore[attr-defined]
                                      Path(compile_dir).expanduser())
         return cls(path, contract, scorer)
 

@@ -104,5 +104,5 @@ def test_compiled_scores_that_disagree_are_not_used(model_dir: Path, tmp_path: P
 
     booster = lgb.Booster(model_file=str(model_dir / "model.txt"))
     scorer = CompilingScorer(model_dir / "model.txt", lambda m: booster.predict(m, num_threads=1),
-                             split_thresholds(booster), tmp_path, background=False)
+                             booster, tmp_path, background=False)
     assert not scorer.compiled and "differ" in (scorer.reason or "")
