@@ -219,11 +219,14 @@ def _invocation_args(ctx: click.Context) -> list[str]:
     args: list[str] = [ctx.info_name or "evaluate"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if not isinstance(param, click.Option) or value in (None, False) or value == param.default:
+        if not isinstance(param, click.Option) or value in (None, False, ()) or value == param.default:
             continue
         flag = param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0]
         if param.is_flag:
             args.append(flag)
+        elif param.multiple:  # a repeatable option: the flag once per value, as it was typed
+            for item in value:
+                args.extend([flag, str(item)])
         else:
             args.extend([flag, ",".join(value) if isinstance(value, list) else str(value)])
     return args

@@ -40,3 +40,20 @@ def test_help_imports_no_heavy_library() -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["frobnicate"])
     assert result.exit_code == 2
+
+
+def test_evaluate_records_a_command_line_that_reproduces_the_run() -> None:
+    """The JSON's ``command`` is typed back as it reads: repeatable options once per value, none when unused."""
+    import shlex
+
+    from ltr.cli_evaluate import _invocation_args, evaluate
+
+    argv = ["--collection", "c", "--index", "i", "--cv-folds", "5",
+            "--cv-model-type", "lightgbm", "--cv-model-type", "listnet"]
+    ctx = evaluate.make_context("evaluate", list(argv))
+    recorded = _invocation_args(ctx)
+    assert "--model" not in recorded
+    assert recorded[recorded.index("--cv-model-type") + 1] == "lightgbm"
+    assert recorded.count("--cv-model-type") == 2
+    again = evaluate.make_context("evaluate", shlex.split(shlex.join(recorded[1:])))
+    assert again.params == ctx.params
