@@ -30,16 +30,22 @@ class Candidate:
 
 
 def merge_legs(index: str, legs: dict[str, list[dict[str, Any]]]) -> dict[str, Candidate]:
-    """One Candidate per distinct document over all legs' hit lists (in ES's ``hits.hits`` shape)."""
+    """One Candidate per distinct document over all legs' hit lists (in ES's ``hits.hits`` shape).
+
+    It runs for every hit of every search (~200 per query), so each Candidate is built in one call.
+    """
     merged: dict[str, Candidate] = {}
     for leg, hits in legs.items():
         for rank, hit in enumerate(hits, start=1):
             doc_id = hit_id(hit)
+            score = float(hit["_score"])
             cand = merged.get(doc_id)
             if cand is None:
-                cand = merged[doc_id] = Candidate(doc_id=doc_id, index=hit.get("_index", index))
-            if hit.get("_source") and not cand.source:
+                merged[doc_id] = Candidate(doc_id, hit.get("_source") or {}, {leg: score}, {leg: rank}, 0.0,
+                                           hit.get("_index", index))
+                continue
+            if not cand.source and hit.get("_source"):
                 cand.source = hit["_source"]
-            cand.leg_scores[leg] = float(hit["_score"])
+            cand.leg_scores[leg] = score
             cand.leg_ranks[leg] = rank
     return merged
