@@ -2,7 +2,9 @@
 
 Indexes a slice of SciFact into a scratch index on the configured cluster (with the project's own
 indexer and mapping, as `hybridrank index` does), logs features for the
-train queries at a 100-candidate window (per leg), trains a LightGBM ranker on the log, then times
+train queries at a 100-candidate window (per leg) — warm passes alternate between the collector
+thresholds the CLI sets (``hybridrank.runtime``) and Python's defaults — trains a LightGBM ranker on
+the log, then times
 ``RankingModel.score`` on 100-row windows with LightGBM's own predict and with the compiled model
 (``ltr.compiled``, as the endpoint serves it), alternating on the same windows. Writes
 ``bench/results/ltr.json``.
@@ -13,6 +15,7 @@ train queries at a 100-candidate window (per leg), trains a LightGBM ranker on t
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -26,11 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from hybridrank.runtime import GC_THRESHOLDS, tune_gc
 from ltr.datasets import shared_datasets_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = shared_datasets_dir()
 REQUEST_TIME = datetime(2025, 1, 15, tzinfo=UTC)
+DEFAULT_GC_THRESHOLDS = gc.get_threshold()  # Python's own, before tune_gc
 
 
 def _index_slice(es: Any, embedder: Any, name: str, n_docs: int, coll: Any, config: Any) -> int:
@@ -102,7 +107,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--score-repeats", type=int, default=2000)
     parser.add_argument("--warm-repeats", type=int, default=5,
-                        help="Passes with query vectors cached, after the force-merge (runs vary ~20%% here).")
+                        help="Passes with query vectors cached, after the force-merge, for each GC setting "
+                             "(runs vary ~20%% here).")
     parser.add_argument("--big-trees", type=int, default=800, help="Size of the fixed-size forest also timed.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ltr.json")
     args = parser.parse_args()
@@ -118,6 +124,7 @@ def main() -> None:
     from ltr.model import RankingModel
     from ltr.train import TrainConfig, train_model
 
+    tune_gc()  # as the CLI does
     settings = load_settings(None)
     es = make_client(settings)
     embedder = embedder_from_settings(settings)
@@ -136,32 +143,47 @@ def main() -> None:
         judgments = Judgments(coll.qrels("train"))
         with tempfile.TemporaryDirectory() as tmp:
             runs: dict[str, Any] = {}
-            warm: list[float] = []
-            labels = ["cold query vectors", "warm, as bulk-loaded"] + [
-                f"warm query vectors #{i + 1}" for i in range(args.warm_repeats)]
-            for label in labels:
-                if label == "warm query vectors #1":
-                    # then one segment, the state a settled index reaches: a just-bulk-loaded index has
-                    # several, merged at unpredictable moments during the timed passes
-                    segments = len(es.cat.segments(index=name, format="json"))
-                    runs["warm, as bulk-loaded"]["segments"] = segments
-                    es.indices.forcemerge(index=name, max_num_segments=1)
-                    es.indices.refresh(index=name)
+
+            def log_pass(label: str) -> float:
+                cpu = time.process_time()
                 summary = log_features(retriever, pipeline, queries, judgments, Path(tmp) / "log.parquet",
                                        request_time=REQUEST_TIME, window=args.window, batch_size=args.batch_size)
+                cpu_ms = (time.process_time() - cpu) / summary.queries * 1000
                 runs[label] = {"queries": summary.queries, "rows": summary.rows, "seconds": round(summary.seconds, 3),
                                "queries_per_s": round(summary.queries_per_second, 1),
+                               "python_cpu_ms_per_query": round(cpu_ms, 2),
                                "rows_per_query": round(summary.rows / summary.queries, 1)}
-                if label.startswith("warm query"):
-                    warm.append(summary.queries_per_second)
                 print(f"feature logging ({label}): {summary.queries_per_second:.1f} queries/s, "
+                      f"{runs[label]['python_cpu_ms_per_query']} ms of Python CPU a query, "
                       f"{summary.rows / summary.queries:.0f} candidates/query")
-            print(f"feature logging, warm: median {statistics.median(warm):.1f} queries/s over {len(warm)} passes "
-                  f"(min {min(warm):.1f}, max {max(warm):.1f})")
+                return summary.queries_per_second
+
+            log_pass("cold query vectors")
+            log_pass("warm, as bulk-loaded")
+            # then one segment, the state a settled index reaches: a just-bulk-loaded index has several,
+            # merged at unpredictable moments during the timed passes
+            runs["warm, as bulk-loaded"]["segments"] = len(es.cat.segments(index=name, format="json"))
+            es.indices.forcemerge(index=name, max_num_segments=1)
+            es.indices.refresh(index=name)
+            # warm passes with the CLI's collector thresholds and with Python's defaults, alternating
+            # (which goes first alternates too): this machine's speed drifts by ~20% within minutes
+            warm: dict[str, list[float]] = {"tuned": [], "default": []}
+            thresholds = {"tuned": GC_THRESHOLDS, "default": DEFAULT_GC_THRESHOLDS}
+            for i in range(args.warm_repeats):
+                for mode in (("tuned", "default") if i % 2 == 0 else ("default", "tuned")):
+                    gc.set_threshold(*thresholds[mode])
+                    warm[mode].append(log_pass(f"warm query vectors #{i + 1}, gc {mode}"))
+            tune_gc()
+            for mode, rates in warm.items():
+                print(f"feature logging, warm, gc {mode}: median {statistics.median(rates):.1f} queries/s over "
+                      f"{len(rates)} passes (min {min(rates):.1f}, max {max(rates):.1f})")
             results["feature_logging"] = {"window_per_leg": args.window, "docs": n_docs,
                                           "features": pipeline.names, "runs": runs,
-                                          "warm_median_queries_per_s": round(statistics.median(warm), 1),
-                                          "warm_min_queries_per_s": round(min(warm), 1),
+                                          "gc_thresholds": {k: list(v) for k, v in thresholds.items()},
+                                          "warm_median_queries_per_s": round(statistics.median(warm["tuned"]), 1),
+                                          "warm_min_queries_per_s": round(min(warm["tuned"]), 1),
+                                          "warm_median_queries_per_s_default_gc":
+                                              round(statistics.median(warm["default"]), 1),
                                           "goal_queries_per_s": 100}
             log = read_feature_log(Path(tmp) / "log.parquet")
             trained = train_model(log, Path(tmp) / "model", config=TrainConfig())

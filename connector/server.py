@@ -71,6 +71,7 @@ from connector.wire import (
 )
 from hybridrank.config import Settings
 from hybridrank.errors import ClusterUnavailable, ConfigError
+from hybridrank.runtime import tune_gc
 from ltr.events_data import IMPRESSION
 from ltr.experiments import Experiment, ExperimentStore, Variant, team_draft
 
@@ -197,6 +198,7 @@ class Endpoint:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        tune_gc()  # the endpoint owns its process: every search parses thousands of short-lived objects
         self.upstream = Upstream(self.upstream_url, connect_timeout_s=self.connect_timeout_s,
                                  read_timeout_s=self.settings.cluster.request_timeout_s,
                                  auth_headers=_auth_headers(self.settings), transport=self.upstream_transport)

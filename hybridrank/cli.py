@@ -65,6 +65,9 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """hybridrank: hybrid BM25 + dense retrieval with learned reranking for Elasticsearch."""
+    from hybridrank.runtime import tune_gc
+
+    tune_gc()
     ctx.obj = {"config_path": config_path}
 
 

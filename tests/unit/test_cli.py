@@ -57,3 +57,17 @@ def test_evaluate_records_a_command_line_that_reproduces_the_run() -> None:
     assert recorded.count("--cv-model-type") == 2
     again = evaluate.make_context("evaluate", shlex.split(shlex.join(recorded[1:])))
     assert again.params == ctx.params
+
+
+def test_every_command_runs_with_the_tuned_collector_thresholds() -> None:
+    import gc
+
+    from hybridrank.runtime import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert CliRunner().invoke(cli, ["es", "--help"]).exit_code == 0
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.set_threshold(*before)
