@@ -82,7 +82,8 @@ def test_fine_tune_load_score_rerank_feature_and_evaluate(
     assert result.steps == 3 and steps[-1] == (3, 3) and math.isfinite(result.final_loss)
     meta = json.loads((out / METADATA_FILE).read_text(encoding="utf-8"))
     assert meta["base"] == "minilm" and meta["pairs"] == result.pairs and meta["seed"] == 3
-    assert meta["epochs"] == 1 and meta["train_seconds"] > 0 and meta["libraries"]["sentence-transformers"]
+    assert meta["epochs"] == 2 and meta["loss"] == "listwise"  # the defaults
+    assert meta["train_seconds"] > 0 and meta["libraries"]["sentence-transformers"]
 
     # load by path and score: one finite logit per text, deterministic
     scorer = CrossEncoderScorer.load(out, batch_size=8)

@@ -18,8 +18,8 @@ from features.pipeline import FeaturePipeline, FeatureRequest
 from features.registry import default_names, resolve
 from hybridrank.cli import cli
 from hybridrank.config import IndexConfig
-from hybridrank.errors import ModelError
-from ltr.cross_encoder import build_pairs, doc_text, load_cross_encoder, rerank_top
+from hybridrank.errors import DataError, ModelError
+from ltr.cross_encoder import build_pairs, doc_text, load_cross_encoder, rerank_top, train_pairs
 
 
 class LengthScorer:
@@ -69,6 +69,14 @@ def test_max_pairs_keeps_whole_queries_and_is_seeded() -> None:
 
 def test_queries_without_a_relevant_doc_give_no_pairs() -> None:
     assert build_pairs({"q": {"d": 0}}, {"q": ["x", "y"]}, hard_negatives=2) == []
+
+
+def test_training_refuses_an_unknown_loss_and_a_listwise_run_without_queries(tmp_path: Path) -> None:
+    pairs, labels = [("q", "relevant"), ("q", "not")], [1.0, 0.0]
+    with pytest.raises(DataError, match="unknown cross-encoder loss 'hinge'"):
+        train_pairs(pairs, labels, tmp_path, loss="hinge")
+    with pytest.raises(DataError, match="needs the query of every pair"):
+        train_pairs(pairs, labels, tmp_path, loss="listwise", groups=["q"])
 
 
 def test_doc_text_joins_non_empty_fields_in_order() -> None:
