@@ -8,6 +8,13 @@ Phases (each: every query once, ``--concurrency`` worker threads, one keep-alive
                      embedding + one ``_msearch`` for both legs (window each) + features + model.
 3. ``endpoint_warm`` the same queries again: the query-vector cache is warm, so this is the
                      endpoint's own overhead beyond the embedding.
+4. ``es_floor_legs_exact_page`` only the Elasticsearch work of a reranked search, from a bare client
+                     (``es_floor``): both legs, the exact-score search of the window, the page — the
+                     floor of this design whatever the endpoint's own code costs.
+5. ``es_floor_legs_page`` the same without the exact-score search (what a feature set of leg scores
+                     and ranks alone would need).
+
+Every client asks for uncompressed answers, as the official Python client does by default.
 
 Each endpoint phase also records the mean time of each stage (embed, retrieve, features, score, page)
 from the endpoint's own Prometheus histograms.
@@ -91,20 +98,26 @@ def build_slice(es_url: str, index: str, collection: Path, n: int, embedder: Any
 # -- load generation -----------------------------------------------------------------------------
 def run_phase(url: str, bodies: Sequence[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     """Every body once, ``concurrency`` threads pulling from a shared queue; latency per request."""
-    latencies: list[float] = [0.0] * len(bodies)
+    return run_calls(lambda client, i: client.post(url, json=bodies[i]), len(bodies), concurrency)
+
+
+def run_calls(call: Callable[[httpx.Client, int], httpx.Response], n: int, concurrency: int) -> dict[str, Any]:
+    """``call(client, i)`` for i in 0..n-1 (one search each), ``concurrency`` threads with a keep-alive
+    client each; latency per call, the answer's ranker headers, errors."""
+    latencies: list[float] = [0.0] * n
     headers_seen: dict[str, int] = {}
     errors: list[str] = []
     cursor = itertools.count()
     lock = threading.Lock()
 
     def worker() -> None:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, headers={"accept-encoding": "identity"}) as client:
             while True:
                 i = next(cursor)
-                if i >= len(bodies):
+                if i >= n:
                     return
                 start = time.perf_counter()
-                response = client.post(url, json=bodies[i])
+                response = call(client, i)
                 latencies[i] = time.perf_counter() - start
                 with lock:
                     ranker = response.headers.get("x-hybridrank-ranker", "-")
@@ -122,10 +135,46 @@ def run_phase(url: str, bodies: Sequence[dict[str, Any]], concurrency: int) -> d
         thread.join()
     wall = time.perf_counter() - wall
     ms = np.array(latencies) * 1000
-    return {"requests": len(bodies), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+    return {"requests": n, "p50_ms": round(float(np.percentile(ms, 50)), 2),
             "p99_ms": round(float(np.percentile(ms, 99)), 2), "mean_ms": round(float(ms.mean()), 2),
-            "qps": round(len(bodies) / wall, 1), "errors": len(errors), "first_error": errors[:1],
+            "qps": round(n / wall, 1), "errors": len(errors), "first_error": errors[:1],
             "rankers": headers_seen}
+
+
+def es_floor(es_url: str, index: str, cfg: Any, app_bodies: Sequence[dict[str, Any]], vectors: Sequence[np.ndarray],
+             *, exact: bool) -> Callable[[httpx.Client, int], httpx.Response]:
+    """Only the Elasticsearch work of one reranked search, sent by a bare client with no endpoint: the
+    endpoint's own bodies (``connector.dsl``) for both legs of the window (one ``_msearch``), with
+    ``exact`` the exact-score search of the merged window (``features.pipeline``), then the page
+    (``_mget``). What the design costs in Elasticsearch and round trips alone, whatever the endpoint's
+    own code does."""
+    from connector import dsl
+    from connector.candidates import merge_legs
+    from connector.hit_ids import ids_only
+    from connector.wire import join_ndjson
+    from features.pipeline import FeaturePipeline, exact_scores_body
+
+    pipeline = FeaturePipeline.from_config(cfg)
+    ndjson = {"content-type": "application/x-ndjson"}
+
+    def call(client: httpx.Client, i: int) -> httpx.Response:
+        plan = dsl.plan_search(index, dict(app_bodies[i]), {}, {index: cfg})
+        assert isinstance(plan, dsl.SearchPlan)
+        legs = [dsl.lexical_leg(plan), dsl.knn_leg(plan, vectors[i], cfg)]
+        answer = client.post(f"{es_url}/_msearch", headers=ndjson, content=join_ndjson(
+            item for body in legs for item in (plan.header, body))).json()["responses"]
+        ids = list(merge_legs(index, {"bm25": answer[0]["hits"]["hits"], "knn": answer[1]["hits"]["hits"]}))
+        if exact:
+            body = ids_only(exact_scores_body(plan.query_text, vectors[i], ids, list(cfg.text_fields),
+                                              cfg.vector_field, source_fields=pipeline.source_fields,
+                                              term_matches=pipeline.term_matches), index)
+            client.post(f"{es_url}/_msearch", params={"include_named_queries_score": "true"}, headers=ndjson,
+                        content=join_ndjson([{"index": index}, body])).raise_for_status()
+        page = dsl.page_mget(plan, ids[plan.from_: plan.from_ + plan.size])
+        assert page is not None
+        return client.post(f"{es_url}/_mget", json=page)
+
+    return call
 
 
 # -- embedding -----------------------------------------------------------------------------------
@@ -357,6 +406,10 @@ def main() -> None:
         after_warm = stage_totals(httpx.get(metrics_url).text)
         cold["stage_mean_ms"] = stage_means(before, after_cold)
         warm["stage_mean_ms"] = stage_means(after_cold, after_warm)
+        print("Elasticsearch-only floor of a reranked search ...", file=sys.stderr)
+        floors = {name: run_calls(es_floor(args.es_url, args.index, cfg, app_bodies, vectors, exact=exact),
+                                  len(texts), args.concurrency)
+                  for name, exact in (("es_floor_legs_exact_page", True), ("es_floor_legs_page", False))}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -368,8 +421,10 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": "2 cores shared with ES"},
         "index": args.index, "collection": args.collection, "split": args.split, "queries": len(texts),
         "concurrency": args.concurrency, "page_size": args.size, "window": window,
-        "direct_es_hybrid": direct, "endpoint_cold": cold, "endpoint_warm": warm,
+        "direct_es_hybrid": direct, "endpoint_cold": cold, "endpoint_warm": warm, **floors,
         "ratios": {
+            **{f"p50_{name}_over_direct": round(f["p50_ms"] / direct["p50_ms"], 3) for name, f in floors.items()},
+            **{f"qps_{name}_over_direct": round(f["qps"] / direct["qps"], 3) for name, f in floors.items()},
             "p50_warm_over_direct": round(warm["p50_ms"] / direct["p50_ms"], 3),
             "p50_cold_over_direct": round(cold["p50_ms"] / direct["p50_ms"], 3),
             "qps_warm_over_direct": round(warm["qps"] / direct["qps"], 3),
@@ -383,7 +438,7 @@ def main() -> None:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("direct_es_hybrid", "endpoint_cold", "endpoint_warm", "ratios")},
+    print(json.dumps({k: result[k] for k in ("direct_es_hybrid", "endpoint_cold", "endpoint_warm", *floors, "ratios")},
                      indent=2))
     print(json.dumps(embedding, indent=2))
 
