@@ -227,6 +227,9 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
             true = DESIGN_EXAMINATION[rank - 1] / DESIGN_EXAMINATION[0] if rank <= len(DESIGN_EXAMINATION) else None
             table.add_row(str(rank), f"{theta:.3f}", "" if true is None else f"{true:.3f}")
         console.print(table)
+        console.print(f"EM: {pbm.iterations} iterations ({'converged' if pbm.converged else 'not converged'}); "
+                      f"{pbm.varied_pairs:.0%} of (query, doc) pairs were shown at 2+ ranks, the only evidence "
+                      "that tells ranks apart (few clicks and little movement leave the top ranks unresolved)")
 
         training = build_click_training_set(
             impressions, policy="debiased", prior_weight=settings.feedback.ctr_prior_weight,
