@@ -83,9 +83,11 @@ def events() -> None:
 
 @events.command("flush")
 @click.option("--upstream", "upstream_url", default=None, help="Elasticsearch URL (default: the configured cluster).")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds to wait for another shipper of this spool (a running endpoint's flusher) to finish.")
 @click.pass_context
 @handle_errors
-def events_flush(ctx: click.Context, upstream_url: str | None) -> None:
+def events_flush(ctx: click.Context, upstream_url: str | None, wait_s: float) -> None:
     """Ship every spooled event to the events index now (safe beside a running endpoint)."""
     from connector.events import EventLog
     from hybridrank.errors import ClusterUnavailable
@@ -93,7 +95,7 @@ def events_flush(ctx: click.Context, upstream_url: str | None) -> None:
     settings = settings_from(ctx)
     log = EventLog.from_settings(settings, url=upstream_url)
     try:
-        result = log.flush_once()
+        result = log.flush_once(wait_s=wait_s)
     finally:
         log.close()
     click.echo(f"stored {result.stored}, duplicates {result.duplicates}, rejected {result.rejected}, "

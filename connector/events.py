@@ -287,17 +287,20 @@ class EventLog:
         with self._lock:
             return self._seal_current()
 
-    def flush_once(self) -> FlushResult:
-        """Drain the queue, seal the open segment and ship every sealed segment, oldest first."""
+    def flush_once(self, *, wait_s: float = 0.0) -> FlushResult:
+        """Drain the queue, seal the open segment and ship every sealed segment, oldest first.
+
+        Only one shipper works on a spool at a time. By default a flush that finds another one at
+        work (the endpoint's flusher, ``hybridrank events flush``) gives up at once with an error;
+        with ``wait_s`` it waits up to that long for it to finish, then ships whatever is left.
+        """
         result = FlushResult()
         self._ensure_open_locked()
         self.drain()
         self.rotate()
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         with open(self.spool_dir / _SHIP_LOCK, "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _lock_within(lock, wait_s):
                 result.error = "another process is shipping this spool"
                 return result
             try:
@@ -547,6 +550,19 @@ class EventLog:
 
 
 # -- module helpers -------------------------------------------------------------------------------
+def _lock_within(handle: IO[str], wait_s: float) -> bool:
+    """Take an exclusive flock on ``handle``, trying for up to ``wait_s`` seconds; whether it was taken."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
 def _line(event: Mapping[str, Any]) -> bytes:
     try:
         text = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -8,7 +8,9 @@ keeps documents by ``_id``, answers ``op_type=create`` with 201 or 409, rejects 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -244,6 +246,20 @@ def test_a_live_writers_open_segment_is_left_alone(tmp_path: Path, cluster: type
     assert other.flush_once().stored == 0
     assert len(list(tmp_path.glob("*.jsonl.open"))) == 1
     assert writer.flush_once().stored == 1
+
+
+def test_a_flush_can_wait_for_another_shipper_to_finish(tmp_path: Path, cluster: type[FakeCluster]) -> None:
+    log = _log(tmp_path)
+    log.append(_clicks(3))
+    with open(tmp_path / "ship.lock", "a") as other:  # another process shipping this spool
+        fcntl.flock(other, fcntl.LOCK_EX)
+        busy = log.flush_once()
+        assert busy.stored == 0 and busy.error and "another process" in busy.error
+        releaser = threading.Timer(0.3, fcntl.flock, (other, fcntl.LOCK_UN))
+        releaser.start()
+        waited = log.flush_once(wait_s=10)
+        releaser.join()
+    assert waited.error is None and waited.stored == 3 and log.backlog == 0
 
 
 def test_shutdown_drains_the_impression_queue_into_the_spool(tmp_path: Path, cluster: type[FakeCluster]) -> None:
