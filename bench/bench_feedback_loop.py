@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--ab-index", default=INDEX)
     parser.add_argument("--ab-collection", default=None, help="Default: the films (hybridrank datasets films).")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "feedback_loop.json")
+    parser.add_argument("--keep-events", action="store_true",
+                        help="Leave the run's events index in the cluster (its name is in the output) to study it.")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
 
@@ -368,6 +370,9 @@ def main() -> None:
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     log(f"wrote {args.out} ({results['seconds']} s)")
+    if args.keep_events:
+        log(f"kept the events index {events_index}")
+        return
     client = make_client(settings)
     client.options(ignore_status=404).indices.delete(index=events_index)
     client.close()
