@@ -11,7 +11,8 @@ their clicks to ``/_hybridrank/events``. Everything below reads those events bac
 2. A/B and interleaving between plain BM25 order (``es``) and LightGBM trained on the train queries'
    qrels, on the films (default) or any judged collection: which variant each picks, and the searches
    each needs (first time p stays below .05 in this run; and for 80% power by a cluster bootstrap over
-   users), once per spread of the users' click propensity (``--ab-propensity-sd``, default 0 and 1).
+   users, interleaving with the report's sign test and with a t-test of the click difference), once
+   per spread of the users' click propensity (``--ab-propensity-sd``, default 0 and 1).
    SciFact's binary qrels give a relevant result an attractiveness of .16 against .10: there the
    bucketed A/B does not decide in any affordable number of searches;
 3. A/A: independent runs of hybrid-vs-hybrid traffic (``--aa-runs``), each re-bucketed with many
@@ -342,6 +343,8 @@ def main() -> None:
                 il_needed = sessions_to_significance(il_imps, il)
                 ab_power = sessions_for_power(ab_imps, ab, resamples=args.power_resamples)
                 il_power = sessions_for_power(il_imps, il, resamples=args.power_resamples)
+                il_power_credit = sessions_for_power(il_imps, il, resamples=args.power_resamples,
+                                                     interleave_test="credit")
                 ab_pick = "ltr" if ab_diff.value > 0 else "bm25"
                 il_pick = "ltr" if il_sum.wins_b > il_sum.wins_a else "bm25"
                 results[f"bm25_vs_ltr{tag.replace('-', '_')}"] = {
@@ -355,17 +358,23 @@ def main() -> None:
                                    "ties": il_sum.ties, "p": il_sum.p_value, "picks": il_pick,
                                    "sessions_to_significance": il_needed,
                                    "sessions_for_80pct_power": il_power.sessions,
-                                   "power_curve": il_power.curve, "verdict": il_stats.verdict},
+                                   "power_curve": il_power.curve, "verdict": il_stats.verdict,
+                                   "click_difference_t": {"sessions_for_80pct_power": il_power_credit.sessions,
+                                                          "power_curve": il_power_credit.curve}},
                     "sessions_ratio_ab_over_interleave": (ab_needed / il_needed) if ab_needed and il_needed else None,
                     "power_sessions_ratio_ab_over_interleave": (ab_power.sessions / il_power.sessions
                                                                 if ab_power.sessions and il_power.sessions else None),
+                    "power_sessions_ratio_ab_over_interleave_click_difference_t": (
+                        ab_power.sessions / il_power_credit.sessions
+                        if ab_power.sessions and il_power_credit.sessions else None),
                 }
                 stem = f"report-{args.ab_index}-bm25-vs-ltr{tag}"
                 render_report(ab_stats, ROOT / "bench" / "results" / f"{stem}-ab.html")
                 render_report(il_stats, ROOT / "bench" / "results" / f"{stem}-interleave.html")
                 log(f"  offline winner {offline_winner}; A/B picks {ab_pick} (p={ab_p:.3g}, significant after "
                     f"{ab_needed}); interleaving picks {il_pick} (p={il_sum.p_value:.3g}, significant after "
-                    f"{il_needed}); searches for 80% power: A/B {ab_power.sessions}, interleaving {il_power.sessions}")
+                    f"{il_needed}); searches for 80% power: A/B {ab_power.sessions}, interleaving {il_power.sessions} "
+                    f"(sign test; {il_power_credit.sessions} with a t-test of the click difference)")
 
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

@@ -44,7 +44,7 @@ import numpy as np
 
 from hybridrank.errors import DataError
 from ltr.events_data import Impression
-from ltr.experiments import TEAM_A, TEAM_B, Experiment, interleaving_outcome
+from ltr.experiments import TEAM_A, TEAM_B, Experiment, interleaving_outcome, team_clicks
 
 METRICS: tuple[str, ...] = ("ctr", "clicks@1", "clicks@3", "clicks@10", "abandonment", "mrr")
 METRIC_LABELS: dict[str, str] = {
@@ -423,6 +423,12 @@ def _outcome_b(imp: Impression) -> int:
     return -interleaving_outcome(teams, [h.doc_id in imp.clicks for h in imp.hits])
 
 
+def _credit_b(imp: Impression) -> int:
+    """Clicks on team B's documents minus clicks on team A's in this search."""
+    a, b = team_clicks([h.team for h in imp.hits], [h.doc_id in imp.clicks for h in imp.hits])
+    return b - a
+
+
 def _interleaving(imps: list[Impression], exp: Experiment, *, unit: InterleaveUnit, alpha: float,
                   power: float) -> InterleavingSummary:
     from scipy import stats
@@ -675,7 +681,8 @@ class PowerEstimate:
 
 def sessions_for_power(impressions: Sequence[Impression], experiment: Experiment, *, power: float = 0.8,
                        alpha: float = 0.05, primary: str = "ctr", resamples: int = 200,
-                       max_sessions: int | None = None, seed: int = 0) -> PowerEstimate:
+                       max_sessions: int | None = None, seed: int = 0,
+                       interleave_test: Literal["sign", "credit"] = "sign") -> PowerEstimate:
     """How many searches the experiment needs so that its test is significant, in the direction the
     whole run shows, with probability ``power``: a cluster bootstrap over users.
 
@@ -683,7 +690,9 @@ def sessions_for_power(impressions: Sequence[Impression], experiment: Experiment
     path; this asks instead how often a fresh experiment of n searches would decide. Each resample
     draws users with replacement (each draw a new unit, all of its searches kept, so within-user
     correlation stays) until n searches, and runs the experiment's own test on them (A/B: per-user
-    Welch on ``primary``; interleaving: the per-search sign test). The smallest n with estimated power
+    Welch on ``primary``; interleaving: the per-search sign test, or with ``interleave_test="credit"``
+    a one-sample t-test of each search's click difference, clicks on B's documents minus clicks on
+    A's, which also counts by how many clicks a team won). The smallest n with estimated power
     >= ``power`` is found by doubling then bisection over n (the same random draws at every n, so the
     curve is smooth). ``max_sessions`` defaults to 4x the searches observed.
     """
@@ -694,7 +703,14 @@ def sessions_for_power(impressions: Sequence[Impression], experiment: Experiment
         raise DataError(f"experiment {experiment.id!r} has too little traffic to estimate power ({len(imps)})")
     units = _codes([i.unit for i in imps])
     by_unit = [np.flatnonzero(units == u) for u in range(int(units.max()) + 1)]
-    if experiment.mode == "interleave":
+    if experiment.mode == "interleave" and interleave_test == "credit":
+        credit = np.array([_credit_b(i) for i in imps], dtype=float)
+        direction = 1 if credit.mean() >= 0 else -1
+
+        def significant(rows: np.ndarray, draw: np.ndarray) -> bool:  # per-search test: draws unused
+            x = credit[rows]
+            return bool(np.ptp(x) > 0 and x.mean() * direction > 0 and stats.ttest_1samp(x, 0.0).pvalue < alpha)
+    elif experiment.mode == "interleave":
         outcome = np.array([_outcome_b(i) for i in imps])
         wb, wa = int((outcome > 0).sum()), int((outcome < 0).sum())
         direction = 1 if wb >= wa else -1

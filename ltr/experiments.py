@@ -156,10 +156,16 @@ def team_draft(ranking_a: Sequence[str], ranking_b: Sequence[str], *, seed: str,
     return merged, teams
 
 
-def interleaving_outcome(teams: Sequence[str | None], clicked: Sequence[bool]) -> int:
-    """+1 if team A got more clicks, -1 if team B did, 0 for a tie (including no click)."""
+def team_clicks(teams: Sequence[str | None], clicked: Sequence[bool]) -> tuple[int, int]:
+    """(clicks on team A's documents, clicks on team B's) of one interleaved result list."""
     a = sum(1 for t, c in zip(teams, clicked, strict=True) if c and t == TEAM_A)
     b = sum(1 for t, c in zip(teams, clicked, strict=True) if c and t == TEAM_B)
+    return a, b
+
+
+def interleaving_outcome(teams: Sequence[str | None], clicked: Sequence[bool]) -> int:
+    """+1 if team A got more clicks, -1 if team B did, 0 for a tie (including no click)."""
+    a, b = team_clicks(teams, clicked)
     return (a > b) - (a < b)
 
 

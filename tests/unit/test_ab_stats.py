@@ -235,6 +235,20 @@ def test_sessions_for_power_finds_where_the_bootstrap_power_crosses_the_target()
         sessions_for_power(synthetic_impressions(aa_exp, seed=3, users=2)[:1], aa_exp)
 
 
+def test_interleaving_power_with_the_click_difference_t_test() -> None:
+    il_exp = _il()
+    il_imps = synthetic_impressions(il_exp, seed=21, users=300, lift=0.3)
+    sign = sessions_for_power(il_imps, il_exp, resamples=100)
+    credit = sessions_for_power(il_imps, il_exp, resamples=100, interleave_test="credit")
+    assert credit.direction == sign.direction == 1 and credit.sessions is not None
+    assert credit.curve != sign.curve  # another test on the same resamples
+    reached = [n for n, p in credit.curve.items() if p >= 0.8]
+    assert credit.sessions == min(reached)
+    # a null interleaving (the same ranker on both teams) never reaches 80% power with either test
+    null = synthetic_impressions(il_exp, seed=5, users=200, lift=0.0)
+    assert sessions_for_power(null, il_exp, resamples=50, interleave_test="credit").sessions is None
+
+
 def test_randomization_p_agrees_with_welch_on_normal_data_and_handles_degenerate_arms() -> None:
     rng = np.random.default_rng(4)
     a, b = rng.normal(0.0, 1.0, 300), rng.normal(0.2, 1.5, 250)
