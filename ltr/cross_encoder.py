@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 METADATA_FILE = "hybridrank-cross-encoder.json"
 HYBRID_MODE = "linear"  # the window whose top documents are the hard negatives and the rerank pool
-DEFAULT_MAX_LENGTH = 256
+DEFAULT_MAX_LENGTH = 128  # tokens of query + document; `cross-encoder train --max-length` defaults to it (tested)
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 LOSSES = ("listwise", "bce")

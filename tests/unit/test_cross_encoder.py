@@ -177,3 +177,18 @@ def test_score_with_a_missing_model_exits_1_naming_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["cross-encoder", "score", "--model", str(tmp_path / "nope"), "--query", "q", "t"])
     assert result.exit_code == 1
     assert f"cross-encoder not found: {tmp_path / 'nope'}" in result.output
+
+
+def test_the_cli_trains_with_the_library_defaults() -> None:
+    import inspect
+
+    from ltr.cli_cross_encoder import train
+    from ltr.cross_encoder import DEFAULT_MAX_LENGTH, fine_tune_cross_encoder
+
+    cli = {p.name: p.default for p in train.params}
+    library = {name: p.default for name, p in inspect.signature(fine_tune_cross_encoder).parameters.items()
+               if p.default is not inspect.Parameter.empty}
+    shared = sorted(set(cli) & set(library))
+    assert {"max_length", "epochs", "max_pairs", "learning_rate", "batch_size"} <= set(shared)
+    assert {n: cli[n] for n in shared} == {n: library[n] for n in shared}
+    assert library["max_length"] == DEFAULT_MAX_LENGTH
