@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--eval-json", type=Path, default=None, help="a `hybridrank evaluate --json` report")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cross_encoder.json")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]  # other work on the machine, before this bench adds its own
 
     from ltr.cross_encoder import CrossEncoderScorer, read_metadata
 
@@ -79,8 +80,9 @@ def main() -> None:
     }
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "note": "2 shared cores; other jobs were running (load average "
-                            f"{os.getloadavg()[0]:.1f}), so these rates are lower bounds"},
+                    "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
+                    "note": "shared cores: a load average above this bench's own (about 1 after it) means "
+                            "other work ran beside it and these rates are lower bounds"},
         "model": args.model, "scoring": scoring, "training": read_metadata(args.model) or None,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
