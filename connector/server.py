@@ -209,6 +209,7 @@ class Endpoint:
         if self.warm_up and self.profiles:
             _ = self.holder
             await to_thread.run_sync(self.embedder.encode_query, "warm up")
+            await to_thread.run_sync(self._load_serving_rankers)
         await self.events.start()
         log.info("endpoint ready", extra={"upstream": self.upstream_url, "profiles": sorted(self.profiles),
                                           "rankers": self.holder.describe(), "spool": str(self.events.spool_dir),
@@ -526,6 +527,16 @@ class Endpoint:
         if ranked is None:
             ranked = holder.hybrid.rerank(plan.index, plan.query_text, vector, candidates, request_time)
         return ranked, fallback
+
+    def _load_serving_rankers(self) -> None:
+        """Load what will serve each profiled index (its default model, the running experiment's
+        variants) before the endpoint says it is ready: loading on the first search made the app's
+        first requests wait ~3 s each."""
+        for index in self.profiles:
+            experiment = self._running_experiment(index)
+            specs = [None, *(v.ranker for v in experiment.variants)] if experiment is not None else [None]
+            for spec in specs:
+                self.holder.get(index, spec)
 
     # -- experiments ----------------------------------------------------------------------------------
     def _running_experiment(self, index: str) -> Experiment | None:

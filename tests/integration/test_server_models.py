@@ -111,6 +111,27 @@ def test_the_serving_model_reranks_with_features_in_explain(setup: tuple[ServerT
     assert hybrid.headers["x-hybridrank-ranker"] == "hybrid" and "x-hybridrank-fallback" not in hybrid.headers
 
 
+def test_the_serving_models_are_loaded_before_the_endpoint_says_ready(
+        settings: Settings, index_name: str, tmp_path: Path, embedder: Any) -> None:
+    from ltr.experiments import Experiment, ExperimentStore, Variant
+
+    config = IndexConfig(candidate_window=20, knn_num_candidates=50)
+    live = settings.model_copy(update={"home": tmp_path, "indices": {index_name: config}})
+    registry = ModelRegistry(tmp_path)
+    pipeline = FeaturePipeline.from_config(config)
+    _train(pipeline, "bm25_text", 40.0, registry.model_dir(index_name, "m-default"), "m-default")
+    _train(pipeline, "dense_cosine", 1.0, registry.model_dir(index_name, "m-treatment"), "m-treatment")
+    registry.promote(index_name, "m-default")
+    ExperimentStore(live.experiments_file).create(Experiment(
+        "preload", index_name, "ab", (Variant("control", "es"), Variant("treatment", "model:m-treatment")), salt="s"))
+    endpoint = Endpoint(live, embedder=embedder)
+    with ServerThread(endpoint):
+        loaded = endpoint.holder.describe()  # no search yet: the app's first one must not wait for a model load
+    assert loaded[f"{index_name}/default"]["model"] == "m-default"
+    assert loaded[f"{index_name}/model:m-treatment"]["model"] == "m-treatment"
+    assert all(slot["fallback"] is None for slot in loaded.values())
+
+
 def test_promotion_swaps_live_without_failing_in_flight_searches(setup: tuple[ServerThread, ModelRegistry],
                                                                  index_name: str) -> None:
     server, registry = setup
