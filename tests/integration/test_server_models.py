@@ -59,17 +59,25 @@ def index_name(es: Elasticsearch, embedder: Any, shared_datasets: Path) -> Itera
         yield name
 
 
-@pytest.fixture(scope="module")
-def setup(settings: Settings, index_name: str, tmp_path_factory: pytest.TempPathFactory,
-          embedder: Any) -> Iterator[tuple[ServerThread, ModelRegistry]]:
-    home = tmp_path_factory.mktemp("home")
+def _home_with_models(settings: Settings, index_name: str, home: Path,
+                      models: dict[str, str]) -> tuple[Settings, ModelRegistry]:
+    """Settings serving ``index_name`` from ``home``, whose registry holds one model per
+    ``{model_id: feature it scores by}`` (BM25 over [0, 40), cosine over [0, 1))."""
     config = IndexConfig(candidate_window=20, knn_num_candidates=50)
     live = settings.model_copy(update={"home": home, "indices": {index_name: config}})
     registry = ModelRegistry(home)
     pipeline = FeaturePipeline.from_config(config)
-    _train(pipeline, "bm25_text", 40.0, registry.model_dir(index_name, "m-bm25"), "m-bm25")
-    _train(pipeline, "dense_cosine", 1.0, registry.model_dir(index_name, "m-dense"), "m-dense")
-    _train(pipeline, "dense_cosine", 1.0, registry.model_dir(index_name, "m-broken"), "m-broken")
+    for model_id, target in models.items():
+        _train(pipeline, target, 40.0 if target.startswith("bm25") else 1.0, registry.model_dir(index_name, model_id),
+               model_id)
+    return live, registry
+
+
+@pytest.fixture(scope="module")
+def setup(settings: Settings, index_name: str, tmp_path_factory: pytest.TempPathFactory,
+          embedder: Any) -> Iterator[tuple[ServerThread, ModelRegistry]]:
+    live, registry = _home_with_models(settings, index_name, tmp_path_factory.mktemp("home"), {
+        "m-bm25": "bm25_text", "m-dense": "dense_cosine", "m-broken": "dense_cosine"})
     registry.promote(index_name, "m-bm25")
     endpoint = Endpoint(live, embedder=embedder)
     endpoint.holder.check_interval_s = 0.2
@@ -115,12 +123,8 @@ def test_the_serving_models_are_loaded_before_the_endpoint_says_ready(
         settings: Settings, index_name: str, tmp_path: Path, embedder: Any) -> None:
     from ltr.experiments import Experiment, ExperimentStore, Variant
 
-    config = IndexConfig(candidate_window=20, knn_num_candidates=50)
-    live = settings.model_copy(update={"home": tmp_path, "indices": {index_name: config}})
-    registry = ModelRegistry(tmp_path)
-    pipeline = FeaturePipeline.from_config(config)
-    _train(pipeline, "bm25_text", 40.0, registry.model_dir(index_name, "m-default"), "m-default")
-    _train(pipeline, "dense_cosine", 1.0, registry.model_dir(index_name, "m-treatment"), "m-treatment")
+    live, registry = _home_with_models(settings, index_name, tmp_path,
+                                       {"m-default": "bm25_text", "m-treatment": "dense_cosine"})
     registry.promote(index_name, "m-default")
     ExperimentStore(live.experiments_file).create(Experiment(
         "preload", index_name, "ab", (Variant("control", "es"), Variant("treatment", "model:m-treatment")), salt="s"))
