@@ -244,7 +244,7 @@ def test_interleaving_power_with_the_click_difference_t_test() -> None:
     assert credit.curve != sign.curve  # another test on the same resamples
     reached = [n for n, p in credit.curve.items() if p >= 0.8]
     assert credit.sessions == min(reached)
-    # a null interleaving (the same ranker on both teams) never reaches 80% power with either test
+    # a null interleaving (no lift for either team) never reaches 80% power with the t-test either
     null = synthetic_impressions(il_exp, seed=5, users=200, lift=0.0)
     assert sessions_for_power(null, il_exp, resamples=50, interleave_test="credit").sessions is None
 
