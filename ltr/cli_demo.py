@@ -160,6 +160,7 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
     from datetime import UTC, datetime
 
     from ltr.learned import cross_validated_run, log_split, model_scores, run_from_scores
+    from ltr.model import compile_for_serving
     from ltr.registry import ModelRegistry
     from ltr.train import TrainConfig, train_model
 
@@ -181,8 +182,11 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
         console.print(f"trained {model_type} {result.contract.model_id} on {result.train_queries} queries "
                       f"-> {result.model_dir}")
         if model_type == "lightgbm":
+            with console.status("compiling the model for the endpoint"):
+                compiled = compile_for_serving(result.model_dir, None, settings.compiled_dir)
             registry.promote(index_name, result.contract.model_id)
-            console.print(f"promoted {result.contract.model_id} to serve index {index_name}")
+            console.print(f"promoted {result.contract.model_id} to serve index {index_name}"
+                          + (f"; {compiled}" if compiled else ""))
         runs[model_type] = run_from_scores(test_log, model_scores(result.model_dir, test_log),
                                            remove_query_doc=remove_query_doc)
     return runs

@@ -83,16 +83,22 @@ def show(ctx: click.Context, model_ref: str, index_name: str | None, variant: st
 def promote(ctx: click.Context, model_id: str, index_name: str, variant: str) -> None:
     """Make MODEL_ID serve the index (refused if its contract disagrees with the live features)."""
     from features.pipeline import FeaturePipeline
-    from ltr.model import RankingModel
+    from ltr.model import compile_for_serving
     from ltr.registry import ModelRegistry
 
     settings = settings_from(ctx)
     registry = ModelRegistry(settings.home)
-    # loads the model file (checksum) and checks the contract against the live feature config
-    RankingModel.load(registry.model_dir(index_name, model_id), FeaturePipeline.from_config(settings.index(index_name)))
+    # loads the model file (checksum), checks the contract against the live feature config, and
+    # compiles it for the endpoint before it serves
+    if settings.compiled_dir is not None:
+        click.echo(f"checking {model_id} and compiling it for the endpoint ...", err=True)
+    compiled = compile_for_serving(registry.model_dir(index_name, model_id),
+                                   FeaturePipeline.from_config(settings.index(index_name)), settings.compiled_dir)
     change = registry.promote(index_name, model_id, variant)
     click.echo(f"{index_name}/{variant}: now serving {change.current}" + (f" (was {change.previous})"
                                                                             if change.previous else ""))
+    if compiled:
+        click.echo(compiled)
 
 
 @models.command("rollback")

@@ -196,6 +196,7 @@ def _finish(settings: Settings, console: Console, registry: ModelRegistry, resul
             *, register: bool, variant: str) -> None:
     from features.pipeline import FeaturePipeline
     from ltr.contract import check_contract
+    from ltr.model import compile_for_serving
 
     model_dir = result.model_dir
     if register:
@@ -206,8 +207,13 @@ def _finish(settings: Settings, console: Console, registry: ModelRegistry, resul
             staging = store_dir.parent / f".tmp-copy-{store_dir.name}"
             shutil.copytree(model_dir, staging)
             staging.replace(store_dir)
-        check_contract(result.contract, FeaturePipeline.from_config(settings.index(index_name)))
+        pipeline = FeaturePipeline.from_config(settings.index(index_name))
+        check_contract(result.contract, pipeline)
+        with console.status("compiling the model for the endpoint"):
+            compiled = compile_for_serving(store_dir, pipeline, settings.compiled_dir)
         change = registry.promote(index_name, result.contract.model_id, variant)
         console.print(f"promoted {change.current} to serve index {index_name!r} variant {variant!r}"
                       + (f" (was {change.previous})" if change.previous else ""))
+        if compiled:
+            console.print(compiled)
     console.print(f"model {result.contract.model_id} written to {model_dir}")

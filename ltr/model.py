@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,11 @@ class RankingModel:
         """What scores right now: ``compiled`` (native code), or the model type's own library."""
         return "compiled" if getattr(self._scorer, "compiled", False) else self.contract.model_type
 
+    @property
+    def compile_failure(self) -> str | None:
+        """Why a compile of this model failed (it then scores with its own library), if it did."""
+        return getattr(self._scorer, "reason", None)
+
     def wait_compiled(self, timeout: float | None = None) -> bool:
         """Wait for a background compile (see ``load``); whether the compiled scorer is in use."""
         wait = getattr(self._scorer, "wait", None)
@@ -112,6 +118,25 @@ class RankingModel:
         if matrix.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
         return np.asarray(self._scorer(matrix), dtype=np.float64).reshape(-1)
+
+
+def compile_for_serving(model_dir: Path, pipeline: FeaturePipeline | None, compile_dir: Path | None) -> str | None:
+    """Load a model about to be promoted (checksum, contract) and build the compiled scorer the
+    endpoint will use for it, checked against LightGBM and cached in ``compile_dir``.
+
+    Done here, in the promoting command, the endpoint's swap finds the compiled model ready instead
+    of compiling beside live traffic (the demo's SciFact model: 26 s of one core, and other threads
+    stalled by up to 120 ms). A one-line account, or None when there is nothing to compile (another
+    model type, or ``compile_models = false``).
+    """
+    started = time.perf_counter()
+    model = RankingModel.load(model_dir, pipeline, compile_dir=compile_dir)
+    if compile_dir is None or model.contract.model_type != "lightgbm":
+        return None
+    if model.wait_compiled():
+        return f"compiled for the endpoint in {time.perf_counter() - started:.1f} s (cached in {compile_dir})"
+    return (f"not compiled ({model.compile_failure or 'unknown reason'}): the endpoint will score this model "
+            "with LightGBM's predict")
 
 
 # -- backends ------------------------------------------------------------------------------------

@@ -169,6 +169,9 @@ def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
                                 "--register"])
     assert first.exit_code == 0, first.output
     assert "NDCG@10" in first.output and "dense_cosine" in first.output and "promoted" in first.output
+    # compiled before it serves, so the endpoint's swap finds the native code in the cache
+    assert "compiled for the endpoint" in first.output, first.output
+    assert list((tmp_path / "home" / "compiled").glob("*.o"))
     second = runner.invoke(cli, ["train", *common, "--model-type", "listnet", "--register"])
     assert second.exit_code == 0, second.output
 
@@ -186,6 +189,9 @@ def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
     assert back.exit_code == 0 and lgbm_id in back.output, back.output
     again = runner.invoke(cli, ["models", "rollback", "--index", index])
     assert again.exit_code == 1 and "nothing to roll back" in again.output
+    canary = runner.invoke(cli, ["models", "promote", lgbm_id, "--index", index, "--variant", "canary"])
+    assert canary.exit_code == 0 and "canary: now serving" in canary.output, canary.output
+    assert "compiled for the endpoint" in canary.output  # from the cache the first promotion filled
 
     # the reranking entry point `hybridrank search --model serving` uses
     from connector.client import make_client
