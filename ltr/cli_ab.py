@@ -17,6 +17,7 @@ from hybridrank.errors import ConfigError, IndexNotFound
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
+    from hybridrank.config import Settings
     from ltr.experiments import Experiment, ExperimentStore, Variant
 
 _RANKER = re.compile(r"^(es|hybrid|rrf|model:[A-Za-z0-9_.-]+|variant:[A-Za-z0-9_.-]+)$")
@@ -93,6 +94,8 @@ def create(ctx: click.Context, experiment_id: str, index_name: str, mode: str, v
     from ltr.experiments import Experiment
 
     variants = build_variants(variant_specs)
+    settings = settings_from(ctx)
+    compiled = [note for v in variants if (note := _ready_to_serve(settings, index_name, v.ranker))]
     try:
         experiment = Experiment(id=experiment_id, index=index_name, mode=mode,  # type: ignore[arg-type]
                                 variants=variants, salt=salt or secrets.token_hex(8), description=description)
@@ -102,6 +105,32 @@ def create(ctx: click.Context, experiment_id: str, index_name: str, mode: str, v
     shares = ", ".join(f"{v.name}={v.ranker}" + (f" ({100 * v.share:g}%)" if mode == "ab" else "")
                        for v in experiment.variants)
     click.echo(f"experiment {experiment.id} running on index {index_name}: {mode}, {shares}")
+    for note in compiled:
+        click.echo(note)
+
+
+def _ready_to_serve(settings: Settings, index_name: str, ranker: str) -> str | None:
+    """Refuse a variant whose model does not exist or disagrees with the live feature config (else the
+    endpoint would serve that arm in hybrid order, with only a fallback header to say so), and compile
+    the model for the endpoint (``ltr.model.compile_for_serving``). es/hybrid/rrf need nothing."""
+    kind, _, name = ranker.partition(":")
+    if kind not in ("model", "variant"):
+        return None
+    from features.pipeline import FeaturePipeline
+    from ltr.model import compile_for_serving
+    from ltr.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.home)
+    model_id = registry.serving(index_name, name) if kind == "variant" else name
+    if model_id is None:
+        raise click.UsageError(f"{ranker}: no model serves index {index_name!r} variant {name!r} "
+                               f"(`hybridrank models promote MODEL_ID --index {index_name} --variant {name}`)")
+    model_dir = registry.model_dir(index_name, model_id)
+    if not model_dir.is_dir():
+        raise click.UsageError(f"{ranker}: index {index_name!r} has no model {model_id!r} "
+                               f"(`hybridrank models list --index {index_name}`)")
+    return compile_for_serving(model_dir, FeaturePipeline.from_config(settings.index(index_name)),
+                               settings.compiled_dir)
 
 
 def traffic_query(experiment_ids: list[str]) -> dict[str, Any]:

@@ -8,10 +8,13 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
+from test_model_contract import NAMES, synthetic_log
 
 from hybridrank.cli import cli
 from ltr.cli_ab import build_variants, parse_variant, traffic_query
 from ltr.experiments import ExperimentStore
+from ltr.registry import ModelRegistry
+from ltr.train import TrainConfig, train_model
 
 ENV = {"ES_URL": None, "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_HOME": None, "HYBRIDRANK_CONFIG": None}
 
@@ -19,8 +22,13 @@ ENV = {"ES_URL": None, "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_HOME": None, "HYBR
 @pytest.fixture()
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "hybridrank.toml"
-    # a URL where nothing listens: status must still list experiments
-    path.write_text(f'home = "{tmp_path / "home"}"\n[cluster]\nurl = "http://127.0.0.1:9"\n', encoding="utf-8")
+    # a URL where nothing listens: status must still list experiments; index "docs" has the feature set
+    # of test_model_contract's synthetic model, which is m1 in the registry
+    features = ", ".join(f'"{n}"' for n in NAMES)
+    path.write_text(f'home = "{tmp_path / "home"}"\n[cluster]\nurl = "http://127.0.0.1:9"\n'
+                    f'[indices.docs]\nfeatures = [{features}]\n', encoding="utf-8")
+    train_model(synthetic_log(), ModelRegistry(tmp_path / "home").model_dir("docs", "m1"),
+                config=TrainConfig(num_boost_round=20))
     return path
 
 
@@ -51,6 +59,7 @@ def test_create_status_stop(config: Path, tmp_path: Path) -> None:
              "--salt", "pepper", "--description", "first try")
     assert r.exit_code == 0, r.output
     assert "experiment exp1 running on index docs" in r.output
+    assert "compiled for the endpoint" in r.output  # before the endpoint serves it
     exp = ExperimentStore(tmp_path / "home" / "experiments.json").get("exp1")
     assert exp.salt == "pepper" and [v.ranker for v in exp.variants] == ["hybrid", "model:m1"]
     assert exp.description == "first try" and exp.running
@@ -80,6 +89,18 @@ def test_errors_are_plain_messages(config: Path) -> None:
     r = _run(config, "create", "x", "--index", "docs", "--mode", "interleave", "--variant", "A=hybrid",
              "--variant", "B=rrf", "--variant", "C=es")
     assert r.exit_code == 2 and "exactly two" in r.output
+    # a variant no model can serve is refused, not left to the endpoint's hybrid fallback
+    r = _run(config, "create", "x", "--index", "docs", "--variant", "A=hybrid", "--variant", "B=model:m404")
+    assert r.exit_code == 2 and "index 'docs' has no model 'm404'" in r.output, r.output
+    r = _run(config, "create", "x", "--index", "docs", "--variant", "A=hybrid", "--variant", "B=variant:canary")
+    assert r.exit_code == 2 and "no model serves index 'docs' variant 'canary'" in r.output, r.output
+    r = _run(config, "create", "x", "--index", "other", "--variant", "A=hybrid", "--variant", "B=model:m1")
+    assert r.exit_code == 2 and "index 'other' has no model 'm1'" in r.output, r.output
+    changed = config.parent / "changed.toml"  # the live features no longer match the model's contract
+    changed.write_text(config.read_text().replace('"rank_knn"', '"rank_bm25"'), encoding="utf-8")
+    r = _run(changed, "create", "x", "--index", "docs", "--variant", "A=hybrid", "--variant", "B=model:m1")
+    assert r.exit_code == 1 and "rank_knn" in r.output and "Traceback" not in r.output, r.output
+    assert not ExperimentStore(config.parent / "home" / "experiments.json").all()
     for args in (("stop", "nope"), ("status", "nope"), ("report", "nope")):
         r = _run(config, *args)
         assert r.exit_code == 1 and "no experiment 'nope'" in r.output, r.output
