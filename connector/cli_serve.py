@@ -43,6 +43,25 @@ def configure_logging(level: str) -> None:
         logger.propagate = False
 
 
+def _check_listen(host: str, port: int) -> None:
+    """A plain error now if HOST:PORT cannot be listened on, instead of uvicorn's log line after the
+    warm-up (models, embedder) has run and the endpoint has already said it is ready."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot resolve {host!r}: {exc}", param_hint="--host") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                                   "(another process holds it? choose another --port)") from exc
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=9280, show_default=True, help="Port to listen on.")
@@ -70,6 +89,7 @@ def serve(ctx: click.Context, host: str, port: int, upstream_url: str | None, co
     from connector.server import create_app
 
     settings = settings_from(ctx)
+    _check_listen(host, port)
     configure_logging(log_level)
     app = create_app(settings, upstream_url=upstream_url, connect_timeout_s=connect_timeout,
                      torch_threads=torch_threads, embed_concurrency=embed_concurrency)
