@@ -27,7 +27,9 @@ def settings_from(ctx: click.Context) -> Settings:
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn library errors into click errors: bad config → exit 2, anything else of ours → exit 1."""
+    """Turn library errors into click errors: bad config → exit 2, anything else of ours → exit 1, and
+    a file the system will not read or write (missing folder, no permission, full disk) → exit 1 with
+    the system's own words instead of a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -37,5 +39,14 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise click.UsageError(f"config: {exc}") from exc
         except HybridRankError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            raise click.ClickException(os_error_message(exc)) from exc
 
     return wrapper
+
+
+def os_error_message(exc: OSError) -> str:
+    """``No such file or directory: '/proc/nope'`` rather than ``[Errno 2] ...`` with a traceback."""
+    if exc.strerror and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return str(exc)

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -83,3 +84,11 @@ def test_serve_on_a_port_in_use_is_a_plain_usage_error_before_any_warm_up() -> N
         result = CliRunner().invoke(cli, ["serve", "--port", str(port)])
     assert result.exit_code == 2, result.output
     assert f"cannot listen on 127.0.0.1:{port}" in result.output and "Traceback" not in result.output
+
+
+def test_an_unwritable_output_path_is_a_plain_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(cli, ["datasets", "films", "--out", str(blocker / "films"), "--limit", "10"])
+    assert result.exit_code == 1, result.output
+    assert "Error: Not a directory: " in result.output and "Traceback" not in result.output
