@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import math
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -167,6 +168,7 @@ class Endpoint:
         self._experiments: dict[str, Experiment] = {}
         self._experiments_mtime: float | None = -1.0
         self._experiments_checked = -math.inf
+        self._experiments_loading: threading.Thread | None = None
         self.app = Starlette(
             routes=[
                 Route("/_hybridrank/events", self.events_route, methods=["POST"]),
@@ -532,27 +534,49 @@ class Endpoint:
         """Load what will serve each profiled index (its default model, the running experiment's
         variants) before the endpoint says it is ready: loading on the first search made the app's
         first requests wait ~3 s each."""
+        self._running_experiment(next(iter(self.profiles)))  # reads the experiments file
         for index in self.profiles:
-            experiment = self._running_experiment(index)
-            specs = [None, *(v.ranker for v in experiment.variants)] if experiment is not None else [None]
-            for spec in specs:
-                self.holder.get(index, spec)
+            self.holder.get(index, None)
+        if self._experiments_loading is not None:
+            self._experiments_loading.join()
 
     # -- experiments ----------------------------------------------------------------------------------
     def _running_experiment(self, index: str) -> Experiment | None:
-        """The running experiment of ``index``; the file is checked at most once per ``experiments_check_s``."""
+        """The running experiment of ``index``; the file is checked at most once per ``experiments_check_s``.
+
+        A changed file goes live once the rankers its experiments name are loaded: a background thread
+        loads them while searches go on under the previous state, so no search waits for a model load.
+        """
         now = time.monotonic()
-        if now - self._experiments_checked >= self.experiments_check_s:
+        if now - self._experiments_checked >= self.experiments_check_s and not self._loading_experiments():
             self._experiments_checked = now
             mtime = self.experiment_store.mtime()
             if mtime != self._experiments_mtime:
                 try:
-                    self._experiments = {e.index: e for e in self.experiment_store.all() if e.running}
-                    self._experiments_mtime = mtime
-                    log.info("experiments loaded", extra={"running": {i: e.id for i, e in self._experiments.items()}})
+                    running = {e.index: e for e in self.experiment_store.all() if e.running}
                 except (ConfigError, OSError, TypeError, KeyError) as exc:  # keep serving the last good state
                     log.warning("experiments file unreadable; keeping the previous state", extra={"reason": str(exc)})
+                else:
+                    self._experiments_mtime = mtime
+                    if any(self.holder.needs_thread(e.index, v.ranker) for e in running.values() for v in e.variants):
+                        self._experiments_loading = threading.Thread(target=self._go_live, args=(running,),
+                                                                     name="experiments-load", daemon=True)
+                        self._experiments_loading.start()
+                    else:
+                        self._go_live(running)
         return self._experiments.get(index)
+
+    def _loading_experiments(self) -> bool:
+        return self._experiments_loading is not None and self._experiments_loading.is_alive()
+
+    def _go_live(self, running: dict[str, Experiment]) -> None:
+        try:
+            for experiment in running.values():
+                for variant in experiment.variants:
+                    self.holder.get(experiment.index, variant.ranker)  # a failed load is a fallback, never raises
+        finally:
+            self._experiments = running  # one reference assignment, as the holder swaps its slots
+            log.info("experiments loaded", extra={"running": {i: e.id for i, e in running.items()}})
 
     def _assign(self, plan: dsl.SearchPlan, request_id: str, outcome: _Outcome) -> tuple[dsl.SearchPlan, _Assignment]:
         """The plan with the variant the experiment gives this search, and the assignment to log."""

@@ -343,6 +343,48 @@ def test_holder_resolves_ranker_specs_and_caches_models() -> None:
     assert not holder.needs_thread("i", "model:m9") and holder.needs_thread("i", "model:new")
 
 
+def test_an_experiment_goes_live_once_its_models_are_loaded(tmp_path: Path) -> None:
+    """No search waits for a model load: the endpoint keeps the previous experiment state while a
+    background thread loads the new experiment's models, then switches."""
+    import threading
+    import time
+
+    from connector.server import Endpoint
+    from hybridrank.config import IndexConfig, Settings
+    from ltr.experiments import Experiment, ExperimentStore
+
+    release, loads = threading.Event(), []
+
+    class Fixed:
+        blocking = False
+        name = "model:m1"
+
+    def load(index: str, model_id: str) -> Any:
+        loads.append(model_id)
+        assert release.wait(10)
+        return Fixed()
+
+    settings = Settings(home=tmp_path, indices={"docs": IndexConfig()})
+    holder = RankerHolder(settings.indices, resolver=lambda i, v: None, loader=load)
+    endpoint = Endpoint(settings, holder=holder, warm_up=False, experiments_check_s=0.0)
+    store = ExperimentStore(settings.experiments_file)
+    store.create(Experiment("exp-m", "docs", "ab", (Variant("a", "es"), Variant("b", "model:m1")), salt="s"))
+    assert endpoint._running_experiment("docs") is None  # m1 is loading: the experiment is not live yet
+    assert endpoint._running_experiment("docs") is None and loads == ["m1"]  # one loader, no search blocked
+    release.set()
+    deadline = time.monotonic() + 10
+    while endpoint._running_experiment("docs") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    live = endpoint._running_experiment("docs")
+    assert live is not None and live.id == "exp-m" and holder.describe()["docs/model:m1"]["model"] == "m1"
+    # stopping, and experiments of fixed rankers only, apply at once
+    store.stop("exp-m")
+    assert endpoint._running_experiment("docs") is None
+    store.create(Experiment("exp-f", "docs", "ab", (Variant("a", "es"), Variant("b", "rrf")), salt="s"))
+    fixed = endpoint._running_experiment("docs")
+    assert fixed is not None and fixed.id == "exp-f" and loads == ["m1"]
+
+
 def test_holder_reloads_models_when_the_click_statistics_change(tmp_path: Path) -> None:
     """A model's pipeline reads the click statistics at load: a new aggregate reloads it, a registry
     change alone reuses the loaded model."""
