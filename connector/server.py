@@ -534,7 +534,7 @@ class Endpoint:
         """Load what will serve each profiled index (its default model, the running experiment's
         variants) before the endpoint says it is ready: loading on the first search made the app's
         first requests wait ~3 s each."""
-        self._running_experiment(next(iter(self.profiles)))  # reads the experiments file
+        self._refresh_experiments()
         for index in self.profiles:
             self.holder.get(index, None)
         if self._experiments_loading is not None:
@@ -542,11 +542,14 @@ class Endpoint:
 
     # -- experiments ----------------------------------------------------------------------------------
     def _running_experiment(self, index: str) -> Experiment | None:
-        """The running experiment of ``index``; the file is checked at most once per ``experiments_check_s``.
+        """The running experiment of ``index``; the file is checked at most once per ``experiments_check_s``."""
+        self._refresh_experiments()
+        return self._experiments.get(index)
 
-        A changed file goes live once the rankers its experiments name are loaded: a background thread
-        loads them while searches go on under the previous state, so no search waits for a model load.
-        """
+    def _refresh_experiments(self) -> None:
+        """Re-read the experiments file if it changed. The new state goes live once the rankers its
+        experiments name are loaded: a background thread loads them while searches go on under the
+        previous state, so no search waits for a model load."""
         now = time.monotonic()
         if now - self._experiments_checked >= self.experiments_check_s and not self._loading_experiments():
             self._experiments_checked = now
@@ -564,7 +567,6 @@ class Endpoint:
                         self._experiments_loading.start()
                     else:
                         self._go_live(running)
-        return self._experiments.get(index)
 
     def _loading_experiments(self) -> bool:
         return self._experiments_loading is not None and self._experiments_loading.is_alive()
