@@ -195,7 +195,6 @@ def _report(console: Console, result: TrainResult, model_type: str, *, title: st
 def _finish(settings: Settings, console: Console, registry: ModelRegistry, result: TrainResult, index_name: str,
             *, register: bool, variant: str) -> None:
     from features.pipeline import FeaturePipeline
-    from ltr.contract import check_contract
     from ltr.model import compile_for_serving
 
     model_dir = result.model_dir
@@ -207,10 +206,10 @@ def _finish(settings: Settings, console: Console, registry: ModelRegistry, resul
             staging = store_dir.parent / f".tmp-copy-{store_dir.name}"
             shutil.copytree(model_dir, staging)
             staging.replace(store_dir)
-        pipeline = FeaturePipeline.from_config(settings.index(index_name))
-        check_contract(result.contract, pipeline)
-        with console.status("compiling the model for the endpoint"):
-            compiled = compile_for_serving(store_dir, pipeline, settings.compiled_dir)
+        with console.status("checking the model and compiling it for the endpoint"):
+            # loads the stored copy: checksum, contract against the live features, then compiles
+            compiled = compile_for_serving(store_dir, FeaturePipeline.from_config(settings.index(index_name)),
+                                           settings.compiled_dir)
         change = registry.promote(index_name, result.contract.model_id, variant)
         console.print(f"promoted {change.current} to serve index {index_name!r} variant {variant!r}"
                       + (f" (was {change.previous})" if change.previous else ""))
