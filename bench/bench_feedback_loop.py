@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from connector.client import make_client  # noqa: E402
 from hybridrank.config import Settings, load_settings  # noqa: E402
-from ltr.feedback_loop import FeedbackLoop, resalted  # noqa: E402
+from ltr.clicks.feedback_loop import FeedbackLoop, resalted  # noqa: E402
 
 INDEX = "films"
 FRESH_FEATURES = ("age_days", "freshness", "num_year")  # what "freshness" means to a model here
@@ -85,9 +85,9 @@ def impressions(loop: FeedbackLoop, experiment: str | None = None) -> list[Any]:
 def offline_runs(settings: Settings, index: str, collection: Any, embedder: Any,
                  workdir: Path) -> tuple[Any, dict[str, Any]]:
     """The test split's feature log and the non-learned runs (bm25, dense, rrf, linear) from the same windows."""
-    from connector.retrieval import Retriever
-    from ltr.evaluation import retrieve_windows, run_from_windows
-    from ltr.learned import log_split
+    from connector.retrieval.retriever import Retriever
+    from ltr.evaluation.learned import log_split
+    from ltr.evaluation.metrics import retrieve_windows, run_from_windows
 
     client = make_client(settings)
     retriever = Retriever(client, index, settings.index(index), embedder)
@@ -103,7 +103,7 @@ def offline_runs(settings: Settings, index: str, collection: Any, embedder: Any,
 
 
 def score_run(model_dir: Path, test_log: Any) -> dict[str, dict[str, float]]:
-    from ltr.learned import model_scores, run_from_scores
+    from ltr.evaluation.learned import model_scores, run_from_scores
 
     return run_from_scores(test_log, model_scores(model_dir, test_log))
 
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--ab-propensity-sd", default="0,1",
                         help="Section 2 runs once per value: the spread of the users' click propensity "
-                             "(0 = DESIGN.md's identical users; see ltr.simulate).")
+                             "(0 = DESIGN.md's identical users; see ltr.clicks.simulator).")
     parser.add_argument("--power-resamples", type=int, default=300,
                         help="Cluster-bootstrap resamples for the sessions-for-80%%-power estimates.")
     parser.add_argument("--ab-index", default=INDEX)
@@ -158,16 +158,16 @@ def main() -> None:
 
     from scipy.stats import binomtest
 
-    from connector.embedding import embedder_from_settings
-    from ltr.ab_report import render_report
-    from ltr.ab_stats import ab_test, compute_stats, sessions_for_power, sessions_to_significance
-    from ltr.click_training import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
-    from ltr.clicks import aggregate_clicks, click_stats_path, write_click_stats
-    from ltr.datasets import load_collection
-    from ltr.evaluation import evaluate_runs
-    from ltr.registry import ModelRegistry
-    from ltr.simulate import EXAMINATION, FreshnessPreference
-    from ltr.train import TrainConfig, train_model
+    from connector.embedding.embedder import embedder_from_settings
+    from ltr.clicks.click_model import aggregate_clicks, click_stats_path, write_click_stats
+    from ltr.clicks.simulator import EXAMINATION, FreshnessPreference
+    from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
+    from ltr.evaluation.datasets import load_collection
+    from ltr.evaluation.metrics import evaluate_runs
+    from ltr.experiments.report import render_report
+    from ltr.experiments.stats import ab_test, compute_stats, sessions_for_power, sessions_to_significance
+    from ltr.training.registry import ModelRegistry
+    from ltr.training.train import TrainConfig, train_model
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     base = load_settings(ROOT / "hybridrank.toml")

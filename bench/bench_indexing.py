@@ -24,7 +24,7 @@ import uuid
 from importlib.metadata import version
 from pathlib import Path
 
-from ltr.datasets import shared_datasets_dir
+from ltr.evaluation.datasets import shared_datasets_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_COLLECTION = shared_datasets_dir() / "scifact"
@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from connector.client import make_client
-    from connector.cluster_info import detect
-    from connector.documents import read_documents
-    from connector.embedding import Embedder
-    from connector.indexer import PreparedDoc, create_index, index_documents, prepare_document
+    from connector.embedding.embedder import Embedder
+    from connector.indexing.documents import read_documents
+    from connector.indexing.indexer import PreparedDoc, create_index, index_documents, prepare_document
+    from connector.node.capabilities import detect
     from hybridrank.config import load_settings
 
     settings = load_settings(None)

@@ -6,7 +6,7 @@ train queries at a 100-candidate window (per leg) — warm passes alternate betw
 thresholds the CLI sets (``hybridrank.runtime``) and Python's defaults — trains a LightGBM ranker on
 the log, then times
 ``RankingModel.score`` on 100-row windows with LightGBM's own predict and with the compiled model
-(``ltr.compiled``, as the endpoint serves it), alternating on the same windows. Writes
+(``ltr.training.compiled``, as the endpoint serves it), alternating on the same windows. Writes
 ``bench/results/ltr.json``.
 
     ES_URL=http://127.0.0.1:9250 .venv/bin/python bench/bench_ltr.py --docs 800 --queries 200
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from hybridrank.runtime import GC_THRESHOLDS, tune_gc
-from ltr.datasets import shared_datasets_dir
+from ltr.evaluation.datasets import shared_datasets_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = shared_datasets_dir()
@@ -40,7 +40,7 @@ DEFAULT_GC_THRESHOLDS = gc.get_threshold()  # Python's own, before tune_gc
 
 def _index_slice(es: Any, embedder: Any, name: str, n_docs: int, coll: Any, config: Any) -> int:
     """The judged train documents plus the first ones up to ``n_docs``, indexed as `hybridrank index` does."""
-    from connector.indexer import create_index, index_documents
+    from connector.indexing.indexer import create_index, index_documents
 
     qrels = coll.qrels("train")
     wanted = {d for docs in qrels.values() for d in docs}
@@ -85,8 +85,8 @@ def big_forest(log: Any, trees: int, where: Path) -> tuple[Any, Any, float]:
     """A lambdarank forest of exactly ``trees`` trees on ``log`` (the project's parameters), and its compiled twin."""
     import lightgbm as lgb
 
-    from ltr.compiled import compile_model
-    from ltr.train import LIGHTGBM_DEFAULTS
+    from ltr.training.compiled import compile_model
+    from ltr.training.train import LIGHTGBM_DEFAULTS
 
     groups = [idx for _, idx in log.groups()]
     rows = np.concatenate(groups)
@@ -114,15 +114,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from connector.client import make_client
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
-    from features.feature_log import log_features, read_feature_log
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
     from features.pipeline import FeaturePipeline
     from hybridrank.config import IndexConfig, load_settings
-    from ltr.datasets import load_collection
-    from ltr.judgments import Judgments
-    from ltr.model import RankingModel
-    from ltr.train import TrainConfig, train_model
+    from ltr.evaluation.datasets import load_collection
+    from ltr.evaluation.judgments import Judgments
+    from ltr.training.feature_log import log_features, read_feature_log
+    from ltr.training.model import RankingModel
+    from ltr.training.train import TrainConfig, train_model
 
     tune_gc()  # as the CLI does
     settings = load_settings(None)

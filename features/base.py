@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
     from hybridrank.config import IndexConfig
 
 MISSING = math.nan
@@ -91,7 +91,7 @@ class Feature(Protocol):
     A feature may also have ``column(ctx) -> np.ndarray``: its value for every candidate of
     ``ctx.candidates`` at once, which the pipeline then uses instead of calling ``value`` per
     candidate (~1/4 of feature logging's time went to those calls). ``column`` must equal ``value``
-    bit for bit: ``tests/unit/test_feature_columns.py`` checks every feature that has one."""
+    bit for bit: ``tests/unit/features/test_columns.py`` checks every feature that has one."""
 
     @property
     def name(self) -> str: ...

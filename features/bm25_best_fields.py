@@ -13,9 +13,9 @@ from features.base import MISSING, FeatureContext, SimpleFeature, bm25_key
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
-TIE_BREAKER = 0.5  # as connector.queries.bm25_clause
+TIE_BREAKER = 0.5  # as connector.retrieval.queries.bm25_clause
 
 
 class BM25BestFields(SimpleFeature):

@@ -13,7 +13,7 @@ from features.base import MISSING, FeatureContext, bm25_key
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 PREFIX = "bm25_"
 

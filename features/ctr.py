@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from features.base import MISSING, FeatureContext, SimpleFeature
 
 if TYPE_CHECKING:
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 
 class ClickThroughRate(SimpleFeature):

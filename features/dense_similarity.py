@@ -14,7 +14,7 @@ from features.base import DENSE_SCORE, MISSING, FeatureContext, SimpleFeature
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 
 class DenseCosine(SimpleFeature):

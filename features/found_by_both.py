@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connector.candidates import LEGS
+from connector.retrieval.candidates import LEGS
 from features.base import FeatureContext, SimpleFeature
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 
 class FoundByBoth(SimpleFeature):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from features.base import MISSING, FeatureContext, SimpleFeature, as_utc
 
 if TYPE_CHECKING:
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 
 def parse_timestamp(raw: Any) -> datetime | None:

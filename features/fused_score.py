@@ -1,4 +1,4 @@
-"""The fused scores of the window: RRF and linear (min-max) fusion, as ``connector.fusion`` defines them.
+"""The fused scores of the window: RRF and linear (min-max) fusion, as ``connector.retrieval.fusion`` defines them.
 
 Both depend on the whole window, so the pipeline computes them once per query (``FeatureContext.fused``)
 with the very functions the retrieval modes use; this feature only reads them.
@@ -14,7 +14,7 @@ from features.base import MISSING, FeatureContext
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
     from hybridrank.config import IndexConfig
 
 METHODS = ("rrf", "linear")
@@ -46,7 +46,7 @@ class FusedScore:
 def window_fusions(candidates: Iterable[Candidate], config: IndexConfig) -> dict[str, dict[str, float]]:
     """doc_id -> {method: fused score} over the window, by the functions the retrieval modes use
     (the candidates are not touched)."""
-    from connector.fusion import linear_scores, rrf_score
+    from connector.retrieval.fusion import linear_scores, rrf_score
 
     cands = list(candidates)
     linear = linear_scores(cands, config.linear_weight)

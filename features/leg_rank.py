@@ -9,7 +9,7 @@ from features.base import MISSING, FeatureContext
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 PREFIX = "rank_"
 

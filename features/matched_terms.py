@@ -13,7 +13,7 @@ from features.base import MISSING, FeatureContext, SimpleFeature
 from features.query_features import query_terms
 
 if TYPE_CHECKING:
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 TERM_PREFIX = "term:"
 MAX_TERMS = 32  # longer queries count their first 32 distinct terms

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from features.base import MISSING, FeatureContext
 
 if TYPE_CHECKING:
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 RAW_PREFIX = "num_"
 LOG_PREFIX = "log1p_"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from connector.hit_ids import hit_id, ids_only, resend_unnamed
+from connector.retrieval.hit_ids import hit_id, ids_only, resend_unnamed
 from features.base import DENSE_SCORE, ClickStats, ExactScores, Feature, FeatureContext, as_utc, bm25_key
 from features.fused_score import window_fusions
 from features.matched_terms import distinct_terms, term_key
@@ -29,7 +29,7 @@ from hybridrank.errors import ClusterError, IndexNotFound
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
     from hybridrank.config import IndexConfig
 
 Body = dict[str, Any]

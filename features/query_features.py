@@ -10,7 +10,7 @@ from features.base import FeatureContext, SimpleFeature
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 _TERM = re.compile(r"\w+", re.UNICODE)
 

@@ -18,7 +18,7 @@ from features.dense_similarity import DenseCosine
 if TYPE_CHECKING:
     import numpy as np
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
 
 
 def _window_values(ctx: FeatureContext, base: SimpleFeature) -> dict[str, float]:

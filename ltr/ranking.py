@@ -1,6 +1,6 @@
 """Live reranking: retrieve the window, compute the features (the logging code path), score, reorder.
 
-The rerank pool is every candidate either leg found (``features.feature_log.window_candidates``);
+The rerank pool is every candidate either leg found (``ltr.training.feature_log.window_candidates``);
 the result keeps each candidate's leg scores and ranks, and carries the feature matrix and the
 model id so the endpoint can log an impression with its feature snapshot.
 """
@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from features.base import as_utc
-from features.feature_log import retrieve_requests
 from features.pipeline import FeaturePipeline, FeatureRequest
-from ltr.contract import check_contract
+from ltr.training.contract import check_contract
+from ltr.training.feature_log import retrieve_requests
 
 if TYPE_CHECKING:
-    from connector.candidates import Candidate
-    from connector.retrieval import Retriever
+    from connector.retrieval.candidates import Candidate
+    from connector.retrieval.retriever import Retriever
     from features.base import ClickStats
     from hybridrank.config import Settings
-    from ltr.model import RankingModel
+    from ltr.training.model import RankingModel
 
 
 @dataclass
@@ -94,7 +94,7 @@ def rerank_windows(
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
 ) -> dict[str, list[Candidate]]:
-    """``{qid: reranked window}`` for a split, ready for ``ltr.evaluation.run_from_windows``."""
+    """``{qid: reranked window}`` for a split, ready for ``ltr.evaluation.metrics.run_from_windows``."""
     out: dict[str, list[Candidate]] = {}
     items = list(queries.items())
     for start in range(0, len(items), batch_size):
@@ -121,8 +121,8 @@ def load_reranker(
     click_stats: ClickStats | None = None,
 ) -> Reranker:
     """The reranker for ``retriever``'s index: model from a path, a model id, or ``serving``."""
-    from ltr.model import RankingModel
-    from ltr.registry import ModelRegistry
+    from ltr.training.model import RankingModel
+    from ltr.training.registry import ModelRegistry
 
     pipeline = FeaturePipeline.from_config(retriever.config, click_stats=click_stats)
     path = ModelRegistry(settings.home).resolve(model_ref, index=retriever.index, variant=variant)

@@ -6,7 +6,7 @@ directory / name that ``SentenceTransformer`` can load without a network. Hubs a
 
 Document vectors are cached on disk (SQLite) keyed by model id and the SHA-256 of the text, so
 re-indexing a collection costs no embedding time. Queries, one at a time, go through ONNX Runtime by
-default (``connector.onnx_query``: the same weights, ~3x faster per query); if the model cannot be
+default (``connector.embedding.onnx_query``: the same weights, ~3x faster per query); if the model cannot be
 exported the embedder says why in the log and embeds queries with torch.
 """
 
@@ -162,7 +162,7 @@ class Embedder:
     def _load_query_encoder(self) -> Callable[[str], np.ndarray]:
         if self.query_runtime == "torch":
             return self._torch_query
-        from connector.onnx_query import load_or_export
+        from connector.embedding.onnx_query import load_or_export
 
         path = resolve_model_path(self.model_name)
         if self._onnx_dir is None:  # no cache configured: export for this process only

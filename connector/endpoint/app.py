@@ -8,12 +8,12 @@ shape; everything else is relayed verbatim (method, path, query string, body, he
 The reranker can never fail a search: a model that cannot load or score gives the hybrid order and
 the header ``X-Hybridrank-Fallback: <reason>``; a kNN leg that fails lets Elasticsearch answer alone.
 
-Feedback: every reranked search logs an impression (``connector.events``: handed to a queue, made
+Feedback: every reranked search logs an impression (``connector.events.spool``: handed to a queue, made
 durable and shipped off the request path); apps post clicks to ``POST /_hybridrank/events``. Each
 search's ``X-Request-Id`` is its impression's ``request_id``; item ``i`` (0-based) of an ``_msearch``
 gets ``<X-Request-Id>-<i>``.
 
-Experiments (``ltr.experiments``, re-read when the file changes): a search on an index with a running
+Experiments (``ltr.experiments.store``, re-read when the file changes): a search on an index with a running
 experiment and no explicit variant (header or ``ext``) is ranked by the user's sticky variant (``ab``:
 unit = user header, else session header, else request id) or by the team-draft merge of both variants
 (``interleave``); the response says which in ``X-Hybridrank-Experiment: <id>/<variant|interleave>``.
@@ -44,14 +44,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from connector import dsl, hit_ids
-from connector.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from connector.client import cluster_url
-from connector.events import EventLog, finite_list, impression_event_id, parse_events
-from connector.metrics import Metrics
-from connector.ranking import HYBRID, Ranked, RankerHolder
-from connector.upstream import Upstream, UpstreamError
-from connector.wire import (
+from connector.endpoint import dsl
+from connector.endpoint.metrics import Metrics
+from connector.endpoint.serving import HYBRID, Ranked, RankerHolder
+from connector.endpoint.upstream import Upstream, UpstreamError
+from connector.endpoint.wire import (
     EXPERIMENT_HEADER,
     EXPLAIN_HEADER,
     FALLBACK_HEADER,
@@ -70,14 +68,17 @@ from connector.wire import (
     split_ndjson,
     truthy,
 )
+from connector.events.spool import EventLog, finite_list, impression_event_id, parse_events
+from connector.retrieval import hit_ids
+from connector.retrieval.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from hybridrank.config import Settings
 from hybridrank.errors import ClusterUnavailable, ConfigError
 from hybridrank.runtime import tune_gc
-from ltr.events_data import IMPRESSION
-from ltr.experiments import Experiment, ExperimentStore, Variant, team_draft
+from ltr.clicks.impressions import IMPRESSION
+from ltr.experiments.store import Experiment, ExperimentStore, Variant, team_draft
 
 if TYPE_CHECKING:
-    from connector.embedding import Embedder
+    from connector.embedding.embedder import Embedder
 
 log = logging.getLogger("hybridrank.serve")
 METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
@@ -184,7 +185,7 @@ class Endpoint:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from connector.embedding import embedder_from_settings
+            from connector.embedding.embedder import embedder_from_settings
 
             self._embedder = embedder_from_settings(self.settings)
         return self._embedder
@@ -193,7 +194,7 @@ class Endpoint:
     def holder(self) -> RankerHolder:
         if self._holder is None:
             from connector.client import make_client
-            from connector.ranking import learned_holder
+            from connector.endpoint.serving import learned_holder
 
             self._holder = learned_holder(self.settings, lambda: make_client(self.settings, url=self.upstream_url))
         return self._holder
@@ -356,7 +357,7 @@ class Endpoint:
                             leg_slots: Mapping[int, str], headers: Sequence[tuple[str, str]],
                             params: Mapping[str, str]) -> dict[str, Any]:
         """One upstream ``_msearch`` of ``searches()``; sent again if a leg (position -> index in
-        ``leg_slots``) had hits without ids (an index on stored-field ids: ``connector.hit_ids``)."""
+        ``leg_slots``) had hits without ids (an index on stored-field ids: ``connector.retrieval.hit_ids``)."""
         assert self.upstream is not None
         result = await self.upstream.msearch(searches(), app_headers=headers, params=params)
         responses = result.get("responses", [])
@@ -463,7 +464,7 @@ class Endpoint:
         pipeline = self._snapshot_pipelines.get(index)
         if pipeline is None:
             from features.pipeline import FeaturePipeline
-            from ltr.clicks import load_click_stats
+            from ltr.clicks.click_model import load_click_stats
 
             pipeline = FeaturePipeline.from_config(self.profiles[index],
                                                    click_stats=load_click_stats(self.settings, index))
@@ -799,7 +800,7 @@ def _interleave(ranked_a: Ranked, ranked_b: Ranked, team_a: Variant, team_b: Var
 
 def _impression(plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int], outcome: _Outcome,
                 assignment: _Assignment) -> dict[str, Any]:
-    """The impression event of one reranked search (schema: ``ltr.events_data``)."""
+    """The impression event of one reranked search (schema: ``ltr.clicks.impressions``)."""
     hits = []
     for position, i in enumerate(shown, start=plan.from_ + 1):
         row = ranked.features[i] if ranked.features is not None else None

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connector import hit_ids, queries
-from connector.wire import RequestRejected, truthy
+from connector.endpoint.wire import RequestRejected, truthy
+from connector.retrieval import hit_ids, queries
 from hybridrank.config import IndexConfig
 
 Body = dict[str, Any]

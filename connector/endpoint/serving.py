@@ -5,11 +5,11 @@
 - ``EsOrder``: Elasticsearch's own order of the app's query (the lexical leg), kNN-only documents
   after it by dense rank; ``RrfOrder``: reciprocal rank fusion of the legs. Both are experiment
   baselines, asked for by ranker spec.
-- ``LearnedRanker``: the feature pipeline + a ``ltr.model.RankingModel``.
+- ``LearnedRanker``: the feature pipeline + a ``ltr.training.model.RankingModel``.
 - ``RankerHolder``: which ranker serves (index, variant). A variant is a registry variant name or a
   ranker spec (``es``, ``hybrid``, ``rrf``, ``model:<id>``, ``variant:<registry variant>``) — the
   same specs experiments name, so the explicit variant header and experiments share one mechanism.
-  It reads ``ltr.registry`` (imported lazily,
+  It reads ``ltr.training.registry`` (imported lazily,
   feature-detected at startup), checks the registry file's mtime at most once per
   ``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
   it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error.
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from connector.candidates import DENSE, LEXICAL, Candidate
-from connector.fusion import FUSIONS, ordered
+from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
+from connector.retrieval.fusion import FUSIONS, ordered
 from hybridrank.config import IndexConfig, Settings
 from hybridrank.errors import HybridRankError
 
@@ -305,9 +305,9 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
     profiles = settings.indices
     try:
         from features.pipeline import FeaturePipeline
-        from ltr.clicks import click_stats_path
-        from ltr.model import RankingModel
-        from ltr.registry import ModelRegistry
+        from ltr.clicks.click_model import click_stats_path
+        from ltr.training.model import RankingModel
+        from ltr.training.registry import ModelRegistry
     except Exception as exc:  # ImportError, or a module that fails at import
         reason = f"ltr-unavailable: {type(exc).__name__}: {exc}"
         log.warning("learned ranking unavailable; serving hybrid order", extra={"reason": reason})
@@ -326,7 +326,7 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
         return registry.serving(index, variant)
 
     def load(index: str, model_id: str) -> Ranker:
-        from ltr.clicks import load_click_stats
+        from ltr.clicks.click_model import load_click_stats
 
         # click statistics as of the load; the holder reloads when a statistics file changes
         pipeline = FeaturePipeline.from_config(settings.index(index), click_stats=load_click_stats(settings, index))

@@ -8,7 +8,7 @@ import time
 
 import uvicorn
 
-from connector.server import Endpoint
+from connector.endpoint.app import Endpoint
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from connector.wire import dumps, forwardable_headers, join_ndjson, upstream_media_types
+from connector.endpoint.wire import dumps, forwardable_headers, join_ndjson, upstream_media_types
 from hybridrank.errors import ClusterError, ClusterUnavailable
 
 # Headers the app sent that we do not copy onto the legs we build ourselves.

@@ -39,10 +39,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from connector.wire import RequestRejected, split_ndjson
+from connector.endpoint.wire import RequestRejected, split_ndjson
 from hybridrank.config import Settings
 from hybridrank.errors import DataError
-from ltr.events_data import CLICK, EVENTS_MAPPING, IMPRESSION, click_event_id, parse_time
+from ltr.clicks.impressions import CLICK, EVENTS_MAPPING, IMPRESSION, click_event_id, parse_time
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch

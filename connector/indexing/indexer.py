@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.client import translate_errors
-from connector.documents import DocItem
-from connector.mapping import HASH_FIELD, ID_FIELD, AnalyzerSupport, choose_analyzer, index_body
+from connector.indexing.documents import DocItem
+from connector.indexing.mapping import HASH_FIELD, ID_FIELD, AnalyzerSupport, choose_analyzer, index_body
 from hybridrank.config import IndexConfig
 from hybridrank.errors import EmbeddingError, HybridRankError
 
@@ -38,7 +38,7 @@ EMBED_SEPARATOR = ". "
 
 
 class TextEmbedder(Protocol):
-    """What the indexer needs from ``connector.embedding.Embedder``."""
+    """What the indexer needs from ``connector.embedding.embedder.Embedder``."""
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -203,7 +203,7 @@ def create_index(
 ) -> IndexSetup:
     """Create ``index`` for ``config`` unless it exists; an existing one must have ``dims``-d vectors.
 
-    ``info`` says which analyzers the cluster has (``connector.cluster_info.ClusterInfo``); without
+    ``info`` says which analyzers the cluster has (``connector.node.capabilities.ClusterInfo``); without
     it the cluster is probed with ``_analyze``. ``recreate`` deletes an existing index first.
     """
     with translate_errors(index):
@@ -406,7 +406,7 @@ def index_documents(
     max_retries: int = 5,
     initial_backoff: float = 2.0,
 ) -> IndexReport:
-    """Load ``docs`` (``(where, doc, error)`` items from ``connector.documents``) into an existing index.
+    """Load ``docs`` (``(where, doc, error)`` items from ``connector.indexing.documents``) into an existing index.
 
     Raises ``IndexNotFound`` if the index is missing (see ``create_index``), ``ClusterUnavailable`` if
     the cluster cannot be reached, ``EmbeddingError`` if the embedder returns vectors of a wrong

@@ -4,7 +4,7 @@ Text fields are BM25 with the config's k1/b and the chosen analyzer; the vector 
 ``dense_vector`` (explicit ``index_options``: Elasticsearch 9's default would quantize it); the
 timestamp is a ``date``, numeric fields ``float``, keyword fields ``keyword``; ``doc_hash`` lets a
 re-run skip unchanged documents; ``hybridrank_id`` (the id as a doc value, kept out of ``_source``)
-lets searches name their hits without reading stored fields (``connector.hit_ids``). Fields not
+lets searches name their hits without reading stored fields (``connector.retrieval.hit_ids``). Fields not
 declared are kept in ``_source`` but not indexed (``dynamic: false``), so a stray field can never
 make a document fail.
 """
@@ -25,7 +25,7 @@ ANALYZER_PREFERENCE = ("english", "english_hunspell", "standard")
 
 
 class AnalyzerSupport(Protocol):
-    """What the analyzer choice needs to know about a cluster (``connector.cluster_info.ClusterInfo``)."""
+    """What the analyzer choice needs to know about a cluster (``connector.node.capabilities.ClusterInfo``)."""
 
     @property
     def has_english_analyzer(self) -> bool: ...

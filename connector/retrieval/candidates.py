@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.hit_ids import hit_id
+from connector.retrieval.hit_ids import hit_id
 
 LEXICAL = "bm25"
 DENSE = "knn"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from connector.candidates import DENSE, LEGS, LEXICAL, Candidate
+from connector.retrieval.candidates import DENSE, LEGS, LEXICAL, Candidate
 
 
 def rrf_score(leg_ranks: Mapping[str, int], k: int = 60) -> float:

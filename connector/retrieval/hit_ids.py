@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from connector.mapping import ID_FIELD
+from connector.indexing.mapping import ID_FIELD
 
 log = logging.getLogger(__name__)
 _slow: set[str] = set()

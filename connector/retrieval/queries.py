@@ -1,4 +1,4 @@
-"""Pure query builders: each returns a plain search body (dict). ``connector.retrieval`` sends them.
+"""Pure query builders: each returns a plain search body (dict). ``connector.retrieval.retriever`` sends them.
 
 Filters are Elasticsearch filter clauses; the same list is applied to the BM25 leg (``bool.filter``)
 and to the kNN leg (``knn.filter``, so HNSW searches only the allowed documents).

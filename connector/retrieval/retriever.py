@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from connector import hit_ids, queries
-from connector.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from connector.client import translate_errors
-from connector.fusion import FUSIONS, ordered
+from connector.retrieval import hit_ids, queries
+from connector.retrieval.candidates import DENSE, LEXICAL, Candidate, merge_legs
+from connector.retrieval.fusion import FUSIONS, ordered
 from hybridrank.config import IndexConfig
 from hybridrank.errors import ClusterError, HybridRankError, IndexNotFound
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-    from connector.embedding import Embedder
+    from connector.embedding.embedder import Embedder
 
 ES_HYBRID = "es"
 MODES: tuple[str, ...] = ("bm25", "knn", ES_HYBRID, "rrf", "linear")

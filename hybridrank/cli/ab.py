@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 from hybridrank.errors import ConfigError, IndexNotFound
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
     from hybridrank.config import Settings
-    from ltr.experiments import Experiment, ExperimentStore, Variant
+    from ltr.experiments.store import Experiment, ExperimentStore, Variant
 
 _RANKER = re.compile(r"^(es|hybrid|rrf|model:[A-Za-z0-9_.-]+|variant:[A-Za-z0-9_.-]+)$")
 
@@ -47,7 +47,7 @@ def parse_variant(spec: str) -> tuple[str, str, float | None]:
 
 def build_variants(specs: tuple[str, ...]) -> tuple[Variant, ...]:
     """Variants from ``--variant`` options; unset shares split what the set ones leave, equally."""
-    from ltr.experiments import Variant
+    from ltr.experiments.store import Variant
 
     parsed = [parse_variant(s) for s in specs]
     given = sum(s for _, _, s in parsed if s is not None)
@@ -60,7 +60,7 @@ def build_variants(specs: tuple[str, ...]) -> tuple[Variant, ...]:
 
 
 def _store(ctx: click.Context) -> ExperimentStore:
-    from ltr.experiments import ExperimentStore
+    from ltr.experiments.store import ExperimentStore
 
     return ExperimentStore(settings_from(ctx).experiments_file)
 
@@ -91,7 +91,7 @@ def ab() -> None:
 def create(ctx: click.Context, experiment_id: str, index_name: str, mode: str, variant_specs: tuple[str, ...],
            salt: str | None, description: str) -> None:
     """Create and start experiment EXPERIMENT_ID (the endpoint picks it up without a restart)."""
-    from ltr.experiments import Experiment
+    from ltr.experiments.store import Experiment
 
     variants = build_variants(variant_specs)
     settings = settings_from(ctx)
@@ -112,13 +112,13 @@ def create(ctx: click.Context, experiment_id: str, index_name: str, mode: str, v
 def _ready_to_serve(settings: Settings, index_name: str, ranker: str) -> str | None:
     """Refuse a variant whose model does not exist or disagrees with the live feature config (else the
     endpoint would serve that arm in hybrid order, with only a fallback header to say so), and compile
-    the model for the endpoint (``ltr.model.compile_for_serving``). es/hybrid/rrf need nothing."""
+    the model for the endpoint (``ltr.training.model.compile_for_serving``). es/hybrid/rrf need nothing."""
     kind, _, name = ranker.partition(":")
     if kind not in ("model", "variant"):
         return None
     from features.pipeline import FeaturePipeline
-    from ltr.model import compile_for_serving
-    from ltr.registry import ModelRegistry
+    from ltr.training.model import compile_for_serving
+    from ltr.training.registry import ModelRegistry
 
     registry = ModelRegistry(settings.home)
     model_id = registry.serving(index_name, name) if kind == "variant" else name
@@ -247,9 +247,9 @@ def report(ctx: click.Context, experiment_id: str, html_path: Path | None, as_js
     """Statistics of EXPERIMENT_ID from the events index: summary, verdict, and an HTML report."""
     from connector.client import make_client
     from hybridrank.errors import DataError
-    from ltr.ab_report import render_report
-    from ltr.ab_stats import compute_stats
-    from ltr.events_data import read_impressions
+    from ltr.clicks.impressions import read_impressions
+    from ltr.experiments.report import render_report
+    from ltr.experiments.stats import compute_stats
 
     settings = settings_from(ctx)
     experiment = _get(_store(ctx), experiment_id)
@@ -280,7 +280,7 @@ def _print_summary(stats: Any, out: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ltr.ab_stats import METRIC_LABELS, METRICS, Interval
+    from ltr.experiments.stats import METRIC_LABELS, METRICS, Interval
 
     def ci(iv: Interval) -> str:
         if not math.isfinite(iv.value):

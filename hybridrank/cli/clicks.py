@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
-from ltr.cli_features import parse_request_time
+from hybridrank.cli.features import parse_request_time
+from hybridrank.cli.support import handle_errors, settings_from
 
 if TYPE_CHECKING:
-    from ltr.clicks import PositionModel
+    from ltr.clicks.click_model import PositionModel
 
 
 @click.group()
@@ -39,7 +39,7 @@ def aggregate(ctx: click.Context, index_name: str, since: datetime | None, until
     from rich.console import Console
     from rich.table import Table
 
-    from ltr.clicks import (
+    from ltr.clicks.click_model import (
         DESIGN_EXAMINATION,
         aggregate_clicks,
         click_stats_path,
@@ -89,7 +89,7 @@ def plot_examination(model: PositionModel, path: Path, *, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ltr.clicks import DESIGN_EXAMINATION
+    from ltr.clicks.click_model import DESIGN_EXAMINATION
 
     positions = sorted(model.examination)[:20]
     fig, ax = plt.subplots(figsize=(6, 3.6))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
 
 @click.group(name="cross-encoder")
@@ -59,8 +59,8 @@ def train(ctx: click.Context, collection_spec: str, index_name: str, split: str,
         TimeRemainingColumn,
     )
 
-    from ltr.cross_encoder import fine_tune_cross_encoder
-    from ltr.datasets import load_collection
+    from ltr.cross_encoder.fine_tune import fine_tune_cross_encoder
+    from ltr.evaluation.datasets import load_collection
 
     settings = settings_from(ctx)
     collection = load_collection(collection_spec, home=settings.home)
@@ -97,7 +97,7 @@ def train(ctx: click.Context, collection_spec: str, index_name: str, split: str,
 @handle_errors
 def score(model_ref: str, query: str, texts: tuple[str, ...]) -> None:
     """Score each TEXT against --query (raw logits, higher = more relevant)."""
-    from ltr.cross_encoder import CrossEncoderScorer
+    from ltr.cross_encoder.fine_tune import CrossEncoderScorer
 
     scorer = CrossEncoderScorer.load(model_ref)
     for value, text in zip(scorer.score(query, list(texts)).tolist(), texts, strict=True):
@@ -120,10 +120,10 @@ def bench(ctx: click.Context, model_ref: str, collection_spec: str, index_name: 
           top_n: int, batch_size: int, json_path: Path | None) -> None:
     """Pairs/s of the cross-encoder on real (query, top-N window document) pairs."""
     from connector.client import make_client
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
-    from ltr.cross_encoder import HYBRID_MODE, CrossEncoderScorer, fetch_texts
-    from ltr.datasets import load_collection
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
+    from ltr.cross_encoder.fine_tune import HYBRID_MODE, CrossEncoderScorer, fetch_texts
+    from ltr.evaluation.datasets import load_collection
 
     settings = settings_from(ctx)
     collection = load_collection(collection_spec, home=settings.home)

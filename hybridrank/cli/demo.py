@@ -6,7 +6,7 @@
 4. log features and train LightGBM (and ListNet) on the train split, promote the LightGBM model to
    serve the index, and add both to the table; a collection without a train split gets 5-fold CV,
 5. print the table and write every number to ``runs/<collection>/evaluation.json``,
-6. close the feedback loop through the real endpoint (``ltr.feedback_loop``): simulated users search
+6. close the feedback loop through the real endpoint (``ltr.clicks.feedback_loop``): simulated users search
    and click (an A/B/C of es / hybrid / rrf order on the train queries) -> ``clicks aggregate`` ->
    a ranker trained from the clicks alone, scored on the test qrels -> an interleaving experiment of
    BM25 order vs the promoted LightGBM -> its report (``runs/<collection>/ab-report.html``).
@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from connector.retrieval import Retriever
+    from connector.retrieval.retriever import Retriever
     from hybridrank.config import Settings
-    from ltr.datasets import Collection
-    from ltr.evaluation import RunDict
+    from ltr.evaluation.datasets import Collection
+    from ltr.evaluation.metrics import RunDict
 
 
 @click.command()
@@ -58,17 +58,17 @@ def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None
     from rich.console import Console
 
     from connector.client import make_client
-    from connector.documents import count_records, read_beir
-    from connector.embedding import embedder_from_settings
-    from connector.indexer import create_index, index_documents
-    from connector.retrieval import MODES, Retriever
-    from ltr.datasets import load_collection
-    from ltr.evaluation import evaluate_runs, retrieve_windows, run_from_windows
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.indexing.documents import count_records, read_beir
+    from connector.indexing.indexer import create_index, index_documents
+    from connector.retrieval.retriever import MODES, Retriever
+    from ltr.evaluation.datasets import load_collection
+    from ltr.evaluation.metrics import evaluate_runs, retrieve_windows, run_from_windows
 
     console = Console(stderr=True)
     settings = settings_from(ctx)
     if collection_spec is None:
-        from ltr.datasets import shared_datasets_dir
+        from ltr.evaluation.datasets import shared_datasets_dir
 
         collection_spec = str(shared_datasets_dir() / "scifact")
     collection = load_collection(collection_spec, home=settings.home)
@@ -142,7 +142,7 @@ def _ensure_cluster(settings: Settings, console: Console) -> str:
     if settings.cluster.url:
         console.print(f"using the cluster at {settings.cluster.url} (ES_URL / config); starting nothing")
         return cluster_url(settings)
-    from connector.local_es import LocalElasticsearch
+    from connector.node.launcher import LocalElasticsearch
 
     node = LocalElasticsearch.from_settings(settings)
     status = node.start()
@@ -159,10 +159,10 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
     """LightGBM and ListNet on ``train_split`` scored on ``split``; 5-fold CV when there is no train split."""
     from datetime import UTC, datetime
 
-    from ltr.learned import cross_validated_run, log_split, model_scores, run_from_scores
-    from ltr.model import compile_for_serving
-    from ltr.registry import ModelRegistry
-    from ltr.train import TrainConfig, train_model
+    from ltr.evaluation.learned import cross_validated_run, log_split, model_scores, run_from_scores
+    from ltr.training.model import compile_for_serving
+    from ltr.training.registry import ModelRegistry
+    from ltr.training.train import TrainConfig, train_model
 
     moment = datetime.now(UTC)
     logs = out / "feature-logs"
@@ -199,16 +199,16 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
 
     from rich.table import Table
 
-    from features.feature_log import read_feature_log
-    from ltr.ab_report import render_report
-    from ltr.ab_stats import compute_stats
-    from ltr.click_training import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
-    from ltr.clicks import DESIGN_EXAMINATION, aggregate_clicks, click_stats_path, write_click_stats
-    from ltr.evaluation import evaluate_runs
-    from ltr.feedback_loop import FeedbackLoop
-    from ltr.learned import model_scores, run_from_scores
-    from ltr.registry import ModelRegistry
-    from ltr.train import TrainConfig
+    from ltr.clicks.click_model import DESIGN_EXAMINATION, aggregate_clicks, click_stats_path, write_click_stats
+    from ltr.clicks.feedback_loop import FeedbackLoop
+    from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
+    from ltr.evaluation.learned import model_scores, run_from_scores
+    from ltr.evaluation.metrics import evaluate_runs
+    from ltr.experiments.report import render_report
+    from ltr.experiments.stats import compute_stats
+    from ltr.training.feature_log import read_feature_log
+    from ltr.training.registry import ModelRegistry
+    from ltr.training.train import TrainConfig
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     registry = ModelRegistry(settings.home)

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
 if TYPE_CHECKING:
-    from connector.cluster_info import ClusterInfo
-    from connector.local_es import LocalElasticsearch
+    from connector.node.capabilities import ClusterInfo
+    from connector.node.launcher import LocalElasticsearch
     from hybridrank.config import Settings
 
 
@@ -22,21 +22,21 @@ def _heap(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
 
 
 def _node(settings: Settings, port: int | None, name: str, heap: str | None = None) -> LocalElasticsearch:
-    from connector.local_es import LocalElasticsearch
+    from connector.node.launcher import LocalElasticsearch
 
     return LocalElasticsearch.from_settings(settings, port=port, name=name, heap=heap)
 
 
 def _external_info(settings: Settings) -> ClusterInfo:
     from connector.client import make_client
-    from connector.cluster_info import detect
+    from connector.node.capabilities import detect
 
     return detect(make_client(settings, timeout_s=10))
 
 
 def _node_info(node: LocalElasticsearch, settings: Settings) -> ClusterInfo:
     from connector.client import make_client
-    from connector.cluster_info import detect
+    from connector.node.capabilities import detect
 
     cluster = settings.cluster
     if node.security:

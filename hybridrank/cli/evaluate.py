@@ -13,20 +13,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 from hybridrank.errors import IndexNotFound
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
     from rich.console import Console
 
-    from connector.candidates import Candidate
-    from connector.retrieval import Retriever
+    from connector.retrieval.candidates import Candidate
+    from connector.retrieval.retriever import Retriever
     from hybridrank.config import Settings
-    from ltr.datasets import Collection
-    from ltr.evaluation import RunDict
+    from ltr.evaluation.datasets import Collection
+    from ltr.evaluation.metrics import RunDict
 
-MODE_CHOICES = ("bm25", "knn", "es", "rrf", "linear")  # mirrors connector.retrieval.MODES (kept light)
+MODE_CHOICES = ("bm25", "knn", "es", "rrf", "linear")  # mirrors connector.retrieval.retriever.MODES (kept light)
 
 
 def _parse_modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
@@ -94,10 +94,10 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from connector.client import make_client, translate_errors
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
-    from ltr.datasets import load_collection
-    from ltr.evaluation import evaluate_runs, retrieve_windows, run_from_windows
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
+    from ltr.evaluation.datasets import load_collection
+    from ltr.evaluation.metrics import evaluate_runs, retrieve_windows, run_from_windows
 
     settings = settings_from(ctx)
     collection = load_collection(collection_spec, home=settings.home)
@@ -117,7 +117,7 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
     retriever = Retriever(client, index_name, config, embedder_from_settings(settings))
 
     err = Console(stderr=True)
-    ce_base = "linear"  # ltr.cross_encoder.HYBRID_MODE, kept light here
+    ce_base = "linear"  # ltr.cross_encoder.fine_tune.HYBRID_MODE, kept light here
     retrieval_modes = modes + ([ce_base] if cross_encoder_ref and ce_base not in modes else [])
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as progress:
@@ -169,9 +169,9 @@ def _learned_runs(settings: Settings, retriever: Retriever, collection: Collecti
     """Runs of saved models and of k-fold CV models, all scored on one feature log of the split."""
     import tempfile
 
-    from ltr.learned import cross_validated_run, log_split, model_scores, run_from_scores
-    from ltr.registry import ModelRegistry
-    from ltr.train import TrainConfig
+    from ltr.evaluation.learned import cross_validated_run, log_split, model_scores, run_from_scores
+    from ltr.training.registry import ModelRegistry
+    from ltr.training.train import TrainConfig
 
     runs: dict[str, RunDict] = {}
     console.print(f"logging the features of {len(queries)} queries for the learned rankers")
@@ -195,8 +195,8 @@ def _cross_encoder_run(retriever: Retriever, queries: dict[str, str], windows: d
     """The run 'ce': each window's top ``top_n`` reordered by the cross-encoder; and its cost."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ltr.cross_encoder import HYBRID_MODE, CrossEncoderScorer, read_metadata, rerank_windows
-    from ltr.evaluation import run_from_windows
+    from ltr.cross_encoder.fine_tune import HYBRID_MODE, CrossEncoderScorer, read_metadata, rerank_windows
+    from ltr.evaluation.metrics import run_from_windows
 
     scorer = CrossEncoderScorer.load(model_ref)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

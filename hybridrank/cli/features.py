@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
 if TYPE_CHECKING:
-    from features.feature_log import LogSummary
     from hybridrank.config import Settings
+    from ltr.training.feature_log import LogSummary
 
 
 def parse_request_time(_ctx: click.Context | None, _param: click.Parameter | None,
@@ -44,12 +44,12 @@ def run_feature_log(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from connector.client import make_client
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
-    from features.feature_log import log_features
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
     from features.pipeline import FeaturePipeline
-    from ltr.datasets import load_collection
-    from ltr.judgments import Judgments
+    from ltr.evaluation.datasets import load_collection
+    from ltr.evaluation.judgments import Judgments
+    from ltr.training.feature_log import log_features
 
     coll = load_collection(collection, home=settings.home)
     judgments = Judgments(coll.qrels(split), name=f"{coll.name}:{split}")

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
-FORMAT_CHOICES = ("auto", "jsonl", "csv", "beir")  # mirrors connector.documents.FORMATS (kept light)
+FORMAT_CHOICES = ("auto", "jsonl", "csv", "beir")  # mirrors connector.indexing.documents.FORMATS (kept light)
 ANALYZER_CHOICES = ("auto", "english", "english_hunspell", "standard")
 MAX_LISTED_FAILURES = 20
 
@@ -36,10 +36,10 @@ def index(ctx: click.Context, path: str, index_name: str, fmt: str, recreate: bo
     re-embedding. Documents that cannot load are listed with file:line and the reason; the rest load.
     """
     from connector.client import make_client
-    from connector.cluster_info import detect
-    from connector.documents import count_records, detect_format, read_documents
-    from connector.embedding import embedder_from_settings
-    from connector.indexer import create_index, index_documents
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.indexing.documents import count_records, detect_format, read_documents
+    from connector.indexing.indexer import create_index, index_documents
+    from connector.node.capabilities import detect
 
     settings = settings_from(ctx)
     config = settings.index(index_name)

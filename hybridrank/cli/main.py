@@ -11,24 +11,24 @@ from typing import Any
 
 import click
 
-# command name -> "module:attribute" of a click command; add a row to add a command.
+# command name -> "module:attribute" of a click command in this package; add a row (and a module) to add a command.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "es": ("connector.cli_es:es", "Start, stop or inspect the managed local Elasticsearch."),
-    "index": ("connector.cli_index:index", "Create an index and load documents (JSONL, CSV, BEIR)."),
-    "search": ("connector.cli_search:search", "Run one query and print the ranked candidates."),
-    "evaluate": ("ltr.cli_evaluate:evaluate", "NDCG@10, Recall@100, MRR@10 of every mode on a split."),
-    "features": ("ltr.cli_features:features", "Ranking features: `features log` writes a Parquet training log."),
-    "train": ("ltr.cli_train:train", "Train a learning-to-rank model (LightGBM lambdarank or ListNet)."),
-    "clicks": ("ltr.cli_clicks:clicks", "Click statistics: `clicks aggregate` writes position-debiased CTR."),
-    "models": ("ltr.cli_models:models", "Trained models: list, show, promote to serving, roll back."),
-    "serve": ("connector.cli_serve:serve", "Serve an Elasticsearch-compatible endpoint that reranks searches."),
-    "events": ("connector.cli_serve:events", "The event spool: `events flush` ships spooled events now."),
-    "simulate": ("ltr.cli_simulate:simulate", "Synthetic users search the endpoint and click (position-based model)."),
-    "datasets": ("ltr.cli_simulate:datasets", "Write the project's own test collections (films: a dated corpus)."),
-    "cross-encoder": ("ltr.cli_cross_encoder:cross_encoder",
+    "es": ("es:es", "Start, stop or inspect the managed local Elasticsearch."),
+    "index": ("index:index", "Create an index and load documents (JSONL, CSV, BEIR)."),
+    "search": ("search:search", "Run one query and print the ranked candidates."),
+    "evaluate": ("evaluate:evaluate", "NDCG@10, Recall@100, MRR@10 of every mode on a split."),
+    "features": ("features:features", "Ranking features: `features log` writes a Parquet training log."),
+    "train": ("train:train", "Train a learning-to-rank model (LightGBM lambdarank or ListNet)."),
+    "clicks": ("clicks:clicks", "Click statistics: `clicks aggregate` writes position-debiased CTR."),
+    "models": ("models:models", "Trained models: list, show, promote to serving, roll back."),
+    "serve": ("serve:serve", "Serve an Elasticsearch-compatible endpoint that reranks searches."),
+    "events": ("serve:events", "The event spool: `events flush` ships spooled events now."),
+    "simulate": ("simulate:simulate", "Synthetic users search the endpoint and click (position-based model)."),
+    "datasets": ("simulate:datasets", "Write the project's own test collections (films: a dated corpus)."),
+    "cross-encoder": ("cross_encoder:cross_encoder",
                       "Cross-encoders: fine-tune one on judgments, score pairs, measure pairs/s."),
-    "ab": ("ltr.cli_ab:ab", "Ranking experiments (A/B, interleaving): create, status, report, stop."),
-    "demo": ("ltr.cli_demo:demo", "The main job: start ES, index, evaluate, train, show the gain, close the loop."),
+    "ab": ("ab:ab", "Ranking experiments (A/B, interleaving): create, status, report, stop."),
+    "demo": ("demo:demo", "The main job: start ES, index, evaluate, train, show the gain, close the loop."),
 }
 
 
@@ -43,7 +43,7 @@ class LazyGroup(click.Group):
             return None
         target, _ = COMMANDS[cmd_name]
         module_name, attr = target.split(":")
-        command = getattr(importlib.import_module(module_name), attr)
+        command = getattr(importlib.import_module(f"{__package__}.{module_name}"), attr)
         if not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command")
         return command

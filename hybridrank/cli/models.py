@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
 
 @click.group()
@@ -25,7 +25,7 @@ def list_models(ctx: click.Context, index_name: str | None, as_json: bool) -> No
     from rich.console import Console
     from rich.table import Table
 
-    from ltr.registry import ModelRegistry
+    from ltr.training.registry import ModelRegistry
 
     entries = ModelRegistry(settings_from(ctx).home).list_models(index_name)
     rows: list[dict[str, Any]] = [{
@@ -57,8 +57,8 @@ def list_models(ctx: click.Context, index_name: str | None, as_json: bool) -> No
 @handle_errors
 def show(ctx: click.Context, model_ref: str, index_name: str | None, variant: str) -> None:
     """Print a model's contract (MODEL_REF: a model id, a model directory, or 'serving')."""
-    from ltr.contract import ModelContract, contract_problems
-    from ltr.registry import ModelRegistry
+    from ltr.training.contract import ModelContract, contract_problems
+    from ltr.training.registry import ModelRegistry
 
     settings = settings_from(ctx)
     path = ModelRegistry(settings.home).resolve(model_ref, index=index_name, variant=variant)
@@ -83,8 +83,8 @@ def show(ctx: click.Context, model_ref: str, index_name: str | None, variant: st
 def promote(ctx: click.Context, model_id: str, index_name: str, variant: str) -> None:
     """Make MODEL_ID serve the index (refused if its contract disagrees with the live features)."""
     from features.pipeline import FeaturePipeline
-    from ltr.model import compile_for_serving
-    from ltr.registry import ModelRegistry
+    from ltr.training.model import compile_for_serving
+    from ltr.training.registry import ModelRegistry
 
     settings = settings_from(ctx)
     registry = ModelRegistry(settings.home)
@@ -108,7 +108,7 @@ def promote(ctx: click.Context, model_id: str, index_name: str, variant: str) ->
 @handle_errors
 def rollback(ctx: click.Context, index_name: str, variant: str) -> None:
     """Serve the previously serving model again."""
-    from ltr.registry import ModelRegistry
+    from ltr.training.registry import ModelRegistry
 
     change = ModelRegistry(settings_from(ctx).home).rollback(index_name, variant)
     click.echo(f"{index_name}/{variant}: rolled back from {change.previous} to {change.current}")

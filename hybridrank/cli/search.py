@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
-MODE_CHOICES = ("bm25", "knn", "es", "rrf", "linear")  # mirrors connector.retrieval.MODES (kept light)
+MODE_CHOICES = ("bm25", "knn", "es", "rrf", "linear")  # mirrors connector.retrieval.retriever.MODES (kept light)
 
 
 def _parse_filters(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[dict]:
@@ -44,8 +44,8 @@ def search(ctx: click.Context, query_text: str, index_name: str, mode: str, wind
            filters: list[dict], model_ref: str | None, as_json: bool) -> None:
     """Run QUERY_TEXT against an index and print the ranked candidates with each leg's score and rank."""
     from connector.client import make_client
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
 
     settings = settings_from(ctx)
     config = settings.index(index_name)
@@ -53,7 +53,7 @@ def search(ctx: click.Context, query_text: str, index_name: str, mode: str, wind
     source = list(dict.fromkeys([*config.text_fields, *config.keyword_fields]))
     rows: list[dict[str, Any]]
     if model_ref:
-        from ltr.reranker import rerank_with_model
+        from ltr.ranking import rerank_with_model
 
         result = rerank_with_model(settings, retriever, model_ref, query_text, filters=filters, window=window)
         header = f"model {result.model_id}"

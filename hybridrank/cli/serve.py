@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
 # LogRecord attributes that are not ``extra=`` fields
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -86,7 +86,7 @@ def serve(ctx: click.Context, host: str, port: int, upstream_url: str | None, co
     """
     import uvicorn
 
-    from connector.server import create_app
+    from connector.endpoint.app import create_app
 
     settings = settings_from(ctx)
     _check_listen(host, port)
@@ -109,7 +109,7 @@ def events() -> None:
 @handle_errors
 def events_flush(ctx: click.Context, upstream_url: str | None, wait_s: float) -> None:
     """Ship every spooled event to the events index now (safe beside a running endpoint)."""
-    from connector.events import EventLog
+    from connector.events.spool import EventLog
     from hybridrank.errors import ClusterUnavailable
 
     settings = settings_from(ctx)

@@ -1,6 +1,6 @@
 """``hybridrank simulate``: synthetic users search the endpoint and click; ``hybridrank datasets films``.
 
-Both are thin: the work is in ``ltr.simulate`` and ``ltr.films``.
+Both are thin: the work is in ``ltr.clicks.simulator`` and ``ltr.clicks.films``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, settings_from
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ltr.simulate import SessionResult, SimulationReport
+    from ltr.clicks.simulator import SessionResult, SimulationReport
 
 
 def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
@@ -69,8 +69,8 @@ def simulate(ctx: click.Context, index_name: str, dataset_spec: str, split: str,
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ltr.datasets import load_collection
-    from ltr.simulate import FreshnessPreference, PositionBasedModel, Simulator, probe_endpoint
+    from ltr.clicks.simulator import FreshnessPreference, PositionBasedModel, Simulator, probe_endpoint
+    from ltr.evaluation.datasets import load_collection
 
     settings = settings_from(ctx)
     err = Console(stderr=True)
@@ -169,7 +169,7 @@ def films(ctx: click.Context, out_dir: Path | None, limit: int | None, seed: int
     """17k dated films (bokeh_sampledata, CC0) with genre queries graded by reviews: a freshness corpus."""
     from rich.console import Console
 
-    from ltr.films import FILMS_PROFILE, write_films_dataset
+    from ltr.clicks.films import FILMS_PROFILE, write_films_dataset
 
     settings = settings_from(ctx)
     target = out_dir or Path(settings.home) / "datasets" / "films"

@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hybridrank.cli_support import handle_errors, settings_from
-from ltr.cli_features import parse_request_time
+from hybridrank.cli.features import parse_request_time
+from hybridrank.cli.support import handle_errors, settings_from
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from hybridrank.config import Settings
-    from ltr.registry import ModelRegistry
-    from ltr.train import TrainConfig, TrainResult
+    from ltr.training.registry import ModelRegistry
+    from ltr.training.train import TrainConfig, TrainResult
 
-MODEL_TYPES = ("lightgbm", "listnet")  # mirrors ltr.train.MODEL_TYPES (kept light)
-LABEL_POLICIES = ("debiased", "naive")  # mirrors ltr.click_training.LABEL_POLICIES
+MODEL_TYPES = ("lightgbm", "listnet")  # mirrors ltr.training.train.MODEL_TYPES (kept light)
+LABEL_POLICIES = ("debiased", "naive")  # mirrors ltr.clicks.training_set.LABEL_POLICIES
 
 
 def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
@@ -86,12 +86,12 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
 
-    from features.feature_log import read_feature_log
     from features.pipeline import FeaturePipeline
+    from hybridrank.cli.features import run_feature_log
     from hybridrank.errors import ContractMismatch
-    from ltr.cli_features import run_feature_log
-    from ltr.registry import ModelRegistry
-    from ltr.train import TrainConfig, train_model
+    from ltr.training.feature_log import read_feature_log
+    from ltr.training.registry import ModelRegistry
+    from ltr.training.train import TrainConfig, train_model
 
     settings = settings_from(ctx)
     console = Console()
@@ -136,11 +136,11 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
 def _train_from_events(settings: Settings, console: Console, registry: ModelRegistry, index_name: str, *,
                        out: Path | None, config: TrainConfig, labels: str, since: datetime | None,
                        until: datetime | None, register: bool) -> TrainResult:
-    """Read the index's impressions, build the click training set, train (see ``ltr.click_training``)."""
+    """Read the index's impressions, build the click training set, train (see ``ltr.clicks.training_set``)."""
     from features.pipeline import FeaturePipeline
     from hybridrank.errors import ContractMismatch
-    from ltr.click_training import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
-    from ltr.clicks import load_clicked_impressions
+    from ltr.clicks.click_model import load_clicked_impressions
+    from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
 
     impressions, orphans = load_clicked_impressions(settings, index_name, since=since, until=until)
     names, _ = feature_set(impressions)
@@ -195,7 +195,7 @@ def _report(console: Console, result: TrainResult, model_type: str, *, title: st
 def _finish(settings: Settings, console: Console, registry: ModelRegistry, result: TrainResult, index_name: str,
             *, register: bool, variant: str) -> None:
     from features.pipeline import FeaturePipeline
-    from ltr.model import compile_for_serving
+    from ltr.training.model import compile_for_serving
 
     model_dir = result.model_dir
     if register:

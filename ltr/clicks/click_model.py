@@ -39,7 +39,7 @@ import numpy as np
 
 from hybridrank.errors import DataError, HybridRankError
 from hybridrank.files import write_text_atomic
-from ltr.events_data import Impression, parse_time
+from ltr.clicks.impressions import Impression, parse_time
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -353,7 +353,7 @@ def read_index_impressions(client: Elasticsearch, settings: Settings, index: str
                            ) -> tuple[list[Impression], int]:
     """(impressions, orphan clicks) of ``index`` from the events index; ``DataError`` if there is none."""
     from connector.client import translate_errors
-    from ltr.events_data import read_impressions
+    from ltr.clicks.impressions import read_impressions
 
     events_index = settings.feedback.events_index
     with translate_errors(events_index):

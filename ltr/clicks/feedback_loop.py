@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ltr.experiments import Experiment, ExperimentStore, Mode, Variant
+from ltr.experiments.store import Experiment, ExperimentStore, Mode, Variant
 
 if TYPE_CHECKING:
-    from connector.embedding import Embedder
+    from connector.embedding.embedder import Embedder
     from hybridrank.config import Settings
-    from ltr.datasets import Collection
-    from ltr.events_data import Impression
-    from ltr.simulate import FreshnessPreference, SimulationReport
+    from ltr.clicks.impressions import Impression
+    from ltr.clicks.simulator import FreshnessPreference, SimulationReport
+    from ltr.evaluation.datasets import Collection
 
 
 class FeedbackLoop:
@@ -30,8 +30,8 @@ class FeedbackLoop:
 
     def __init__(self, settings: Settings, index: str, collection: Collection, embedder: Embedder) -> None:
         from connector.client import make_client
-        from connector.server import Endpoint
-        from connector.server_thread import ServerThread
+        from connector.endpoint.app import Endpoint
+        from connector.endpoint.thread import ServerThread
 
         self.settings = settings
         self.index = index
@@ -72,8 +72,8 @@ class FeedbackLoop:
                  freshness: FreshnessPreference | None = None, propensity_sd: float = 0.0,
                  progress: bool = True) -> SimulationReport:
         """``sessions`` simulated searches of the split's queries (with their qrels as relevance);
-        ``propensity_sd`` > 0 = users who differ in how much they click (``ltr.simulate``)."""
-        from ltr.simulate import PositionBasedModel, Simulator
+        ``propensity_sd`` > 0 = users who differ in how much they click (``ltr.clicks.simulator``)."""
+        from ltr.clicks.simulator import PositionBasedModel, Simulator
 
         cfg = self.settings.index(self.index)
         with Simulator(self.url, self.index, self.collection.split_queries(split), self.collection.qrels(split),
@@ -91,7 +91,7 @@ class FeedbackLoop:
 
     def impressions(self, experiment: str | None = None, *, timeout_s: float = 120.0) -> tuple[list[Impression], int]:
         """(impressions with their clicks, orphan clicks) once the event log has shipped everything."""
-        from ltr.events_data import read_impressions
+        from ltr.clicks.impressions import read_impressions
 
         events = self.endpoint.events
         deadline = time.monotonic() + timeout_s

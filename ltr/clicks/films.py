@@ -11,7 +11,7 @@ a language ("french crime drama"). A film is relevant to a query when it has eve
     3  matches, Tomatometer >= 85 with at least 20 reviews
 
 Relevance ignores the release date on purpose: recency is what the freshness experiment adds
-through simulated users (``ltr.simulate.FreshnessPreference``), so a model can only learn it from
+through simulated users (``ltr.clicks.simulator.FreshnessPreference``), so a model can only learn it from
 clicks. Every document carries ``released`` (ISO date, the timestamp field) and numeric fields
 (``year``, ``rating``, ``meter``, ``reviews``, ``runtime``) and keyword fields (``genres``,
 ``language``, ``country``). The index profile that fits is ``FILMS_PROFILE``.
@@ -301,7 +301,7 @@ def write_films_dataset(out_dir: str | Path, *, db_path: str | Path | None = Non
     first, last = min(f.released for f in films), max(f.released for f in films)
     readme = (f"# films\n\n{len(films)} films released {first} .. {last}, {len(queries)} queries "
               f"({n_test} test). Written by `hybridrank datasets films` from bokeh_sampledata "
-              f"(Wikidata, CC0); see ltr/films.py for how queries and grades are made.\n\n"
+              f"(Wikidata, CC0); see ltr/clicks/films.py for how queries and grades are made.\n\n"
               f"Index profile:\n\n```toml\n{FILMS_PROFILE}```\n")
     write("README.md", [readme])
     return FilmsDatasetStats(path=out, documents=len(films), queries=len(queries), test_queries=n_test,

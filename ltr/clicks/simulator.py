@@ -34,9 +34,9 @@ import httpx
 import numpy as np
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from connector.wire import EXPERIMENT_HEADER, RANKER_HEADER, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER
+from connector.endpoint.wire import EXPERIMENT_HEADER, RANKER_HEADER, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER
 from hybridrank.errors import ClusterUnavailable, DataError
-from ltr.events_data import click_event_id
+from ltr.clicks.impressions import click_event_id
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch

@@ -1,4 +1,4 @@
-"""Training sets from logged impressions and clicks, for ``ltr.train.train_model``.
+"""Training sets from logged impressions and clicks, for ``ltr.training.train.train_model``.
 
 Design (chosen for what trains, and to keep the time split honest):
 
@@ -26,7 +26,7 @@ Design (chosen for what trains, and to keep the time split honest):
 
   * ``naive``: clicks / impressions: biased towards whatever the logging ranker put on top;
   * ``debiased``: clicks / expected clicks, expected = sum of the PBM examination probability of the
-    positions shown (inverse-propensity weighting; ``ltr.clicks``), the same numbers as the ``ctr`` feature.
+    positions shown (inverse-propensity weighting; ``ltr.clicks.click_model``), the same numbers as the ``ctr`` feature.
 
 Groups with no document graded above 0, or with fewer than two rows, teach a listwise loss nothing
 and are dropped here (counted), so ``train_model`` drops none and the time split stays exact.
@@ -44,13 +44,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hybridrank.errors import DataError, HybridRankError
-from ltr.clicks import ClickStatistics, Pair, fit_pbm, normalize_query
-from ltr.events_data import Impression
+from ltr.clicks.click_model import ClickStatistics, Pair, fit_pbm, normalize_query
+from ltr.clicks.impressions import Impression
 
 if TYPE_CHECKING:
-    from features.feature_log import FeatureLog
     from hybridrank.config import Settings
-    from ltr.train import TrainConfig, TrainResult
+    from ltr.training.feature_log import FeatureLog
+    from ltr.training.train import TrainConfig, TrainResult
 
 LABEL_POLICIES = ("debiased", "naive")
 LABEL_LEVELS = 31  # grades 0-30: LightGBM's default label_gain (2^g - 1) has 31 entries
@@ -152,7 +152,7 @@ def build_click_training_set(
     ``feature_meta`` = the live pipeline's ``feature_config_hash``/``feature_params``/``context_params``
     when its feature names equal the logged ones (the contract needs them to serve).
     """
-    from features.feature_log import FeatureLog
+    from ltr.training.feature_log import FeatureLog
 
     if policy not in LABEL_POLICIES:
         raise HybridRankError(f"unknown label policy {policy!r}; choose one of {', '.join(LABEL_POLICIES)}")
@@ -240,8 +240,8 @@ def train_from_clicks(
     training_meta: Mapping[str, Any] | None = None,
     model_store: Callable[[str], Path] | None = None,
 ) -> TrainResult:
-    """``ltr.train.train_model`` on a click training set, validated on its later period."""
-    from ltr.train import TrainConfig, train_model
+    """``ltr.training.train.train_model`` on a click training set, validated on its later period."""
+    from ltr.training.train import TrainConfig, train_model
 
     cfg = replace(config or TrainConfig(), valid_fraction=training_set.valid_fraction)
     meta = {**training_set.describe(), **dict(training_meta or {})}

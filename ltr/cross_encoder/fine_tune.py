@@ -32,9 +32,9 @@ from hybridrank.errors import DataError, ModelError
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
     from hybridrank.config import Settings
-    from ltr.datasets import Collection
+    from ltr.evaluation.datasets import Collection
 
 METADATA_FILE = "hybridrank-cross-encoder.json"
 HYBRID_MODE = "linear"  # the window whose top documents are the hard negatives and the rerank pool
@@ -237,7 +237,7 @@ class FineTuneResult:
 
 def resolve_base(base: str) -> str:
     """A local checkpoint directory for ``base`` (the packaged alias ``minilm``, or a path/name)."""
-    from connector.embedding import resolve_model_path
+    from connector.embedding.embedder import resolve_model_path
     from hybridrank.errors import EmbeddingError
 
     try:
@@ -388,9 +388,9 @@ def fine_tune_cross_encoder(
     """Fine-tune a cross-encoder on ``dataset``'s ``split`` judgments, hard negatives from ``index``'s
     hybrid window; save it (with ``hybridrank-cross-encoder.json``) to ``out_dir``."""
     from connector.client import make_client
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
-    from ltr.evaluation import retrieve_windows
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
+    from ltr.evaluation.metrics import retrieve_windows
 
     out = Path(out_dir).expanduser()
     qrels = dataset.qrels(split)

@@ -41,7 +41,7 @@ SHARED_DIR_ENV = "HYBRIDRANK_SHARED_DIR"
 def shared_datasets_dir() -> Path:
     """The shared test collections: ``$HYBRIDRANK_SHARED_DIR/datasets``, else ``shared/datasets``
     beside the repository (the layout this project is developed in)."""
-    root = os.environ.get(SHARED_DIR_ENV) or Path(__file__).resolve().parents[2] / "shared"
+    root = os.environ.get(SHARED_DIR_ENV) or Path(__file__).resolve().parents[3] / "shared"
     return Path(root) / "datasets"
 
 

@@ -25,7 +25,7 @@ class JudgmentSource(Protocol):
 
 
 class Judgments:
-    """Explicit graded qrels (``{qid: {doc_id: grade}}``, BEIR/TREC layouts via ``ltr.datasets``)."""
+    """Explicit graded qrels (``{qid: {doc_id: grade}}``, BEIR/TREC layouts via ``ltr.evaluation.datasets``)."""
 
     def __init__(self, qrels: Mapping[str, Mapping[str, int]], *, name: str = "qrels") -> None:
         cleaned: dict[str, dict[str, int]] = {}
@@ -45,7 +45,7 @@ class Judgments:
 
     @classmethod
     def from_collection(cls, collection_path: str, split: str) -> Judgments:
-        from ltr.datasets import load_collection
+        from ltr.evaluation.datasets import load_collection
 
         collection = load_collection(collection_path)
         return cls(collection.qrels(split), name=f"{collection.name}:{split}")

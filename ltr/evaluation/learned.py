@@ -1,6 +1,6 @@
 """Learned rankers in the evaluation table: train/test on logged features, or k-fold CV by query.
 
-Every learned run is scored from a feature log made by ``features.feature_log.log_features``,
+Every learned run is scored from a feature log made by ``ltr.training.feature_log.log_features``,
 which is the code the live reranker uses (the parity test pins that), so a run here is what serving
 would return for the same query and request time.
 """
@@ -19,20 +19,20 @@ import numpy as np
 from hybridrank.errors import DataError
 
 if TYPE_CHECKING:
-    from connector.retrieval import Retriever
-    from features.feature_log import FeatureLog
-    from ltr.datasets import Collection
-    from ltr.evaluation import RunDict
-    from ltr.train import TrainConfig
+    from connector.retrieval.retriever import Retriever
+    from ltr.evaluation.datasets import Collection
+    from ltr.evaluation.metrics import RunDict
+    from ltr.training.feature_log import FeatureLog
+    from ltr.training.train import TrainConfig
 
 
 def log_split(retriever: Retriever, collection: Collection, split: str, out: Path, *, request_time: datetime,
               window: int | None = None, queries: Mapping[str, str] | None = None,
               on_batch: Callable[[int], None] | None = None) -> FeatureLog:
     """Feature-log the queries of ``split`` (all, or ``queries``; labels from its qrels) and read it back."""
-    from features.feature_log import log_features, read_feature_log
     from features.pipeline import FeaturePipeline
-    from ltr.judgments import Judgments
+    from ltr.evaluation.judgments import Judgments
+    from ltr.training.feature_log import log_features, read_feature_log
 
     queries = queries if queries is not None else collection.split_queries(split)
     judgments = Judgments(collection.qrels(split), name=f"{collection.name}:{split}")
@@ -44,8 +44,8 @@ def log_split(retriever: Retriever, collection: Collection, split: str, out: Pat
 
 def run_from_scores(log: FeatureLog, scores: np.ndarray, *, remove_query_doc: bool = False) -> RunDict:
     """A ranx-ready run: each query's logged candidates ordered by ``scores`` (ties by doc id)."""
-    from connector.candidates import Candidate
-    from ltr.evaluation import run_from_windows
+    from connector.retrieval.candidates import Candidate
+    from ltr.evaluation.metrics import run_from_windows
 
     windows = {}
     for qid, rows in log.groups():
@@ -65,7 +65,7 @@ def subset(log: FeatureLog, qids: set[str]) -> FeatureLog:
 def model_scores(model_dir: str | Path, log: FeatureLog) -> np.ndarray:
     """Score a log with a saved model; the model's contract must match the log's features."""
     from hybridrank.errors import ContractMismatch
-    from ltr.model import RankingModel
+    from ltr.training.model import RankingModel
 
     model = RankingModel.load(model_dir)
     if list(model.feature_names) != list(log.feature_names):
@@ -79,7 +79,7 @@ def cross_validated_run(log: FeatureLog, *, folds: int = 5, config: TrainConfig 
     """k-fold CV by query: each fold's queries are scored by a model trained on the other folds."""
     from sklearn.model_selection import KFold
 
-    from ltr.train import TrainConfig, train_model
+    from ltr.training.train import TrainConfig, train_model
 
     qids = sorted({str(q) for q in log.qids})
     if folds < 2 or len(qids) < folds:

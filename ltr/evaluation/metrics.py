@@ -20,8 +20,8 @@ from hybridrank.errors import DataError, HybridRankError
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from connector.candidates import Candidate
-    from connector.retrieval import Retriever
+    from connector.retrieval.candidates import Candidate
+    from connector.retrieval.retriever import Retriever
 
 METRICS: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10")
 HEADLINE = "ndcg@10"
@@ -233,7 +233,7 @@ def retrieve_windows(
     ``on_batch(n)`` is called after every batch of ``n`` queries (for a progress bar). A query
     whose text is blank gets an empty window (it scores 0), since there is nothing to search.
     """
-    from connector.retrieval import ES_HYBRID, check_mode
+    from connector.retrieval.retriever import ES_HYBRID, check_mode
 
     for mode in modes:
         check_mode(mode)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ltr.ab_stats import METRIC_LABELS, METRICS, RANDOMIZATION_MAX_UNITS, ExperimentStats, Interval
+from ltr.experiments.stats import METRIC_LABELS, METRICS, RANDOMIZATION_MAX_UNITS, ExperimentStats, Interval
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

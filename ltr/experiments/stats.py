@@ -43,8 +43,8 @@ from typing import Any, Literal
 import numpy as np
 
 from hybridrank.errors import DataError
-from ltr.events_data import Impression
-from ltr.experiments import TEAM_A, TEAM_B, Experiment, interleaving_outcome, team_clicks
+from ltr.clicks.impressions import Impression
+from ltr.experiments.store import TEAM_A, TEAM_B, Experiment, interleaving_outcome, team_clicks
 
 METRICS: tuple[str, ...] = ("ctr", "clicks@1", "clicks@3", "clicks@10", "abandonment", "mrr")
 METRIC_LABELS: dict[str, str] = {

@@ -30,9 +30,9 @@ from hybridrank.errors import DataError, HybridRankError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from connector.candidates import Candidate
-    from connector.retrieval import QueryLegs, Retriever
-    from ltr.judgments import JudgmentSource
+    from connector.retrieval.candidates import Candidate
+    from connector.retrieval.retriever import QueryLegs, Retriever
+    from ltr.evaluation.judgments import JudgmentSource
 
 META_KEY = b"hybridrank"
 BASE_COLUMNS = ("qid", "doc_id", "label", "query_time", "leg_bm25", "leg_knn")
@@ -40,7 +40,7 @@ BASE_COLUMNS = ("qid", "doc_id", "label", "query_time", "leg_bm25", "leg_knn")
 
 def window_candidates(legs: QueryLegs, config: Any) -> list[Candidate]:
     """Every candidate either leg found (the rerank pool), in RRF order, ties by doc id."""
-    from connector.fusion import rrf_score
+    from connector.retrieval.fusion import rrf_score
 
     # scored aside (not via fusion.rrf) so the shared candidates' fused_score stays untouched
     return sorted(legs.candidates.values(), key=lambda c: (-rrf_score(c.leg_ranks, config.rrf_k), c.doc_id))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from hybridrank.errors import ModelError
-from ltr.contract import CONTRACT_FILE, ModelContract, check_contract
+from ltr.training.contract import CONTRACT_FILE, ModelContract, check_contract
 
 if TYPE_CHECKING:
     from features.pipeline import FeaturePipeline
@@ -83,7 +83,7 @@ class RankingModel:
         """Load a model directory; with ``pipeline``, refuse one trained on other features.
 
         With ``compile_dir``, a LightGBM model scores with LightGBM at once and with its compiled
-        native code (``ltr.compiled``, cached there) once that is built and checked, in the background.
+        native code (``ltr.training.compiled``, cached there) once that is built and checked, in the background.
         """
         path = Path(path).expanduser()
         if not path.is_dir():
@@ -103,7 +103,7 @@ class RankingModel:
                              f"(known: {', '.join(sorted(LOADERS))})")
         scorer = loader(model_file, contract)
         if compile_dir is not None and contract.model_type == "lightgbm":
-            from ltr.compiled import CompilingScorer
+            from ltr.training.compiled import CompilingScorer
 
             scorer = CompilingScorer(model_file, scorer, scorer.booster,  # type: ignore[attr-defined]
                                      Path(compile_dir).expanduser())

@@ -17,7 +17,7 @@ from typing import Any
 
 from hybridrank.errors import ModelError
 from hybridrank.files import exclusive, write_text_atomic
-from ltr.contract import CONTRACT_FILE, ModelContract
+from ltr.training.contract import CONTRACT_FILE, ModelContract
 
 REGISTRY_FILE = "registry.json"
 DEFAULT_VARIANT = "default"

@@ -1,6 +1,6 @@
 """Training: LightGBM lambdarank (grouped by query) or a small listwise torch ranker (ListNet).
 
-Input is a feature log (``features.feature_log``). Queries whose window holds no relevant document
+Input is a feature log (``ltr.training.feature_log``). Queries whose window holds no relevant document
 teach nothing to a listwise loss and are dropped (the count is reported). The validation split is
 by query (``GroupShuffleSplit``), or by time when every query has a timestamp.
 
@@ -8,7 +8,7 @@ LightGBM picks its number of trees by k-fold cross-validation by query over the 
 (its own ndcg@10, early stopping), or with ``cv_folds=0`` by early stopping on the validation split;
 then (``refit``, the default) it retrains on every query with that many trees. On SciFact one small
 validation split chose anywhere from 8 to 380 trees; CV is steadier. Validation NDCG@10 is reported
-(through ``ltr.evaluation``, i.e. ranx) from the model that never saw the validation queries.
+(through ``ltr.evaluation.metrics``, i.e. ranx) from the model that never saw the validation queries.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hybridrank.errors import DataError, HybridRankError
-from ltr.contract import ModelContract, library_versions
-from ltr.model import IMPORTANCE_PNG, MODEL_FILES, write_model_dir
+from ltr.training.contract import ModelContract, library_versions
+from ltr.training.model import IMPORTANCE_PNG, MODEL_FILES, write_model_dir
 
 if TYPE_CHECKING:
-    from features.feature_log import FeatureLog
+    from ltr.training.feature_log import FeatureLog
 
 MODEL_TYPES = ("lightgbm", "listnet")
 
@@ -219,7 +219,7 @@ def _train_listnet(data: TrainingData, train_g: list[int], valid_g: list[int], c
     import torch
     from sklearn.metrics import ndcg_score
 
-    from ltr.model import listnet_scorer
+    from ltr.training.model import listnet_scorer
 
     torch.manual_seed(cfg.seed)
     tr = _rows(data, train_g)
@@ -364,7 +364,7 @@ def validation_metrics(data: TrainingData, valid_g: list[int], score: Callable[[
     The judgments are those inside the logged windows, so these are window metrics (for model
     selection); test-split numbers come from ``hybridrank evaluate``.
     """
-    from ltr.evaluation import evaluate_runs
+    from ltr.evaluation.metrics import evaluate_runs
 
     qrels = {data.qids[g]: {str(data.doc_ids[r]): int(data.labels[r]) for r in data.groups[g]} for g in valid_g}
     runs: dict[str, dict[str, dict[str, float]]] = {"model": {}}

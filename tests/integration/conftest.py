@@ -1,7 +1,7 @@
 """The real tier: a real Elasticsearch node, started by the suite itself, fresh indices per test.
 
 If ``ES_URL`` points at a running cluster the suite uses it; otherwise it starts the managed local
-node (``connector.local_es``) on a test port and stops it at the end. A node that cannot be had is a
+node (``connector.node.launcher``) on a test port and stops it at the end. A node that cannot be had is a
 failure, never a skip.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hybridrank.config import Settings, load_settings
-from ltr.datasets import shared_datasets_dir
+from ltr.evaluation.datasets import shared_datasets_dir
 
 TEST_PORT = int(os.environ.get("HYBRIDRANK_TEST_ES_PORT", "9251"))
 
@@ -32,7 +32,7 @@ def es_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from connector.local_es import LocalElasticsearch
+    from connector.node.launcher import LocalElasticsearch
 
     base = load_settings(None)
     node = LocalElasticsearch.from_settings(base, port=TEST_PORT, name="hybridrank-test")
@@ -77,7 +77,7 @@ def fresh_index(es) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def embedder(settings: Settings):  # type: ignore[no-untyped-def]
-    from connector.embedding import embedder_from_settings
+    from connector.embedding.embedder import embedder_from_settings
 
     # the user's embedding cache (vectors are a pure function of model and text), not the private home
     return embedder_from_settings(settings.model_copy(update={"home": load_settings(None).home}))

@@ -1,5 +1,5 @@
 """Shared by the endpoint's integration tests: a small real profiled index (the server thread is
-``connector.server_thread``)."""
+``connector.endpoint.thread``)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def build_index(es: Elasticsearch, embedder: Any, shared: Path, name: str) -> No
 
 def judged_slice(shared: Path, n_queries: int, n_docs: int) -> list[dict[str, Any]]:
     """The relevant docs of SciFact's first ``n_queries`` test queries, padded with other docs to ``n_docs``."""
-    from ltr.datasets import load_collection
+    from ltr.evaluation.datasets import load_collection
 
     coll = load_collection(str(shared / "scifact"))
     qrels = coll.qrels("test")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from connector.candidates import Candidate
+from connector.retrieval.candidates import Candidate
 from features.base import DENSE_SCORE, ExactScores, FeatureContext, bm25_key
 from features.fused_score import window_fusions
 from features.pipeline import FeaturePipeline, FeatureRequest

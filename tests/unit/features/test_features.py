@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from connector.candidates import Candidate
+from connector.retrieval.candidates import Candidate
 from features.base import DENSE_SCORE, ExactScores, FeatureContext, bm25_key
 from features.bm25_best_fields import BM25BestFields
 from features.bm25_field import BM25Field

@@ -13,7 +13,7 @@ from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import Elasticsearch
 
-from connector.candidates import Candidate
+from connector.retrieval.candidates import Candidate
 from features.pipeline import FeaturePipeline, FeatureRequest, exact_scores_body, parse_exact_scores
 from hybridrank.config import IndexConfig
 from hybridrank.errors import ClusterError
@@ -131,8 +131,8 @@ def test_read_feature_log_refuses_what_is_not_a_log(tmp_path: Any) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from features.feature_log import read_feature_log
     from hybridrank.errors import DataError
+    from ltr.training.feature_log import read_feature_log
 
     (tmp_path / "junk.parquet").write_text("not parquet")
     with pytest.raises(DataError, match="not a readable Parquet feature log"):

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
-from serve_support import temporary_index
 
-from connector.ranking import RankerHolder
-from connector.server import Endpoint
-from connector.server_thread import ServerThread, free_port
+from connector.endpoint.app import Endpoint
+from connector.endpoint.serving import RankerHolder
+from connector.endpoint.thread import ServerThread, free_port
 from hybridrank.config import IndexConfig, Settings
+from tests.support.indices import temporary_index
 
 WINDOW = 20
 

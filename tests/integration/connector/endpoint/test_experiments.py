@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from elasticsearch import Elasticsearch
-from serve_support import temporary_index
 
-from connector.ranking import RankerHolder
-from connector.server import Endpoint
-from connector.server_thread import ServerThread
+from connector.endpoint.app import Endpoint
+from connector.endpoint.serving import RankerHolder
+from connector.endpoint.thread import ServerThread
 from hybridrank.config import IndexConfig, Settings
-from ltr.experiments import Experiment, ExperimentStore, Variant, team_draft
+from ltr.experiments.store import Experiment, ExperimentStore, Variant, team_draft
+from tests.support.indices import temporary_index
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}
 WINDOW = 20

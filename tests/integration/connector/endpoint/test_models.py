@@ -19,15 +19,15 @@ import httpx
 import numpy as np
 import pytest
 from elasticsearch import Elasticsearch
-from serve_support import temporary_index
 
-from connector.server import Endpoint
-from connector.server_thread import ServerThread
+from connector.endpoint.app import Endpoint
+from connector.endpoint.thread import ServerThread
 from features.pipeline import FeaturePipeline
 from hybridrank.config import IndexConfig, Settings
-from ltr.contract import ModelContract
-from ltr.model import LIGHTGBM_FILE, write_model_dir
-from ltr.registry import ModelRegistry
+from ltr.training.contract import ModelContract
+from ltr.training.model import LIGHTGBM_FILE, write_model_dir
+from ltr.training.registry import ModelRegistry
+from tests.support.indices import temporary_index
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}
 
@@ -121,7 +121,7 @@ def test_the_serving_model_reranks_with_features_in_explain(setup: tuple[ServerT
 
 def test_the_serving_models_are_loaded_before_the_endpoint_says_ready(
         settings: Settings, index_name: str, tmp_path: Path, embedder: Any) -> None:
-    from ltr.experiments import Experiment, ExperimentStore, Variant
+    from ltr.experiments.store import Experiment, ExperimentStore, Variant
 
     live, registry = _home_with_models(settings, index_name, tmp_path,
                                        {"m-default": "bm25_text", "m-treatment": "dense_cosine"})

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from connector.client import make_client, translate_errors
-from connector.cluster_info import detect
-from connector.local_es import LocalElasticsearch
+from connector.node.capabilities import detect
+from connector.node.launcher import LocalElasticsearch
 from hybridrank.config import Settings, load_settings
 from hybridrank.errors import ClusterError
 

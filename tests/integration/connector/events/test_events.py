@@ -19,15 +19,15 @@ import httpx
 import numpy as np
 import pytest
 from elasticsearch import Elasticsearch
-from serve_support import temporary_index
 
-from connector.candidates import DENSE, LEXICAL, Candidate
-from connector.events import EventLog, parse_events
-from connector.ranking import Ranked, RankerHolder
-from connector.server import Endpoint
-from connector.server_thread import ServerThread, free_port
+from connector.endpoint.app import Endpoint
+from connector.endpoint.serving import Ranked, RankerHolder
+from connector.endpoint.thread import ServerThread, free_port
+from connector.events.spool import EventLog, parse_events
+from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
 from hybridrank.config import IndexConfig, Settings
-from ltr.events_data import EVENTS_MAPPING, click_event_id, read_impressions
+from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id, read_impressions
+from tests.support.indices import temporary_index
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}
 FEATURES = ["bm25", "knn", "knn_only"]

@@ -15,14 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from elasticsearch import Elasticsearch
-from serve_support import build_index
 
-from connector.local_es import LocalElasticsearch
-from connector.server import Endpoint
-from connector.server_thread import ServerThread
+from connector.endpoint.app import Endpoint
+from connector.endpoint.thread import ServerThread
+from connector.node.launcher import LocalElasticsearch
 from hybridrank.config import ClusterConfig, IndexConfig, Settings, load_settings
-from ltr.events_data import click_event_id, read_impressions
-from ltr.simulate import PositionBasedModel, Simulator
+from ltr.clicks.impressions import click_event_id, read_impressions
+from ltr.clicks.simulator import PositionBasedModel, Simulator
+from tests.support.indices import build_index
 
 OUTAGE_PORT = 9272
 INDEX = "outage-docs"

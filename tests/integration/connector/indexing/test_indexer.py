@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from connector.client import make_client
-from connector.cluster_info import detect
-from connector.documents import read_documents
-from connector.indexer import create_index, embed_text, index_documents, probe_analyzers
-from hybridrank.cli import cli
+from connector.indexing.documents import read_documents
+from connector.indexing.indexer import create_index, embed_text, index_documents, probe_analyzers
+from connector.node.capabilities import detect
+from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig, Settings
 from hybridrank.errors import ClusterUnavailable, ConfigError, EmbeddingError, IndexNotFound
 

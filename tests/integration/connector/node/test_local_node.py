@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from connector.client import make_client
-from connector.cluster_info import detect
-from connector.local_es import LocalElasticsearch
-from hybridrank.cli import cli
+from connector.node.capabilities import detect
+from connector.node.launcher import LocalElasticsearch
+from hybridrank.cli.main import cli
 from hybridrank.config import load_settings
 from hybridrank.errors import LauncherError
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connector.documents import read_documents
-from connector.indexer import create_index, index_documents
-from connector.retrieval import MODES, Retriever
-from hybridrank.cli import cli
+from connector.indexing.documents import read_documents
+from connector.indexing.indexer import create_index, index_documents
+from connector.retrieval.retriever import MODES, Retriever
+from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig, Settings
 from hybridrank.errors import HybridRankError, IndexNotFound
 
@@ -106,8 +106,8 @@ def test_ids_come_from_doc_values_and_old_indices_still_work(es, embedder, small
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A hybridrank index names hits from doc values (no stored-field read); an index without the
     field (an older one) gets the same window and features, by one resend, and stays on stored-field ids."""
-    from connector import hit_ids
-    from connector.mapping import ID_FIELD, index_body
+    from connector.indexing.mapping import ID_FIELD, index_body
+    from connector.retrieval import hit_ids
     from features.pipeline import FeaturePipeline, FeatureRequest
 
     monkeypatch.setattr(hit_ids, "_slow", set())

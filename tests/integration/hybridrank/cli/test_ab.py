@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +10,12 @@ import pytest
 from click.testing import CliRunner, Result
 from elasticsearch import helpers
 
-from hybridrank.cli import cli
+from hybridrank.cli.main import cli
 from hybridrank.config import Settings
-from ltr.ab_stats import compute_stats
-from ltr.events_data import EVENTS_MAPPING, Impression, click_event_id
-from ltr.experiments import Experiment, ExperimentStore, Variant
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from ab_synthetic import synthetic_impressions
+from ltr.clicks.impressions import EVENTS_MAPPING, Impression, click_event_id
+from ltr.experiments.stats import compute_stats
+from ltr.experiments.store import Experiment, ExperimentStore, Variant
+from tests.support.ab_synthetic import synthetic_impressions
 
 ENV = {"ES_URL": None, "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_HOME": None, "HYBRIDRANK_CONFIG": None}
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from hybridrank.cli import cli
+from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig, Settings, load_settings
-from ltr.clicks import DESIGN_EXAMINATION, load_click_stats
-from ltr.events_data import EVENTS_MAPPING, click_event_id
+from ltr.clicks.click_model import DESIGN_EXAMINATION, load_click_stats
+from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 INDEX = "clicks-corpus"
@@ -136,8 +136,8 @@ def test_aggregate_writes_stats_that_load_back(events_index: tuple[str, dict[tup
                                        "--param", "min_data_in_leaf=5", "--param", "num_threads=1", "--register"])
     assert trained.exit_code == 0, trained.output
     assert "promoted" in trained.output and "split by time" in trained.output
-    from ltr.contract import ModelContract
-    from ltr.registry import ModelRegistry
+    from ltr.training.contract import ModelContract
+    from ltr.training.registry import ModelRegistry
 
     registry = ModelRegistry(settings.home)
     serving = registry.serving(INDEX)

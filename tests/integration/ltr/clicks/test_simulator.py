@@ -19,17 +19,17 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from connector.documents import read_beir
-from connector.indexer import create_index, index_documents
-from connector.ranking import RankerHolder
-from connector.server import Endpoint
-from connector.server_thread import ServerThread
+from connector.endpoint.app import Endpoint
+from connector.endpoint.serving import RankerHolder
+from connector.endpoint.thread import ServerThread
+from connector.indexing.documents import read_beir
+from connector.indexing.indexer import create_index, index_documents
 from hybridrank.config import FeedbackConfig, IndexConfig, Settings
-from ltr.datasets import Collection, open_folder
-from ltr.events_data import read_impressions
-from ltr.experiments import Experiment, ExperimentStore, Variant
-from ltr.films import FILMS_PROFILE, write_films_dataset
-from ltr.simulate import FreshnessPreference, PositionBasedModel, Simulator, probe_endpoint
+from ltr.clicks.films import FILMS_PROFILE, write_films_dataset
+from ltr.clicks.impressions import read_impressions
+from ltr.clicks.simulator import FreshnessPreference, PositionBasedModel, Simulator, probe_endpoint
+from ltr.evaluation.datasets import Collection, open_folder
+from ltr.experiments.store import Experiment, ExperimentStore, Variant
 
 FILMS = 150
 
@@ -143,7 +143,7 @@ def test_cli_simulate(served: tuple[ServerThread, Endpoint], films_index: tuple[
                       films: Collection, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from hybridrank.cli import cli
+    from hybridrank.cli.main import cli
 
     server, _ = served
     name, _ = films_index

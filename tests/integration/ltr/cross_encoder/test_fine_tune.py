@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from serve_support import judged_slice
 
-from hybridrank.cli import cli
+from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig, Settings
-from ltr.datasets import load_collection
+from ltr.evaluation.datasets import load_collection
+from tests.support.indices import judged_slice
 
 N_QUERIES = 12
 N_DOCS = 80
@@ -61,10 +61,10 @@ def tiny_index(es, embedder, fresh_index: str, tiny_collection: Path) -> Iterato
 def test_fine_tune_load_score_rerank_feature_and_evaluate(
         tiny_index: str, tiny_collection: Path, settings: Settings, es, es_url: str,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
     from features.pipeline import FeaturePipeline
-    from ltr.cross_encoder import (
+    from ltr.cross_encoder.fine_tune import (
         METADATA_FILE,
         CrossEncoderScorer,
         fetch_texts,

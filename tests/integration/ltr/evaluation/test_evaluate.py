@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from serve_support import judged_slice
 
-from hybridrank.cli import cli
+from hybridrank.cli.main import cli
+from tests.support.indices import judged_slice
 
 N_QUERIES = 20
 N_DOCS = 150

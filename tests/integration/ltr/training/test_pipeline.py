@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from connector.retrieval import Retriever
-from features.feature_log import log_features, read_feature_log, retrieve_requests
+from connector.retrieval.retriever import Retriever
 from features.pipeline import FeaturePipeline
 from hybridrank.config import IndexConfig
-from ltr.datasets import load_collection
-from ltr.judgments import Judgments
+from ltr.evaluation.datasets import load_collection
+from ltr.evaluation.judgments import Judgments
+from ltr.training.feature_log import log_features, read_feature_log, retrieve_requests
 
 N_TRAIN = 60
 N_TEST = 15
@@ -96,9 +96,9 @@ def test_exact_scores_for_every_candidate(es, embedder, scifact: dict[str, Any])
 
 
 def test_log_train_load_rerank_and_parity(es, embedder, scifact: dict[str, Any], settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from ltr.model import RankingModel
-    from ltr.reranker import Reranker, rerank_windows
-    from ltr.train import TrainConfig, train_model
+    from ltr.ranking import Reranker, rerank_windows
+    from ltr.training.model import RankingModel
+    from ltr.training.train import TrainConfig, train_model
 
     retriever = _retriever(es, embedder, scifact["index"])
     pipeline = FeaturePipeline.from_config(retriever.config)
@@ -150,7 +150,7 @@ def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
 
     from click.testing import CliRunner
 
-    from hybridrank.cli import cli
+    from hybridrank.cli.main import cli
 
     monkeypatch.setenv("ES_URL", es_url)
     monkeypatch.setenv("HYBRIDRANK_HOME", str(tmp_path / "home"))
@@ -195,10 +195,10 @@ def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
 
     # the reranking entry point `hybridrank search --model serving` uses
     from connector.client import make_client
-    from connector.embedding import embedder_from_settings
-    from connector.retrieval import Retriever
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
     from hybridrank.config import load_settings
-    from ltr.reranker import rerank_with_model
+    from ltr.ranking import rerank_with_model
 
     settings = load_settings(None)
     retriever = Retriever(make_client(settings), index, settings.index(index), embedder_from_settings(settings))

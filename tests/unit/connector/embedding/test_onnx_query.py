@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from connector.embedding import Embedder, resolve_model_path
-from connector.onnx_query import OnnxQueryEncoder, _parts, fingerprint, load_or_export
+from connector.embedding.embedder import Embedder, resolve_model_path
+from connector.embedding.onnx_query import OnnxQueryEncoder, _parts, fingerprint, load_or_export
 from hybridrank.errors import EmbeddingError
 
 TEXTS = ["0-dimensional biomaterials show inductive properties.", "a", "Café — naïve façade? 42 %",
@@ -98,7 +98,7 @@ def test_unsupported_model_shapes_are_named() -> None:
 def test_unavailable_onnx_falls_back_to_torch_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                            torch_embedder: Embedder,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import connector.onnx_query as onnx_query
+    import connector.embedding.onnx_query as onnx_query
 
     def broken(*_args: Any, **_kwargs: Any) -> OnnxQueryEncoder:
         raise EmbeddingError("no exporter here")
@@ -106,7 +106,7 @@ def test_unavailable_onnx_falls_back_to_torch_and_says_why(tmp_path: Path, caplo
     monkeypatch.setattr(onnx_query, "load_or_export", broken)
     embedder = Embedder(query_cache_size=0, onnx_dir=tmp_path)
     embedder._model = torch_embedder.model  # share the loaded weights
-    with caplog.at_level(logging.WARNING, logger="connector.embedding"):
+    with caplog.at_level(logging.WARNING, logger="connector.embedding.embedder"):
         assert embedder.active_query_runtime == "torch"
     assert any("ONNX query encoder is unavailable" in r.getMessage() for r in caplog.records)
     assert np.array_equal(embedder.encode_query(TEXTS[0]), torch_embedder.encode_query(TEXTS[0]))

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from connector import dsl
-from connector.wire import RequestRejected
+from connector.endpoint import dsl
+from connector.endpoint.wire import RequestRejected
 from hybridrank.config import IndexConfig
 
 PROFILES = {"docs": IndexConfig(candidate_window=100, knn_num_candidates=200)}

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from connector import wire
-from connector.ranking import RankerHolder
-from connector.server import Endpoint
+from connector.endpoint import wire
+from connector.endpoint.app import Endpoint
+from connector.endpoint.serving import RankerHolder
 from hybridrank.config import FeedbackConfig, IndexConfig, Settings
 
 

@@ -23,12 +23,12 @@ from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import Elasticsearch
 from prometheus_client import CollectorRegistry, generate_latest
 
-from connector.candidates import DENSE, LEXICAL, Candidate
-from connector.events import EventLog, finite_list, impression_event_id, parse_events
-from connector.ranking import EsOrder, HybridOrder, Ranked, RankerHolder, RrfOrder
-from connector.wire import RequestRejected
-from ltr.events_data import EVENTS_MAPPING, click_event_id
-from ltr.experiments import Variant, team_draft
+from connector.endpoint.serving import EsOrder, HybridOrder, Ranked, RankerHolder, RrfOrder
+from connector.endpoint.wire import RequestRejected
+from connector.events.spool import EventLog, finite_list, impression_event_id, parse_events
+from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
+from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id
+from ltr.experiments.store import Variant, team_draft
 
 INDEX = "events-test"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -349,9 +349,9 @@ def test_an_experiment_goes_live_once_its_models_are_loaded(tmp_path: Path) -> N
     import threading
     import time
 
-    from connector.server import Endpoint
+    from connector.endpoint.app import Endpoint
     from hybridrank.config import IndexConfig, Settings
-    from ltr.experiments import Experiment, ExperimentStore
+    from ltr.experiments.store import Experiment, ExperimentStore
 
     release, loads = threading.Event(), []
 
@@ -419,7 +419,7 @@ def test_holder_reloads_models_when_the_click_statistics_change(tmp_path: Path) 
 
 
 def test_interleaved_ranking_is_the_team_draft_merge_with_features_and_teams() -> None:
-    from connector.server import _interleave
+    from connector.endpoint.app import _interleave
 
     cands = _cands()
     a = Ranked(cands, [4.0, 3.0, 2.0, 1.0], ranker="model:m1", model_id="m1", feature_names=["f"],

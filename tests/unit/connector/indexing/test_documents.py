@@ -12,11 +12,11 @@ import pytest
 from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node._base import NodeApiResponse
 
-from connector.documents import count_records, detect_format, read_documents
-from connector.indexer import Failure, PreparedDoc, embed_text, prepare_document
+from connector.indexing.documents import count_records, detect_format, read_documents
+from connector.indexing.indexer import Failure, PreparedDoc, embed_text, prepare_document
 from hybridrank.config import IndexConfig
 from hybridrank.errors import DataError
-from ltr.datasets import shared_datasets_dir
+from ltr.evaluation.datasets import shared_datasets_dir
 
 SCIFACT = shared_datasets_dir() / "scifact"
 
@@ -182,7 +182,7 @@ class _FakeEmbedder:
 def test_bulk_retries_429_and_names_item_errors() -> None:
     from elasticsearch import Elasticsearch
 
-    from connector.indexer import index_documents
+    from connector.indexing.indexer import index_documents
 
     _FakeNode.requests.clear()
     client = Elasticsearch("http://fake:9200", node_class=_FakeNode)

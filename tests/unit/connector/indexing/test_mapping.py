@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from connector.mapping import analysis_settings, choose_analyzer, index_body
+from connector.indexing.mapping import analysis_settings, choose_analyzer, index_body
 from hybridrank.config import IndexConfig
 from hybridrank.errors import ConfigError
 

@@ -10,7 +10,7 @@ from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import Elasticsearch
 
-from connector.cluster_info import ClusterInfo, detect, hunspell_probe_body, parse_version
+from connector.node.capabilities import ClusterInfo, detect, hunspell_probe_body, parse_version
 from hybridrank.errors import ClusterError, ClusterUnavailable
 
 BARE_NODE = {

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from connector import local_es
-from connector.local_es import (
+from connector.node import launcher as local_es
+from connector.node.launcher import (
     LocalElasticsearch,
     base_dir_for,
     build_command,
@@ -361,7 +361,7 @@ def test_stop_kills_a_process_that_ignores_sigterm(node_in_tmp: LocalElasticsear
 def test_cli_status_of_a_node_that_does_not_run(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from hybridrank.cli import cli
+    from hybridrank.cli.main import cli
 
     env = {"ES_URL": None, "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_HOME": str(tmp_path), "HYBRIDRANK_CONFIG": None}
     result = CliRunner(env=env).invoke(cli, ["es", "status", "--name", "unit-never-started", "--port", "9299"])
@@ -374,7 +374,7 @@ def test_cli_status_of_a_node_that_does_not_run(tmp_path: Path) -> None:
 def test_cli_with_an_external_cluster_starts_nothing_but_checks_it() -> None:
     from click.testing import CliRunner
 
-    from hybridrank.cli import cli
+    from hybridrank.cli.main import cli
 
     runner = CliRunner(env={"ES_URL": "http://127.0.0.1:9", "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_CONFIG": None})
     result = runner.invoke(cli, ["es", "start"])
@@ -388,7 +388,7 @@ def test_cli_with_an_external_cluster_starts_nothing_but_checks_it() -> None:
 def test_cli_rejects_a_bad_heap() -> None:
     from click.testing import CliRunner
 
-    from hybridrank.cli import cli
+    from hybridrank.cli.main import cli
 
     result = CliRunner().invoke(cli, ["es", "start", "--heap", "lots"])
     assert result.exit_code == 2

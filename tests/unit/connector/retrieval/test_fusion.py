@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from connector.candidates import Candidate, merge_legs
-from connector.fusion import FUSIONS, linear, ordered, rrf
+from connector.retrieval.candidates import Candidate, merge_legs
+from connector.retrieval.fusion import FUSIONS, linear, ordered, rrf
 
 
 def _cands() -> dict[str, Candidate]:

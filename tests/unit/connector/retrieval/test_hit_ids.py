@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from connector import hit_ids
-from connector.mapping import ID_FIELD
+from connector.indexing.mapping import ID_FIELD
+from connector.retrieval import hit_ids
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +41,7 @@ def test_a_hit_without_an_id_resends_once_the_slow_way(caplog: pytest.LogCapture
         hit = {"fields": {ID_FIELD: ["1"]}} if "stored_fields" in body else {"_id": "1"}
         return [{"hits": {"hits": [hit, {"_id": "2"} if "stored_fields" not in body else {"_score": 0.5}]}}]
 
-    with caplog.at_level("WARNING", logger="connector.hit_ids"):
+    with caplog.at_level("WARNING", logger="connector.retrieval.hit_ids"):
         responses = hit_ids.resend_unnamed("old", search)
     assert [list(b) for b in sent] == [["stored_fields", "docvalue_fields"], ["_source"]]
     assert [hit_ids.hit_id(h) for h in responses[0]["hits"]["hits"]] == ["1", "2"]

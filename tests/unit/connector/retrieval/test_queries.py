@@ -1,6 +1,6 @@
 """The query builders are pure: compare the dicts they return."""
 
-from connector import queries
+from connector.retrieval import queries
 
 FIELDS = {"title": 2.0, "text": 1.0}
 FILTER = {"term": {"lang": "en"}}

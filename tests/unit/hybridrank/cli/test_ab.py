@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
-from test_model_contract import NAMES, synthetic_log
 
-from hybridrank.cli import cli
-from ltr.cli_ab import build_variants, parse_variant, traffic_query
-from ltr.experiments import ExperimentStore
-from ltr.registry import ModelRegistry
-from ltr.train import TrainConfig, train_model
+from hybridrank.cli.ab import build_variants, parse_variant, traffic_query
+from hybridrank.cli.main import cli
+from ltr.experiments.store import ExperimentStore
+from ltr.training.registry import ModelRegistry
+from ltr.training.train import TrainConfig, train_model
+from tests.support.feature_logs import NAMES, synthetic_log
 
 ENV = {"ES_URL": None, "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_HOME": None, "HYBRIDRANK_CONFIG": None}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hybridrank.cli import COMMANDS, cli
+from hybridrank.cli.main import COMMANDS, cli
 
 
 def test_root_help_lists_every_command() -> None:
@@ -27,7 +27,7 @@ def test_each_command_help(name: str) -> None:
 def test_help_imports_no_heavy_library() -> None:
     code = (
         "import sys\n"
-        "from hybridrank.cli import COMMANDS, main\n"
+        "from hybridrank.cli.main import COMMANDS, main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "for name in COMMANDS:\n"
         "    try:\n        main([name, '--help'])\n    except SystemExit:\n        pass\n"
@@ -47,7 +47,7 @@ def test_evaluate_records_a_command_line_that_reproduces_the_run() -> None:
     """The JSON's ``command`` is typed back as it reads: repeatable options once per value, none when unused."""
     import shlex
 
-    from ltr.cli_evaluate import _invocation_args, evaluate
+    from hybridrank.cli.evaluate import _invocation_args, evaluate
 
     argv = ["--collection", "c", "--index", "i", "--cv-folds", "5",
             "--cv-model-type", "lightgbm", "--cv-model-type", "listnet"]

@@ -13,7 +13,7 @@ import pytest
 
 from hybridrank.config import Settings
 from hybridrank.errors import DataError, HybridRankError
-from ltr.clicks import (
+from ltr.clicks.click_model import (
     DESIGN_EXAMINATION,
     ClickStatistics,
     aggregate_clicks,
@@ -26,7 +26,7 @@ from ltr.clicks import (
     resolve_window,
     write_click_stats,
 )
-from ltr.events_data import Impression, Shown, impressions_from_events
+from ltr.clicks.impressions import Impression, Shown, impressions_from_events
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 GRADE_CLICK = {g: 0.1 + 0.9 * (2**g - 1) / 15 for g in range(5)}  # DESIGN.md, given examination
@@ -114,7 +114,7 @@ def test_smoothing_math_by_hand() -> None:
 
 
 def test_ctr_protocol_and_nan_semantics() -> None:
-    from connector.candidates import Candidate
+    from connector.retrieval.candidates import Candidate
     from features.base import ClickStats, FeatureContext
     from features.ctr import ClickThroughRate
     from hybridrank.config import IndexConfig

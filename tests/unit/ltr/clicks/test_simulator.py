@@ -20,12 +20,11 @@ from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import Elasticsearch
 
-from hybridrank.cli import cli
+from hybridrank.cli.main import cli
 from hybridrank.errors import ClusterUnavailable, DataError
-from ltr.datasets import open_folder
-from ltr.events_data import click_event_id
-from ltr.films import genre_phrase, load_films, write_films_dataset
-from ltr.simulate import (
+from ltr.clicks.films import genre_phrase, load_films, write_films_dataset
+from ltr.clicks.impressions import click_event_id
+from ltr.clicks.simulator import (
     EXAMINATION,
     FreshnessPreference,
     PositionBasedModel,
@@ -36,6 +35,7 @@ from ltr.simulate import (
     session_rng,
     user_propensity,
 )
+from ltr.evaluation.datasets import open_folder
 
 # -- the click model ---------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from hybridrank.errors import DataError
-from ltr.click_training import (
+from ltr.clicks.click_model import DESIGN_EXAMINATION, ClickStatistics, fit_pbm
+from ltr.clicks.impressions import Impression, Shown
+from ltr.clicks.training_set import (
     LABEL_LEVELS,
     build_click_training_set,
     click_labels,
@@ -19,8 +21,6 @@ from ltr.click_training import (
     label_scores,
     train_from_clicks,
 )
-from ltr.clicks import DESIGN_EXAMINATION, ClickStatistics, fit_pbm
-from ltr.events_data import Impression, Shown
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 NAMES = ["signal", "noise", "sparse"]
@@ -136,8 +136,8 @@ def test_mixed_feature_sets_and_featureless_events_are_refused() -> None:
 
 
 def test_train_from_clicks_writes_a_model_with_the_logged_contract(tmp_path: Path) -> None:
-    from ltr.contract import ModelContract
-    from ltr.train import TrainConfig
+    from ltr.training.contract import ModelContract
+    from ltr.training.train import TrainConfig
 
     impressions, _ = logged(queries=30, per_query=40)
     ts = build_click_training_set(impressions, policy="debiased")

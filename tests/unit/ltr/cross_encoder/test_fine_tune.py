@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from connector.candidates import Candidate
+from connector.retrieval.candidates import Candidate
 from features.base import ExactScores
 from features.cross_encoder import CrossEncoderScore
 from features.pipeline import FeaturePipeline, FeatureRequest
 from features.registry import default_names, resolve
-from hybridrank.cli import cli
+from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig
 from hybridrank.errors import DataError, ModelError
-from ltr.cross_encoder import build_pairs, doc_text, load_cross_encoder, rerank_top, train_pairs
+from ltr.cross_encoder.fine_tune import build_pairs, doc_text, load_cross_encoder, rerank_top, train_pairs
 
 
 class LengthScorer:
@@ -182,8 +182,8 @@ def test_score_with_a_missing_model_exits_1_naming_it(tmp_path: Path) -> None:
 def test_the_cli_trains_with_the_library_defaults() -> None:
     import inspect
 
-    from ltr.cli_cross_encoder import train
-    from ltr.cross_encoder import DEFAULT_MAX_LENGTH, fine_tune_cross_encoder
+    from hybridrank.cli.cross_encoder import train
+    from ltr.cross_encoder.fine_tune import DEFAULT_MAX_LENGTH, fine_tune_cross_encoder
 
     cli = {p.name: p.default for p in train.params}
     library = {name: p.default for name, p in inspect.signature(fine_tune_cross_encoder).parameters.items()

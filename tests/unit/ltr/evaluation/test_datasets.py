@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hybridrank.errors import DataError
-from ltr.datasets import load_collection, open_folder, read_qrels, shared_datasets_dir
+from ltr.evaluation.datasets import load_collection, open_folder, read_qrels, shared_datasets_dir
 
 SHARED = shared_datasets_dir()
 

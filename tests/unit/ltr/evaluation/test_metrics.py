@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from connector.candidates import Candidate
+from connector.retrieval.candidates import Candidate
 from hybridrank.errors import DataError, HybridRankError
-from ltr.datasets import shared_datasets_dir
-from ltr.evaluation import METRICS, evaluate_runs, retrieve_windows, run_from_windows
+from ltr.evaluation.datasets import shared_datasets_dir
+from ltr.evaluation.metrics import METRICS, evaluate_runs, retrieve_windows, run_from_windows
 
 SHARED = shared_datasets_dir()
 
@@ -141,7 +141,7 @@ def test_matches_ir_measures_on_real_graded_qrels() -> None:
     import ir_measures
     from ir_measures import RR, R, nDCG
 
-    from ltr.datasets import load_collection
+    from ltr.evaluation.datasets import load_collection
 
     qrels = load_collection(str(SHARED / "cranfield")).qrels("test")
     rng = random.Random(7)
@@ -221,7 +221,7 @@ def test_evaluate_help_is_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from hybridrank.cli import main\n"
+    code = ("import sys; from hybridrank.cli.main import main\n"
             "try: main(['evaluate', '--help'])\nexcept SystemExit: pass\n"
             "bad = [m for m in ('torch', 'sentence_transformers', 'lightgbm', 'ranx') if m in sys.modules]\n"
             "print('HEAVY', bad)")
@@ -231,7 +231,7 @@ def test_evaluate_help_is_light() -> None:
 
 
 def test_evaluate_rejects_unknown_modes() -> None:
-    from hybridrank.cli import cli
+    from hybridrank.cli.main import cli
 
     result = CliRunner().invoke(cli, ["evaluate", "--collection", "x", "--index", "i", "--modes", "bm25,foo"])
     assert result.exit_code == 2
@@ -239,7 +239,7 @@ def test_evaluate_rejects_unknown_modes() -> None:
 
 
 def test_evaluate_reports_a_bad_collection_cleanly(tmp_path: Path) -> None:
-    from hybridrank.cli import cli
+    from hybridrank.cli.main import cli
 
     result = CliRunner().invoke(cli, ["evaluate", "--collection", str(tmp_path / "none"), "--index", "i"])
     assert result.exit_code == 1

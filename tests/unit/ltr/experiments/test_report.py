@@ -6,11 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from ab_synthetic import synthetic_impressions
-
-from ltr.ab_report import render_report
-from ltr.ab_stats import compute_stats
-from ltr.experiments import Experiment, Variant
+from ltr.experiments.report import render_report
+from ltr.experiments.stats import compute_stats
+from ltr.experiments.store import Experiment, Variant
+from tests.support.ab_synthetic import synthetic_impressions
 
 
 def _figure(html: str, fig_id: str) -> str:

@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-from ab_synthetic import synthetic_impressions
 
-from ltr.ab_report import render_report
-from ltr.ab_stats import compute_stats
-from ltr.experiments import Experiment, Variant
+from ltr.experiments.report import render_report
+from ltr.experiments.stats import compute_stats
+from ltr.experiments.store import Experiment, Variant
+from tests.support.ab_synthetic import synthetic_impressions
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--disable-extensions", "--disable-background-networking"]

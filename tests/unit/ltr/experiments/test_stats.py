@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from ab_synthetic import START, synthetic_impressions
 from scipy import stats as scipy_stats
 from statsmodels.stats.weightstats import ttest_ind
 
 from hybridrank.errors import DataError
-from ltr.ab_stats import (
+from ltr.clicks.impressions import Impression, Shown
+from ltr.experiments.stats import (
     METRICS,
     ab_test,
     compute_stats,
@@ -23,8 +23,8 @@ from ltr.ab_stats import (
     sessions_for_power,
     sessions_to_significance,
 )
-from ltr.events_data import Impression, Shown
-from ltr.experiments import Experiment, Variant
+from ltr.experiments.store import Experiment, Variant
+from tests.support.ab_synthetic import START, synthetic_impressions
 
 A_A_EXPERIMENTS = 300
 
@@ -262,7 +262,7 @@ def test_randomization_p_agrees_with_welch_on_normal_data_and_handles_degenerate
 
 
 def test_large_experiments_use_the_t_approximation() -> None:
-    from ltr.ab_stats import RANDOMIZATION_MAX_UNITS, _welch
+    from ltr.experiments.stats import RANDOMIZATION_MAX_UNITS, _welch
 
     rng = np.random.default_rng(2)
     small_a, small_b = rng.exponential(1.0, 100), rng.exponential(1.3, 100)
@@ -279,7 +279,7 @@ def test_randomization_draws_depend_on_the_data_not_on_a_fixed_seed() -> None:
     """Another bucketing of the same users gets its own re-assignments (a fixed seed would reuse one
     set of permutations for every experiment of that size, and its Monte Carlo error would not average
     out over experiments); the same data keeps its p-value."""
-    from ltr.ab_stats import _data_seed
+    from ltr.experiments.stats import _data_seed
 
     rng = np.random.default_rng(3)
     users = rng.poisson(2.0, 60).astype(float)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_model_contract import CFG, NAMES, synthetic_log
 
 from features.pipeline import FeaturePipeline
-from ltr import compiled
-from ltr.compiled import CompilingScorer, compile_model, probe_matrix, split_thresholds
-from ltr.model import RankingModel
-from ltr.train import TrainConfig, train_model
+from ltr.training import compiled
+from ltr.training.compiled import CompilingScorer, compile_model, probe_matrix, split_thresholds
+from ltr.training.model import RankingModel
+from ltr.training.train import TrainConfig, train_model
+from tests.support.feature_logs import CFG, NAMES, synthetic_log
 
 
 @pytest.fixture(scope="module")

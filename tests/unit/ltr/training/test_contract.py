@@ -8,40 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.feature_log import FeatureLog
 from features.pipeline import FeaturePipeline
 from hybridrank.config import IndexConfig
 from hybridrank.errors import ContractMismatch, DataError, ModelError
-from ltr.contract import ModelContract
-from ltr.model import RankingModel
-from ltr.train import TrainConfig, train_model
-
-NAMES = ["bm25_title", "dense_cosine", "rank_knn"]
-CFG = IndexConfig()
-
-
-def synthetic_log(n_queries: int = 40, per_query: int = 20, *, seed: int = 0, no_relevant: int = 0) -> FeatureLog:
-    """dense_cosine carries the label; bm25_title is noise; rank_knn is NaN for a third of the rows."""
-    rng = np.random.default_rng(seed)
-    pipeline = FeaturePipeline(NAMES, CFG)
-    qids, docs, labels, rows = [], [], [], []
-    for q in range(n_queries):
-        grades = np.zeros(per_query, dtype=np.int32)
-        if q >= no_relevant:
-            grades[rng.choice(per_query, 3, replace=False)] = 1
-        for d in range(per_query):
-            cos = 0.3 + 0.4 * grades[d] + rng.normal(0, 0.15)
-            rank = float(d + 1) if rng.random() > 0.33 else np.nan
-            rows.append([rng.normal(5, 2), cos, rank])
-            qids.append(f"q{q}")
-            docs.append(f"d{q}-{d}")
-            labels.append(grades[d])
-    meta = {"feature_names": NAMES, "feature_config_hash": pipeline.config_hash(),
-            "feature_params": pipeline.feature_params(), "context_params": pipeline.context_params(),
-            "index": "idx", "window": per_query, "request_time": "2025-01-01T00:00:00+00:00"}
-    return FeatureLog(np.asarray(qids, dtype=object), np.asarray(docs, dtype=object),
-                      np.asarray(labels, dtype=np.int32), [None] * len(labels), np.asarray(rows, dtype=np.float64),
-                      list(NAMES), meta)
+from ltr.training.contract import ModelContract
+from ltr.training.model import RankingModel
+from ltr.training.train import TrainConfig, train_model
+from tests.support.feature_logs import CFG, NAMES, synthetic_log
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +73,7 @@ def test_truncated_model_file_is_a_plain_error(trained: Path, tmp_path: Path) ->
 
 
 def test_corrupt_model_with_matching_checksum_is_a_plain_error(trained: Path, tmp_path: Path) -> None:
-    from ltr.model import file_sha256
+    from ltr.training.model import file_sha256
 
     broken = _copy(trained, tmp_path / "garbage")
     (broken / "model.txt").write_text("this is not a model\n")
@@ -154,7 +127,7 @@ def test_listnet_trains_and_loads_with_imputation(tmp_path: Path) -> None:
 def test_time_split_when_every_query_has_a_time() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from ltr.train import prepare, split_queries
+    from ltr.training.train import prepare, split_queries
 
     log = synthetic_log(n_queries=10)
     start = datetime(2025, 1, 1, tzinfo=UTC)

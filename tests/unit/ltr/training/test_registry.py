@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hybridrank.errors import ModelError
-from ltr.registry import ModelRegistry
+from ltr.training.registry import ModelRegistry
 
 
 def _fake_model(registry: ModelRegistry, index: str, model_id: str) -> Path:
