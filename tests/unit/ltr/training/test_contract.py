@@ -73,7 +73,7 @@ def test_truncated_model_file_is_a_plain_error(trained: Path, tmp_path: Path) ->
 
 
 def test_corrupt_model_with_matching_checksum_is_a_plain_error(trained: Path, tmp_path: Path) -> None:
-    from ltr.training.model import file_sha256
+    from ltr.training.scorer import file_sha256
 
     broken = _copy(trained, tmp_path / "garbage")
     (broken / "model.txt").write_text("this is not a model\n")
