@@ -86,7 +86,7 @@ def big_forest(log: Any, trees: int, where: Path) -> tuple[Any, Any, float]:
     import lightgbm as lgb
 
     from ltr.training.compiled import compile_model
-    from ltr.training.train import LIGHTGBM_DEFAULTS
+    from ltr.training.lambdarank import LIGHTGBM_DEFAULTS
 
     groups = [idx for _, idx in log.groups()]
     rows = np.concatenate(groups)
