@@ -199,8 +199,9 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
 
     from rich.table import Table
 
-    from ltr.clicks.click_model import DESIGN_EXAMINATION, aggregate_clicks, click_stats_path, write_click_stats
+    from ltr.clicks.click_model import aggregate_clicks, click_stats_path, write_click_stats
     from ltr.clicks.feedback_loop import FeedbackLoop
+    from ltr.clicks.pbm import DESIGN_EXAMINATION
     from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
     from ltr.evaluation.learned import model_scores, run_from_scores
     from ltr.evaluation.metrics import evaluate_runs
