@@ -27,7 +27,8 @@ from connector.indexing.indexer import create_index, index_documents
 from hybridrank.config import FeedbackConfig, IndexConfig, Settings
 from ltr.clicks.films import FILMS_PROFILE, write_films_dataset
 from ltr.clicks.impressions import read_impressions
-from ltr.clicks.simulator import FreshnessPreference, PositionBasedModel, Simulator, probe_endpoint
+from ltr.clicks.simulated_users import FreshnessPreference, PositionBasedModel
+from ltr.clicks.simulator import Simulator, probe_endpoint
 from ltr.evaluation.datasets import Collection, open_folder
 from ltr.experiments.store import Experiment, ExperimentStore, Variant
 
