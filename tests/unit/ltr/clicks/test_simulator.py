@@ -1,4 +1,4 @@
-"""The simulator: sessions, determinism, click posting with retries, the endpoint probe; the films writer.
+"""The simulator: sessions, determinism, click posting with retries, the endpoint probe.
 
 The endpoint is faked at the transport: a node class for the official client's searches, an httpx
 ``MockTransport`` for ``POST /_hybridrank/events``.
@@ -22,11 +22,10 @@ from elasticsearch import Elasticsearch
 
 from hybridrank.cli.main import cli
 from hybridrank.errors import ClusterUnavailable, DataError
-from ltr.clicks.films import genre_phrase, load_films, write_films_dataset
+from ltr.clicks.films import write_films_dataset
 from ltr.clicks.impressions import click_event_id
 from ltr.clicks.simulated_users import FreshnessPreference, PositionBasedModel
 from ltr.clicks.simulator import Simulator, probe_endpoint, session_rng
-from ltr.evaluation.datasets import open_folder
 
 
 def test_session_rng_depends_only_on_seed_and_session() -> None:
@@ -232,57 +231,3 @@ def test_cli_says_the_endpoint_is_not_reachable(tmp_path: Path, monkeypatch: pyt
                                       "--endpoint", "http://127.0.0.1:9", "--sessions", "2"])
     assert result.exit_code == 1
     assert "not reachable" in result.output and "hybridrank serve" in result.output
-
-
-# -- the films collection ----------------------------------------------------------------------
-
-
-def test_genre_phrases_read_naturally() -> None:
-    assert genre_phrase({"Comedy", "Romance"}) == "romantic comedy"
-    assert genre_phrase({"Drama", "War"}) == "war drama"
-    assert genre_phrase({"Horror", "Sci-Fi"}) == "science fiction horror film"
-    assert genre_phrase(set()) == "film"
-
-
-def test_films_writer_makes_a_beir_folder_that_loads(tmp_path: Path) -> None:
-    stats = write_films_dataset(tmp_path / "films", limit=3000, seed=1)
-    assert stats.documents == 3000
-    assert stats.first_release.year >= 1940 and stats.last_release.year <= 2014
-    collection = open_folder(tmp_path / "films")
-    assert collection.splits() == ["test", "train"]
-    test, train = collection.qrels("test"), collection.qrels("train")
-    assert len(test) == stats.test_queries and len(train) == stats.train_queries
-    assert not set(test) & set(train)
-    docs = {d["_id"]: d for d in collection.iter_corpus()}
-    assert len(docs) == 3000
-    for qid, judged in test.items():
-        query = collection.queries[qid]
-        assert 5 <= len(judged) <= 400 and set(judged.values()) <= {1, 2, 3}
-        for doc_id in judged:
-            assert doc_id in docs  # every judged film is in the corpus
-        # the query's genre words occur in the relevant films' descriptions
-        text = docs[next(iter(judged))]["text"].lower()
-        assert all(word in text for word in query.split() if word != "film"), (query, text)
-    doc = next(iter(docs.values()))
-    assert datetime.fromisoformat(doc["released"]).year == doc["year"]
-    assert isinstance(doc["genres"], list) and doc["text"].startswith(doc["title"])
-    # the same seed writes the same collection
-    again = write_films_dataset(tmp_path / "again", limit=3000, seed=1)
-    assert (tmp_path / "again" / "qrels" / "test.tsv").read_text() == (tmp_path / "films" / "qrels" / "test.tsv"
-                                                                       ).read_text()
-    assert again.queries == stats.queries
-
-
-def test_full_snapshot_spans_1940_to_2014() -> None:
-    films = load_films()
-    assert len(films) > 17_000
-    assert len({f.doc_id for f in films}) == len(films)
-    assert min(f.released for f in films).year == 1940 and max(f.released for f in films).year == 2014
-
-
-def test_datasets_films_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HYBRIDRANK_HOME", str(tmp_path))
-    result = CliRunner().invoke(cli, ["datasets", "films", "--limit", "1500"])
-    assert result.exit_code == 0, result.output
-    assert "1500 films" in result.output and 'timestamp_field = "released"' in result.output
-    assert open_folder(tmp_path / "datasets" / "films").qrels("test")
