@@ -60,7 +60,8 @@ def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None
     from connector.client import make_client
     from connector.embedding.embedder import embedder_from_settings
     from connector.indexing.documents import count_records, read_beir
-    from connector.indexing.indexer import create_index, index_documents
+    from connector.indexing.index_setup import create_index
+    from connector.indexing.indexer import index_documents
     from connector.retrieval.retriever import MODES, Retriever
     from ltr.evaluation.datasets import load_collection
     from ltr.evaluation.metrics import evaluate_runs, retrieve_windows, run_from_windows
