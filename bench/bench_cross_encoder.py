@@ -32,7 +32,8 @@ def _pairs(index: str, n_queries: int, top_n: int) -> tuple[list[tuple[str, list
     from connector.embedding.embedder import embedder_from_settings
     from connector.retrieval.retriever import Retriever
     from hybridrank.config import load_settings
-    from ltr.cross_encoder.fine_tune import HYBRID_MODE, fetch_texts
+    from ltr.cross_encoder.fine_tune import HYBRID_MODE
+    from ltr.cross_encoder.pairs import fetch_texts
     from ltr.evaluation.datasets import load_collection
 
     settings = load_settings(None)
@@ -60,7 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     load_before = os.getloadavg()[0]  # other work on the machine, before this bench adds its own
 
-    from ltr.cross_encoder.fine_tune import CrossEncoderScorer, read_metadata
+    from ltr.cross_encoder.fine_tune import read_metadata
+    from ltr.cross_encoder.scoring import CrossEncoderScorer
 
     groups, n_pairs = _pairs(args.index, args.queries, args.top_n)
     scorer = CrossEncoderScorer.load(args.model, batch_size=args.batch_size)

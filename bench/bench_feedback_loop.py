@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--ab-propensity-sd", default="0,1",
                         help="Section 2 runs once per value: the spread of the users' click propensity "
-                             "(0 = DESIGN.md's identical users; see ltr.clicks.simulator).")
+                             "(0 = DESIGN.md's identical users; see ltr.clicks.simulated_users).")
     parser.add_argument("--power-resamples", type=int, default=300,
                         help="Cluster-bootstrap resamples for the sessions-for-80%%-power estimates.")
     parser.add_argument("--ab-index", default=INDEX)
@@ -160,7 +160,7 @@ def main() -> None:
 
     from connector.embedding.embedder import embedder_from_settings
     from ltr.clicks.click_model import aggregate_clicks, click_stats_path, write_click_stats
-    from ltr.clicks.simulator import EXAMINATION, FreshnessPreference
+    from ltr.clicks.simulated_users import EXAMINATION, FreshnessPreference
     from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
     from ltr.evaluation.datasets import load_collection
     from ltr.evaluation.metrics import evaluate_runs

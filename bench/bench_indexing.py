@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     from connector.client import make_client
     from connector.embedding.embedder import Embedder
     from connector.indexing.documents import read_documents
-    from connector.indexing.indexer import PreparedDoc, create_index, index_documents, prepare_document
+    from connector.indexing.index_setup import create_index
+    from connector.indexing.indexer import index_documents
+    from connector.indexing.prepare import PreparedDoc, prepare_document
     from connector.node.capabilities import detect
     from hybridrank.config import load_settings
 

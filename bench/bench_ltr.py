@@ -40,7 +40,8 @@ DEFAULT_GC_THRESHOLDS = gc.get_threshold()  # Python's own, before tune_gc
 
 def _index_slice(es: Any, embedder: Any, name: str, n_docs: int, coll: Any, config: Any) -> int:
     """The judged train documents plus the first ones up to ``n_docs``, indexed as `hybridrank index` does."""
-    from connector.indexing.indexer import create_index, index_documents
+    from connector.indexing.index_setup import create_index
+    from connector.indexing.indexer import index_documents
 
     qrels = coll.qrels("train")
     wanted = {d for docs in qrels.values() for d in docs}
@@ -86,7 +87,7 @@ def big_forest(log: Any, trees: int, where: Path) -> tuple[Any, Any, float]:
     import lightgbm as lgb
 
     from ltr.training.compiled import compile_model
-    from ltr.training.train import LIGHTGBM_DEFAULTS
+    from ltr.training.lambdarank import LIGHTGBM_DEFAULTS
 
     groups = [idx for _, idx in log.groups()]
     rows = np.concatenate(groups)

@@ -19,7 +19,7 @@ from features.base import MISSING, FeatureContext
 
 if TYPE_CHECKING:
     from connector.retrieval.candidates import Candidate
-    from ltr.cross_encoder.fine_tune import CrossEncoderScorer
+    from ltr.cross_encoder.scoring import CrossEncoderScorer
 
 NAME = "cross_encoder"
 
@@ -27,7 +27,7 @@ NAME = "cross_encoder"
 @functools.lru_cache(maxsize=4)
 def _scorer(model: str) -> CrossEncoderScorer:
     """One loaded model per path, shared by every query and pipeline of the process."""
-    from ltr.cross_encoder.fine_tune import CrossEncoderScorer
+    from ltr.cross_encoder.scoring import CrossEncoderScorer
 
     return CrossEncoderScorer.load(model)
 
@@ -61,7 +61,7 @@ class CrossEncoderScore:
         return scores
 
     def _score_top(self, ctx: FeatureContext) -> dict[str, float]:
-        from ltr.cross_encoder.fine_tune import doc_text
+        from ltr.cross_encoder.pairs import doc_text
 
         scorer = self.scorer()
         if scorer is None:

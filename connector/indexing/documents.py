@@ -3,7 +3,7 @@
 Every reader yields ``(where, doc, error)`` triples: ``where`` is ``"file:line"``, and exactly one of
 ``doc`` (a dict) and ``error`` (a reason a person can act on) is set. A malformed line becomes an
 error item; the lines around it still load. Values are passed through as read: CSV cells stay strings
-(numeric fields are converted by the indexer, which knows the config).
+(numeric fields are converted by ``connector.indexing.prepare``, which knows the config).
 """
 
 from __future__ import annotations

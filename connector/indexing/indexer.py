@@ -7,15 +7,15 @@
   bounded queue), so indexing runs at close to the embedder's own rate.
 - Nothing is dropped silently: every document that does not load is a ``Failure`` with its
   ``file:line``, its id (when known) and the reason; the valid documents around it still load.
+
+Each document is validated and hashed by ``connector.indexing.prepare``; the index itself is made
+(or checked) first by ``connector.indexing.index_setup.create_index``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
-import json
-import math
 import queue
 import threading
 import time
@@ -25,16 +25,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.client import translate_errors
 from connector.indexing.documents import DocItem
-from connector.indexing.mapping import HASH_FIELD, ID_FIELD, AnalyzerSupport, choose_analyzer, index_body
+from connector.indexing.mapping import HASH_FIELD, ID_FIELD
+from connector.indexing.prepare import Failure, PreparedDoc, prepare_document
 from hybridrank.config import IndexConfig
-from hybridrank.errors import EmbeddingError, HybridRankError
+from hybridrank.errors import EmbeddingError
 
 if TYPE_CHECKING:
     import numpy as np
     from elasticsearch import Elasticsearch
-
-ID_CANDIDATES = ("_id", "id", "doc_id")
-EMBED_SEPARATOR = ". "
 
 
 class TextEmbedder(Protocol):
@@ -44,15 +42,6 @@ class TextEmbedder(Protocol):
 
     @property
     def dimension(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One document that did not load: where it came from, its id if known, and why."""
-
-    where: str
-    doc_id: str | None
-    reason: str
 
 
 @dataclass
@@ -71,172 +60,6 @@ class IndexReport:
             f"indexed {self.indexed} docs in {self.seconds:.1f} s ({self.docs_per_s:.1f} docs/s), "
             f"{len(self.failed)} failed, {self.skipped_unchanged} unchanged"
         )
-
-
-@dataclass(frozen=True)
-class IndexSetup:
-    """What ``create_index`` did: created or reused, with which analyzer and vector size."""
-
-    created: bool
-    analyzer: str
-    reason: str
-    dims: int
-
-
-@dataclass(frozen=True)
-class PreparedDoc:
-    where: str
-    doc_id: str
-    source: dict
-    text: str
-    doc_hash: str
-
-
-# ---------------------------------------------------------------------------------------------
-# preparing one document (pure)
-
-
-def embed_text(doc: dict, config: IndexConfig) -> str:
-    """The text that is embedded: ``embed_fields`` in order, joined with ". ", skipping empty parts."""
-    parts: list[str] = []
-    for name in config.embed_fields:
-        value = doc.get(name)
-        if value is None:
-            continue
-        text = (" ".join(str(v) for v in value) if isinstance(value, list) else str(value)).strip()
-        if text:
-            parts.append(text)
-    return EMBED_SEPARATOR.join(parts)
-
-
-def _doc_id(doc: dict, config: IndexConfig) -> str | None:
-    """The document's id (``id_field``, else the first of ``_id``/``id``/``doc_id``), or None."""
-    keys = (config.id_field,) if config.id_field else ID_CANDIDATES
-    for key in keys:
-        value = doc.get(key)
-        if value is not None and not isinstance(value, dict | list) and str(value).strip():
-            return str(value).strip()
-    return None
-
-
-def _to_number(value: Any) -> float | None:
-    """A finite float, None for an empty value; ValueError for anything else."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is a boolean")
-    number = float(value.strip() if isinstance(value, str) else value)
-    if not math.isfinite(number):
-        raise ValueError(f"{value!r} is not finite")
-    return number
-
-
-def prepare_document(where: str, doc: dict, config: IndexConfig, *, model_id: str) -> PreparedDoc | Failure:
-    """Validate one document and build what is indexed, or say why it cannot be."""
-    doc_id = _doc_id(doc, config)
-    if doc_id is None:
-        wanted = repr(config.id_field) if config.id_field else " / ".join(repr(k) for k in ID_CANDIDATES)
-        return Failure(where, None, f"no document id (field {wanted} missing or empty)")
-    source = {k: v for k, v in doc.items() if k not in ("_id", config.vector_field, HASH_FIELD, ID_FIELD)}
-    for name in config.numeric_fields:
-        if name not in source:
-            continue
-        try:
-            number = _to_number(source[name])
-        except (TypeError, ValueError):
-            return Failure(where, doc_id, f"numeric field {name!r} has a non-numeric value {source[name]!r}")
-        if number is None:
-            del source[name]
-        else:
-            source[name] = number
-    text = embed_text(source, config)
-    if not text:
-        fields = ", ".join(repr(f) for f in config.embed_fields)
-        return Failure(where, doc_id, f"nothing to embed: fields {fields} are missing or empty")
-    payload = json.dumps({"model": model_id, "id": doc_id, "source": source}, sort_keys=True,
-                         ensure_ascii=False, default=str)
-    digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
-    return PreparedDoc(where, doc_id, {**source, HASH_FIELD: digest}, text, digest)
-
-
-# ---------------------------------------------------------------------------------------------
-# the index
-
-
-def probe_analyzers(client: Elasticsearch) -> AnalyzerSupport:
-    """Ask the cluster (``_analyze``) whether it has the english analyzer and a hunspell en_US dictionary."""
-    return _ProbedAnalyzers(
-        has_english_analyzer=_analyze_works(client, {"analyzer": "english", "text": "running"}),
-        has_hunspell_en_us=_analyze_works(
-            client, {"tokenizer": "standard", "filter": [{"type": "hunspell", "locale": "en_US"}], "text": "running"}
-        ),
-    )
-
-
-@dataclass(frozen=True)
-class _ProbedAnalyzers:
-    has_english_analyzer: bool
-    has_hunspell_en_us: bool
-
-
-def _analyze_works(client: Elasticsearch, body: dict) -> bool:
-    from elasticsearch import BadRequestError
-
-    try:
-        with translate_errors():
-            client.indices.analyze(**body)
-    except HybridRankError as exc:
-        if isinstance(exc.__cause__, BadRequestError):
-            return False
-        raise
-    return True
-
-
-def create_index(
-    client: Elasticsearch,
-    index: str,
-    config: IndexConfig,
-    *,
-    dims: int,
-    info: AnalyzerSupport | None = None,
-    recreate: bool = False,
-) -> IndexSetup:
-    """Create ``index`` for ``config`` unless it exists; an existing one must have ``dims``-d vectors.
-
-    ``info`` says which analyzers the cluster has (``connector.node.capabilities.ClusterInfo``); without
-    it the cluster is probed with ``_analyze``. ``recreate`` deletes an existing index first.
-    """
-    with translate_errors(index):
-        exists = bool(client.indices.exists(index=index))
-        if exists and recreate:
-            client.indices.delete(index=index)
-            exists = False
-        if exists:
-            return _check_existing(client, index, config, dims)
-        choice = choose_analyzer(config.analyzer, info if info is not None else probe_analyzers(client))
-        body = index_body(config, dims=dims, analyzer=choice.name)
-        client.indices.create(index=index, settings=body["settings"], mappings=body["mappings"])
-        return IndexSetup(created=True, analyzer=choice.name, reason=choice.reason, dims=dims)
-
-
-def _check_existing(client: Elasticsearch, index: str, config: IndexConfig, dims: int) -> IndexSetup:
-    mapping = client.indices.get_mapping(index=index)
-    properties = next(iter(dict(mapping).values()))["mappings"].get("properties", {})
-    vector = properties.get(config.vector_field) or {}
-    if vector.get("type") != "dense_vector":
-        raise EmbeddingError(
-            f"index [{index}] exists but has no dense_vector field {config.vector_field!r}; "
-            "re-create it (--recreate) or use another index name"
-        )
-    if int(vector.get("dims", -1)) != dims:
-        raise EmbeddingError(
-            f"index [{index}] holds {vector.get('dims')}-dimensional vectors in {config.vector_field!r}, "
-            f"but the embedding model gives {dims}-dimensional vectors; re-create the index (--recreate) "
-            "or configure the model it was built with"
-        )
-    first_text = next(iter(config.text_fields))
-    analyzer = str((properties.get(first_text) or {}).get("analyzer", "standard"))
-    return IndexSetup(created=False, analyzer=analyzer, reason="existing index (its analyzer is kept)", dims=dims)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,14 +289,4 @@ def index_documents(
     )
 
 
-__all__ = [
-    "Failure",
-    "IndexReport",
-    "IndexSetup",
-    "PreparedDoc",
-    "create_index",
-    "embed_text",
-    "index_documents",
-    "prepare_document",
-    "probe_analyzers",
-]
+__all__ = ["IndexReport", "index_documents"]

@@ -12,7 +12,7 @@ from hybridrank.cli.features import parse_request_time
 from hybridrank.cli.support import handle_errors, settings_from
 
 if TYPE_CHECKING:
-    from ltr.clicks.click_model import PositionModel
+    from ltr.clicks.pbm import PositionModel
 
 
 @click.group()
@@ -40,13 +40,13 @@ def aggregate(ctx: click.Context, index_name: str, since: datetime | None, until
     from rich.table import Table
 
     from ltr.clicks.click_model import (
-        DESIGN_EXAMINATION,
         aggregate_clicks,
         click_stats_path,
         load_clicked_impressions,
         resolve_window,
         write_click_stats,
     )
+    from ltr.clicks.pbm import DESIGN_EXAMINATION
 
     settings = settings_from(ctx)
     console = Console()
@@ -89,7 +89,7 @@ def plot_examination(model: PositionModel, path: Path, *, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ltr.clicks.click_model import DESIGN_EXAMINATION
+    from ltr.clicks.pbm import DESIGN_EXAMINATION
 
     positions = sorted(model.examination)[:20]
     fig, ax = plt.subplots(figsize=(6, 3.6))

@@ -97,7 +97,7 @@ def train(ctx: click.Context, collection_spec: str, index_name: str, split: str,
 @handle_errors
 def score(model_ref: str, query: str, texts: tuple[str, ...]) -> None:
     """Score each TEXT against --query (raw logits, higher = more relevant)."""
-    from ltr.cross_encoder.fine_tune import CrossEncoderScorer
+    from ltr.cross_encoder.scoring import CrossEncoderScorer
 
     scorer = CrossEncoderScorer.load(model_ref)
     for value, text in zip(scorer.score(query, list(texts)).tolist(), texts, strict=True):
@@ -122,7 +122,9 @@ def bench(ctx: click.Context, model_ref: str, collection_spec: str, index_name: 
     from connector.client import make_client
     from connector.embedding.embedder import embedder_from_settings
     from connector.retrieval.retriever import Retriever
-    from ltr.cross_encoder.fine_tune import HYBRID_MODE, CrossEncoderScorer, fetch_texts
+    from ltr.cross_encoder.fine_tune import HYBRID_MODE
+    from ltr.cross_encoder.pairs import fetch_texts
+    from ltr.cross_encoder.scoring import CrossEncoderScorer
     from ltr.evaluation.datasets import load_collection
 
     settings = settings_from(ctx)

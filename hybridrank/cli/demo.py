@@ -60,7 +60,8 @@ def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None
     from connector.client import make_client
     from connector.embedding.embedder import embedder_from_settings
     from connector.indexing.documents import count_records, read_beir
-    from connector.indexing.indexer import create_index, index_documents
+    from connector.indexing.index_setup import create_index
+    from connector.indexing.indexer import index_documents
     from connector.retrieval.retriever import MODES, Retriever
     from ltr.evaluation.datasets import load_collection
     from ltr.evaluation.metrics import evaluate_runs, retrieve_windows, run_from_windows
@@ -199,8 +200,9 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
 
     from rich.table import Table
 
-    from ltr.clicks.click_model import DESIGN_EXAMINATION, aggregate_clicks, click_stats_path, write_click_stats
+    from ltr.clicks.click_model import aggregate_clicks, click_stats_path, write_click_stats
     from ltr.clicks.feedback_loop import FeedbackLoop
+    from ltr.clicks.pbm import DESIGN_EXAMINATION
     from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
     from ltr.evaluation.learned import model_scores, run_from_scores
     from ltr.evaluation.metrics import evaluate_runs

@@ -195,7 +195,8 @@ def _cross_encoder_run(retriever: Retriever, queries: dict[str, str], windows: d
     """The run 'ce': each window's top ``top_n`` reordered by the cross-encoder; and its cost."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ltr.cross_encoder.fine_tune import HYBRID_MODE, CrossEncoderScorer, read_metadata, rerank_windows
+    from ltr.cross_encoder.fine_tune import HYBRID_MODE, read_metadata
+    from ltr.cross_encoder.scoring import CrossEncoderScorer, rerank_windows
     from ltr.evaluation.metrics import run_from_windows
 
     scorer = CrossEncoderScorer.load(model_ref)

@@ -38,7 +38,8 @@ def index(ctx: click.Context, path: str, index_name: str, fmt: str, recreate: bo
     from connector.client import make_client
     from connector.embedding.embedder import embedder_from_settings
     from connector.indexing.documents import count_records, detect_format, read_documents
-    from connector.indexing.indexer import create_index, index_documents
+    from connector.indexing.index_setup import create_index
+    from connector.indexing.indexer import index_documents
     from connector.node.capabilities import detect
 
     settings = settings_from(ctx)

@@ -69,7 +69,8 @@ def simulate(ctx: click.Context, index_name: str, dataset_spec: str, split: str,
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ltr.clicks.simulator import FreshnessPreference, PositionBasedModel, Simulator, probe_endpoint
+    from ltr.clicks.simulated_users import FreshnessPreference, PositionBasedModel
+    from ltr.clicks.simulator import Simulator, probe_endpoint
     from ltr.evaluation.datasets import load_collection
 
     settings = settings_from(ctx)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from connector.embedding.embedder import Embedder
     from hybridrank.config import Settings
     from ltr.clicks.impressions import Impression
-    from ltr.clicks.simulator import FreshnessPreference, SimulationReport
+    from ltr.clicks.simulated_users import FreshnessPreference
+    from ltr.clicks.simulator import SimulationReport
     from ltr.evaluation.datasets import Collection
 
 
@@ -72,8 +73,9 @@ class FeedbackLoop:
                  freshness: FreshnessPreference | None = None, propensity_sd: float = 0.0,
                  progress: bool = True) -> SimulationReport:
         """``sessions`` simulated searches of the split's queries (with their qrels as relevance);
-        ``propensity_sd`` > 0 = users who differ in how much they click (``ltr.clicks.simulator``)."""
-        from ltr.clicks.simulator import PositionBasedModel, Simulator
+        ``propensity_sd`` > 0 = users who differ in how much they click (``ltr.clicks.simulated_users``)."""
+        from ltr.clicks.simulated_users import PositionBasedModel
+        from ltr.clicks.simulator import Simulator
 
         cfg = self.settings.index(self.index)
         with Simulator(self.url, self.index, self.collection.split_queries(split), self.collection.qrels(split),

@@ -11,7 +11,7 @@ a language ("french crime drama"). A film is relevant to a query when it has eve
     3  matches, Tomatometer >= 85 with at least 20 reviews
 
 Relevance ignores the release date on purpose: recency is what the freshness experiment adds
-through simulated users (``ltr.clicks.simulator.FreshnessPreference``), so a model can only learn it from
+through simulated users (``ltr.clicks.simulated_users.FreshnessPreference``), so a model can only learn it from
 clicks. Every document carries ``released`` (ISO date, the timestamp field) and numeric fields
 (``year``, ``rating``, ``meter``, ``reviews``, ``runtime``) and keyword fields (``genres``,
 ``language``, ``country``). The index profile that fits is ``FILMS_PROFILE``.

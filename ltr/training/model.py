@@ -8,7 +8,6 @@ model directory is complete or absent, never half-written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,12 +15,13 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hybridrank.errors import ModelError
 from ltr.training.contract import CONTRACT_FILE, ModelContract, check_contract
+from ltr.training.scorer import Scorer, file_sha256
 
 if TYPE_CHECKING:
     from features.pipeline import FeaturePipeline
@@ -30,18 +30,6 @@ METRICS_FILE = "metrics.json"
 IMPORTANCE_PNG = "importance.png"
 LIGHTGBM_FILE = "model.txt"
 LISTNET_FILE = "model.pt"
-
-
-class Scorer(Protocol):
-    def __call__(self, matrix: np.ndarray) -> np.ndarray: ...
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class RankingModel:

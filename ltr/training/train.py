@@ -1,14 +1,10 @@
-"""Training: LightGBM lambdarank (grouped by query) or a small listwise torch ranker (ListNet).
+"""Training: ``train_model`` turns a feature log into a model directory, whichever the model type.
 
-Input is a feature log (``ltr.training.feature_log``). Queries whose window holds no relevant document
-teach nothing to a listwise loss and are dropped (the count is reported). The validation split is
-by query (``GroupShuffleSplit``), or by time when every query has a timestamp.
-
-LightGBM picks its number of trees by k-fold cross-validation by query over the training queries
-(its own ndcg@10, early stopping), or with ``cv_folds=0`` by early stopping on the validation split;
-then (``refit``, the default) it retrains on every query with that many trees. On SciFact one small
-validation split chose anywhere from 8 to 380 trees; CV is steadier. Validation NDCG@10 is reported
-(through ``ltr.evaluation.metrics``, i.e. ranx) from the model that never saw the validation queries.
+Input is a feature log (``ltr.training.feature_log``), grouped by query and split for validation
+(``ltr.training.training_data``); the model is LightGBM lambdarank (``ltr.training.lambdarank``) or a
+small listwise torch ranker (``ltr.training.listnet``). Validation NDCG@10 is reported (through
+``ltr.evaluation.metrics``, i.e. ranx) from the model that never saw the validation queries, beside
+the fused baselines; the directory gets the contract, the metrics and an importance plot.
 """
 
 from __future__ import annotations
@@ -23,39 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hybridrank.errors import DataError, HybridRankError
+from hybridrank.errors import HybridRankError
 from ltr.training.contract import ModelContract, library_versions
+from ltr.training.lambdarank import train_lambdarank
+from ltr.training.listnet import train_listnet
 from ltr.training.model import IMPORTANCE_PNG, MODEL_FILES, write_model_dir
+from ltr.training.training_data import TrainingData, prepare, split_queries
 
 if TYPE_CHECKING:
     from ltr.training.feature_log import FeatureLog
 
 MODEL_TYPES = ("lightgbm", "listnet")
-
-LIGHTGBM_DEFAULTS: dict[str, Any] = {
-    "objective": "lambdarank",
-    "metric": "ndcg",
-    "eval_at": [10],
-    "learning_rate": 0.05,
-    # Chosen by LightGBM's own 5-fold CV by query on SciFact's *train* split (NDCG@10 of the best
-    # round; the test split never consulted): num_leaves 7/15/31/63/127 -> .752/.761/.794/.792/.790;
-    # min_data_in_leaf 50 .760; learning_rate .02 .751; feature_fraction .8 .760; bagging .8 .778;
-    # lambdarank_truncation_level 20 .775 (each against 15 leaves, the rest as here). docs/ltr.md has
-    # what the test split says afterwards.
-    "num_leaves": 31,
-    "min_data_in_leaf": 20,
-    # No row/feature subsampling and pairs beyond the top 20 kept: the window holds ~170 candidates
-    # (the union of both legs) and SciFact has ~1 relevant document per query; also a fully
-    # deterministic fit for a given seed.
-    "feature_fraction": 1.0,
-    "bagging_fraction": 1.0,
-    "bagging_freq": 0,
-    "lambdarank_truncation_level": 100,
-    "verbose": -1,
-    "num_threads": 2,
-    "deterministic": True,
-    "force_row_wise": True,
-}
 
 
 @dataclass
@@ -79,18 +53,6 @@ class TrainConfig:
 
 
 @dataclass
-class TrainingData:
-    matrix: np.ndarray
-    labels: np.ndarray
-    qids: list[str]  # one per group, in order
-    groups: list[np.ndarray]  # row indices per query
-    query_times: list[datetime | None]
-    doc_ids: np.ndarray
-    feature_names: list[str]
-    dropped_queries: int
-
-
-@dataclass
 class TrainResult:
     model_dir: Path
     contract: ModelContract
@@ -100,206 +62,6 @@ class TrainResult:
     valid_queries: int
 
 
-def prepare(log: FeatureLog) -> TrainingData:
-    """Group rows by query, drop queries without a relevant candidate, refuse unusable input."""
-    if len(log) == 0:
-        raise DataError("the feature log is empty: no rows to train on")
-    groups: list[np.ndarray] = []
-    qids: list[str] = []
-    times: list[datetime | None] = []
-    dropped = 0
-    first_row: dict[str, int] = {}
-    for qid, idx in log.groups():
-        first_row[qid] = int(idx[0])
-        if not (log.labels[idx] > 0).any():
-            dropped += 1
-            continue
-        groups.append(idx)
-        qids.append(qid)
-        times.append(log.query_times[int(idx[0])])
-    if not groups:
-        raise DataError(f"no query has a relevant document in its candidate window ({dropped} queries "
-                        "logged): the judgments are empty or do not match this index's document ids")
-    kept = np.concatenate(groups)
-    matrix = log.matrix[kept]
-    all_nan = [n for j, n in enumerate(log.feature_names) if np.isnan(matrix[:, j]).all()]
-    if all_nan:
-        raise DataError(f"feature(s) {', '.join(repr(n) for n in all_nan)} are NaN for every training row "
-                        "(the index has no values for them): remove them from the index's feature list")
-    # re-index groups onto the compacted arrays
-    offsets = np.cumsum([0] + [len(g) for g in groups])
-    new_groups = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(groups))]
-    return TrainingData(matrix, log.labels[kept].astype(np.int32), qids, new_groups, times, log.doc_ids[kept],
-                        list(log.feature_names), dropped)
-
-
-def split_queries(data: TrainingData, valid_fraction: float, seed: int) -> tuple[list[int], list[int], str]:
-    """(train group indices, valid group indices, how): by time if every query has one, else random by query."""
-    n = len(data.groups)
-    if not 0 < valid_fraction < 1:
-        raise HybridRankError(f"valid fraction must be in (0, 1), got {valid_fraction}")
-    n_valid = max(1, round(n * valid_fraction))
-    if n - n_valid < 1:
-        raise DataError(f"only {n} usable quer{'y' if n == 1 else 'ies'}: too few to hold out a validation set")
-    if all(t is not None for t in data.query_times):
-        order = sorted(range(n), key=lambda i: (data.query_times[i], data.qids[i]))
-        return sorted(order[: n - n_valid]), sorted(order[n - n_valid :]), "time"
-    from sklearn.model_selection import GroupShuffleSplit
-
-    splitter = GroupShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
-    train_idx, valid_idx = next(splitter.split(np.zeros(n), groups=np.arange(n)))
-    return sorted(int(i) for i in train_idx), sorted(int(i) for i in valid_idx), "query"
-
-
-def _rows(data: TrainingData, group_ids: list[int]) -> np.ndarray:
-    return np.concatenate([data.groups[g] for g in group_ids])
-
-
-# -- LightGBM -------------------------------------------------------------------------------------
-def _train_lightgbm(data: TrainingData, train_g: list[int], valid_g: list[int], cfg: TrainConfig
-                    ) -> tuple[Callable[[Path], None], Callable[[np.ndarray], np.ndarray], list[float], dict[str, Any]]:
-    import lightgbm as lgb
-
-    params = {**LIGHTGBM_DEFAULTS, "seed": cfg.seed, **cfg.lightgbm_params}
-    tr, va = _rows(data, train_g), _rows(data, valid_g)
-    train_set = lgb.Dataset(data.matrix[tr], data.labels[tr], group=[len(data.groups[g]) for g in train_g],
-                            feature_name=[_lgb_name(n) for n in data.feature_names], free_raw_data=False)
-    valid_set = lgb.Dataset(data.matrix[va], data.labels[va], group=[len(data.groups[g]) for g in valid_g],
-                            reference=train_set)
-    evals: dict[str, Any] = {}
-    cv_ndcg: float | None = None
-    if cfg.cv_folds > 1 and len(train_g) >= 2 * cfg.cv_folds:
-        # the number of trees from k-fold CV by query over the training queries: steadier than one
-        # small validation split; the held-out queries then only measure
-        cv = lgb.cv(params, train_set, num_boost_round=cfg.num_boost_round, nfold=cfg.cv_folds,
-                    stratified=False, seed=cfg.seed,
-                    callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
-        curve = np.asarray(next(v for k, v in cv.items() if k.endswith("ndcg@10-mean")), dtype=np.float64)
-        best = int(np.argmax(curve)) + 1
-        cv_ndcg = float(curve[best - 1])
-        booster = lgb.train(params, train_set, num_boost_round=best, valid_sets=[valid_set],
-                            valid_names=["valid"], callbacks=[lgb.record_evaluation(evals)])
-    else:
-        booster = lgb.train(params, train_set, num_boost_round=cfg.num_boost_round, valid_sets=[valid_set],
-                            valid_names=["valid"], callbacks=[
-                                lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
-                                lgb.record_evaluation(evals)])
-        best = booster.best_iteration or booster.current_iteration()
-    valid_ndcg = float(evals["valid"]["ndcg@10"][best - 1])
-    held_out = booster  # validation metrics come from the model that never saw the validation queries
-
-    def score(matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(held_out.predict(matrix, num_iteration=best))
-
-    if cfg.refit:  # the validation queries chose the number of trees; now learn from every query
-        everything = _rows(data, sorted(train_g + valid_g))
-        full_set = lgb.Dataset(data.matrix[everything], data.labels[everything],
-                               group=[len(data.groups[g]) for g in sorted(train_g + valid_g)],
-                               feature_name=[_lgb_name(n) for n in data.feature_names])
-        booster = lgb.train(params, full_set, num_boost_round=best)
-    gains = [float(g) for g in booster.feature_importance(importance_type="gain", iteration=best)]
-    info = {"best_iteration": int(best), "params": params, "refit_on_all_queries": cfg.refit,
-            "lightgbm_valid_ndcg@10": valid_ndcg, "cv_folds": cfg.cv_folds if cv_ndcg is not None else 0,
-            "lightgbm_cv_ndcg@10": cv_ndcg}
-
-    def save(path: Path) -> None:
-        booster.save_model(str(path), num_iteration=best)
-
-    return save, score, gains, info
-
-
-def _lgb_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-
-
-# -- ListNet (torch) --------------------------------------------------------------------------------
-def _train_listnet(data: TrainingData, train_g: list[int], valid_g: list[int], cfg: TrainConfig
-                   ) -> tuple[Callable[[Path], None], Callable[[np.ndarray], np.ndarray], list[float],
-                              dict[str, Any], dict[str, Any]]:
-    import torch
-    from sklearn.metrics import ndcg_score
-
-    from ltr.training.model import listnet_scorer
-
-    torch.manual_seed(cfg.seed)
-    tr = _rows(data, train_g)
-    x_train = data.matrix[tr]
-    medians = np.nanmedian(x_train, axis=0)
-    medians = np.where(np.isnan(medians), 0.0, medians)
-    filled = np.where(np.isnan(x_train), medians, x_train)
-    means = filled.mean(axis=0)
-    stds = filled.std(axis=0)
-    stds = np.where(stds > 1e-12, stds, 1.0)
-    prep = {"medians": medians.tolist(), "means": means.tolist(), "stds": stds.tolist()}
-
-    def standardise(x: np.ndarray) -> np.ndarray:
-        return (np.where(np.isnan(x), medians, x) - means) / stds
-
-    def padded(group_ids: list[int]) -> tuple[Any, Any, Any]:
-        longest = max(len(data.groups[g]) for g in group_ids)
-        f = data.matrix.shape[1]
-        xs = np.zeros((len(group_ids), longest, f), dtype=np.float32)
-        ys = np.zeros((len(group_ids), longest), dtype=np.float32)
-        mask = np.zeros((len(group_ids), longest), dtype=bool)
-        for i, g in enumerate(group_ids):
-            rows = data.groups[g]
-            xs[i, : len(rows)] = standardise(data.matrix[rows])
-            ys[i, : len(rows)] = data.labels[rows]
-            mask[i, : len(rows)] = True
-        return torch.from_numpy(xs), torch.from_numpy(ys), torch.from_numpy(mask)
-
-    model = torch.nn.Sequential()
-    model.add_module("hidden", torch.nn.Linear(data.matrix.shape[1], cfg.listnet_hidden))
-    model.add_module("relu", torch.nn.ReLU())
-    model.add_module("out", torch.nn.Linear(cfg.listnet_hidden, 1))
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.listnet_lr, weight_decay=1e-4)
-    x_tr, y_tr, m_tr = padded(train_g)
-    neg_inf = torch.tensor(-1e9)
-
-    def weights() -> dict[str, np.ndarray]:
-        return {k: v.detach().numpy().astype(np.float64).copy() for k, v in model.state_dict().items()}
-
-    def valid_ndcg(w: dict[str, np.ndarray]) -> float:
-        scorer = listnet_scorer(w, prep)
-        values = []
-        for g in valid_g:
-            rows = data.groups[g]
-            if len(rows) < 2:
-                continue
-            values.append(ndcg_score([data.labels[rows]], [scorer(data.matrix[rows])], k=10))
-        return float(np.mean(values)) if values else 0.0
-
-    best_w, best_ndcg, best_epoch, stale = weights(), -1.0, 0, 0
-    for epoch in range(1, cfg.listnet_epochs + 1):
-        model.train()
-        optimiser.zero_grad()
-        scores = model(x_tr).squeeze(-1)
-        # ListNet top-one loss: cross entropy between softmax(labels) and softmax(scores), per query
-        target = torch.softmax(torch.where(m_tr, y_tr, neg_inf), dim=1)
-        log_p = torch.log_softmax(torch.where(m_tr, scores, neg_inf), dim=1)
-        loss = -(target * torch.where(m_tr, log_p, torch.zeros_like(log_p))).sum(dim=1).mean()
-        loss.backward()
-        optimiser.step()
-        current = valid_ndcg(weights())
-        if current > best_ndcg + 1e-6:
-            best_w, best_ndcg, best_epoch, stale = weights(), current, epoch, 0
-        else:
-            stale += 1
-            if stale >= cfg.listnet_patience:
-                break
-    final = listnet_scorer(best_w, prep)
-    # importance: mean absolute first-layer weight on standardised inputs
-    gains = np.abs(best_w["hidden.weight"]).sum(axis=0).tolist()
-    info = {"best_epoch": best_epoch, "hidden": cfg.listnet_hidden, "lr": cfg.listnet_lr}
-
-    def save(path: Path) -> None:
-        torch.save({"state_dict": {k: torch.from_numpy(v) for k, v in best_w.items()},
-                    "hidden": cfg.listnet_hidden}, path)
-
-    return save, final, gains, info, prep
-
-
-# -- driver -----------------------------------------------------------------------------------------
 def train_model(
     log: FeatureLog,
     out_dir: str | Path | None,
@@ -316,9 +78,14 @@ def train_model(
     train_g, valid_g, split_how = split_queries(data, cfg.valid_fraction, cfg.seed)
     prep: dict[str, Any] = {}
     if cfg.model_type == "lightgbm":
-        save, score, gains, info = _train_lightgbm(data, train_g, valid_g, cfg)
+        save, score, gains, info = train_lambdarank(
+            data, train_g, valid_g, seed=cfg.seed, lightgbm_params=cfg.lightgbm_params,
+            num_boost_round=cfg.num_boost_round, early_stopping_rounds=cfg.early_stopping_rounds,
+            cv_folds=cfg.cv_folds, refit=cfg.refit)
     else:
-        save, score, gains, info, prep = _train_listnet(data, train_g, valid_g, cfg)
+        save, score, gains, info, prep = train_listnet(
+            data, train_g, valid_g, seed=cfg.seed, hidden=cfg.listnet_hidden, epochs=cfg.listnet_epochs,
+            lr=cfg.listnet_lr, patience=cfg.listnet_patience)
 
     metrics = {**validation_metrics(data, valid_g, score), "train_queries": len(train_g),
                "valid_queries": len(valid_g), "dropped_queries_no_relevant": data.dropped_queries,

@@ -21,7 +21,8 @@ from connector.endpoint.thread import ServerThread
 from connector.node.launcher import LocalElasticsearch
 from hybridrank.config import ClusterConfig, IndexConfig, Settings, load_settings
 from ltr.clicks.impressions import click_event_id, read_impressions
-from ltr.clicks.simulator import PositionBasedModel, Simulator
+from ltr.clicks.simulated_users import PositionBasedModel
+from ltr.clicks.simulator import Simulator
 from tests.support.indices import build_index
 
 OUTAGE_PORT = 9272

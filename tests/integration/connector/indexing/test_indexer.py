@@ -1,10 +1,9 @@
-"""Indexing against the real node: counts, idempotence, named failures, dims guard, unreachable cluster, CLI."""
+"""Indexing against the real node: counts, idempotence, named failures, unreachable cluster, CLI."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,13 @@ from click.testing import CliRunner
 
 from connector.client import make_client
 from connector.indexing.documents import read_documents
-from connector.indexing.indexer import create_index, embed_text, index_documents, probe_analyzers
-from connector.node.capabilities import detect
+from connector.indexing.index_setup import create_index
+from connector.indexing.indexer import index_documents
+from connector.indexing.prepare import embed_text
 from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig, Settings
-from hybridrank.errors import ClusterUnavailable, ConfigError, EmbeddingError, IndexNotFound
-
-
-@dataclass(frozen=True)
-class Bare:
-    has_english_analyzer: bool = False
-    has_hunspell_en_us: bool = False
+from hybridrank.errors import ClusterUnavailable, IndexNotFound
+from tests.support.analyzers import Bare
 
 
 def _scifact(shared_datasets: Path, n: int):
@@ -89,13 +84,6 @@ def test_bad_records_are_named_and_valid_ones_load(es, fresh_index, embedder, tm
     assert by_where[f"{path}:6"].doc_id is None and "no document id" in by_where[f"{path}:6"].reason
 
 
-def test_wrong_dims_on_existing_index_is_a_clear_error(es, fresh_index, embedder) -> None:
-    create_index(es, fresh_index, IndexConfig(), dims=8, info=Bare())
-    with pytest.raises(EmbeddingError, match=r"holds 8-dimensional vectors.*gives 384-dimensional"):
-        create_index(es, fresh_index, IndexConfig(), dims=embedder.dimension, info=Bare())
-    again = create_index(es, fresh_index, IndexConfig(), dims=384, info=Bare(), recreate=True)
-    assert again.created and again.dims == 384
-
 
 def test_missing_index_is_index_not_found(es, fresh_index, embedder) -> None:
     with pytest.raises(IndexNotFound):
@@ -110,24 +98,6 @@ def test_unreachable_cluster(settings: Settings, embedder) -> None:
     with pytest.raises(ClusterUnavailable):
         index_documents(client, "hybridrank-unreachable", IndexConfig(), embedder, [], progress=False)
 
-
-def test_analyzer_follows_the_cluster(es, fresh_index) -> None:
-    info = detect(es)
-    probed = probe_analyzers(es)  # the fallback create_index uses without info agrees with cluster_info
-    assert (probed.has_english_analyzer, probed.has_hunspell_en_us) == (
-        info.has_english_analyzer, info.has_hunspell_en_us)
-    cfg = IndexConfig(analyzer="english_hunspell")
-    if not info.has_hunspell_en_us:  # this node lacks the dictionary: asking for it must say so
-        with pytest.raises(ConfigError, match="hunspell en_US dictionary"):
-            create_index(es, fresh_index, cfg, dims=8, info=info)
-        auto = create_index(es, fresh_index, IndexConfig(), dims=8, info=info)
-        assert auto.analyzer == ("english" if info.has_english_analyzer else "standard")
-        return
-    setup = create_index(es, fresh_index, cfg, dims=8, info=info)
-    assert setup.analyzer == "english_hunspell"
-    tokens = es.indices.analyze(index=fresh_index, analyzer="english_hunspell", text="The studies of flies")
-    terms = {t["token"] for t in tokens["tokens"]}
-    assert "the" not in terms and "of" not in terms and {"study", "fly"} <= terms
 
 
 def test_cli_index_help() -> None:

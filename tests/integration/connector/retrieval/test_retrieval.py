@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from connector.indexing.documents import read_documents
-from connector.indexing.indexer import create_index, index_documents
+from connector.indexing.index_setup import create_index
+from connector.indexing.indexer import index_documents
 from connector.retrieval.retriever import MODES, Retriever
 from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig, Settings

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig, Settings, load_settings
-from ltr.clicks.click_model import DESIGN_EXAMINATION, load_click_stats
+from ltr.clicks.click_model import load_click_stats
 from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id
+from ltr.clicks.pbm import DESIGN_EXAMINATION
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 INDEX = "clicks-corpus"

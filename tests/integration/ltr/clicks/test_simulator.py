@@ -23,20 +23,18 @@ from connector.endpoint.app import Endpoint
 from connector.endpoint.serving import RankerHolder
 from connector.endpoint.thread import ServerThread
 from connector.indexing.documents import read_beir
-from connector.indexing.indexer import create_index, index_documents
+from connector.indexing.index_setup import create_index
+from connector.indexing.indexer import index_documents
 from hybridrank.config import FeedbackConfig, IndexConfig, Settings
 from ltr.clicks.films import FILMS_PROFILE, write_films_dataset
 from ltr.clicks.impressions import read_impressions
-from ltr.clicks.simulator import FreshnessPreference, PositionBasedModel, Simulator, probe_endpoint
+from ltr.clicks.simulated_users import FreshnessPreference, PositionBasedModel
+from ltr.clicks.simulator import Simulator, probe_endpoint
 from ltr.evaluation.datasets import Collection, open_folder
 from ltr.experiments.store import Experiment, ExperimentStore, Variant
+from tests.support.analyzers import Bare
 
 FILMS = 150
-
-
-class Bare:
-    has_english_analyzer = False
-    has_hunspell_en_us = False
 
 
 @pytest.fixture(scope="module")

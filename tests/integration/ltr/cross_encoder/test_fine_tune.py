@@ -64,13 +64,9 @@ def test_fine_tune_load_score_rerank_feature_and_evaluate(
     from connector.embedding.embedder import embedder_from_settings
     from connector.retrieval.retriever import Retriever
     from features.pipeline import FeaturePipeline
-    from ltr.cross_encoder.fine_tune import (
-        METADATA_FILE,
-        CrossEncoderScorer,
-        fetch_texts,
-        fine_tune_cross_encoder,
-        rerank_windows,
-    )
+    from ltr.cross_encoder.fine_tune import METADATA_FILE, fine_tune_cross_encoder
+    from ltr.cross_encoder.pairs import fetch_texts
+    from ltr.cross_encoder.scoring import CrossEncoderScorer, rerank_windows
 
     collection = load_collection(str(tiny_collection))
     out = tmp_path / "ce"

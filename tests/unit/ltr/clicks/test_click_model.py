@@ -1,11 +1,10 @@
-"""Click statistics: PBM recovery by EM, smoothing, windows, persistence, the ClickStats protocol."""
+"""Click statistics: smoothing, windows, persistence, the ClickStats protocol."""
 
 from __future__ import annotations
 
 import json
 import math
-import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,79 +13,17 @@ import pytest
 from hybridrank.config import Settings
 from hybridrank.errors import DataError, HybridRankError
 from ltr.clicks.click_model import (
-    DESIGN_EXAMINATION,
     ClickStatistics,
     aggregate_clicks,
     click_stats_path,
-    fit_pbm,
     in_window,
     load_click_stats,
-    normalize_query,
     read_click_stats,
     resolve_window,
     write_click_stats,
 )
 from ltr.clicks.impressions import Impression, Shown, impressions_from_events
-
-T0 = datetime(2025, 3, 1, tzinfo=UTC)
-GRADE_CLICK = {g: 0.1 + 0.9 * (2**g - 1) / 15 for g in range(5)}  # DESIGN.md, given examination
-
-
-def simulate(*, queries: int = 30, docs: int = 15, per_query: int = 200, seed: int = 1,
-             shuffle: bool = True) -> tuple[list[Impression], dict[tuple[str, str], float]]:
-    """Impressions of 10 docs each, clicked by DESIGN.md's PBM; documents at varied positions."""
-    rng = random.Random(seed)
-    impressions: list[Impression] = []
-    alpha: dict[tuple[str, str], float] = {}
-    for q in range(queries):
-        pool = [f"q{q}-d{i}" for i in range(docs)]
-        for d in pool:
-            alpha[(f"query {q}", d)] = GRADE_CLICK[rng.randrange(5)]
-        fixed = rng.sample(pool, 10)
-        for k in range(per_query):
-            shown = rng.sample(pool, 10) if shuffle else fixed
-            when = T0 + timedelta(minutes=len(impressions))
-            imp = Impression(f"r{q}-{k}", when, "idx", f"  Query {q} ", [Shown(d, i + 1) for i, d in enumerate(shown)])
-            for i, d in enumerate(shown):
-                if rng.random() < DESIGN_EXAMINATION[i] * alpha[(f"query {q}", d)]:
-                    imp.clicks[d] = when
-            impressions.append(imp)
-    return impressions, alpha
-
-
-def test_normalize_query_strips_lowercases_and_collapses() -> None:
-    assert normalize_query("  Covid \t Vaccine\nSafety ") == "covid vaccine safety"
-
-
-def test_em_recovers_design_examination_relative_to_rank_one() -> None:
-    impressions, _ = simulate()
-    model = fit_pbm(impressions)
-    assert model.anchor_position == 1 and model.examination[1] == 1.0
-    truth = [e / DESIGN_EXAMINATION[0] for e in DESIGN_EXAMINATION]
-    for pos, expected in enumerate(truth, start=1):
-        assert model.examination[pos] == pytest.approx(expected, abs=0.05), (pos, model.examination)
-    assert model.varied_pairs == 1.0
-    assert model.observations == 30 * 200 * 10
-
-
-def test_em_attractiveness_is_click_probability_at_rank_one() -> None:
-    impressions, alpha = simulate(queries=10, per_query=400, seed=3)
-    model = fit_pbm(impressions)
-    errors = [abs(model.attractiveness[pair] - DESIGN_EXAMINATION[0] * a) for pair, a in alpha.items()]
-    assert sum(errors) / len(errors) < 0.06
-
-
-def test_fixed_ranking_reports_no_position_variation() -> None:
-    impressions, _ = simulate(queries=5, per_query=50, shuffle=False)
-    assert fit_pbm(impressions).varied_pairs == 0.0
-
-
-def test_fit_refuses_no_clicks_and_no_impressions() -> None:
-    quiet = [Impression("r1", T0, "i", "q", [Shown("a", 1), Shown("b", 2)])]
-    with pytest.raises(DataError, match="clicked"):
-        fit_pbm(quiet)
-    with pytest.raises(DataError, match="no impressions"):
-        fit_pbm([])
+from tests.support.click_logs import T0, simulate
 
 
 def _imp(rid: str, query: str, shown: list[str], clicked: set[str], when: datetime = T0) -> Impression:

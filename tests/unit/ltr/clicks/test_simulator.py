@@ -1,4 +1,4 @@
-"""Simulated users: the click model's rates, determinism, click posting with retries, the films writer.
+"""The simulator: sessions, determinism, click posting with retries, the endpoint probe.
 
 The endpoint is faked at the transport: a node class for the official client's searches, an httpx
 ``MockTransport`` for ``POST /_hybridrank/events``.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,105 +22,10 @@ from elasticsearch import Elasticsearch
 
 from hybridrank.cli.main import cli
 from hybridrank.errors import ClusterUnavailable, DataError
-from ltr.clicks.films import genre_phrase, load_films, write_films_dataset
+from ltr.clicks.films import write_films_dataset
 from ltr.clicks.impressions import click_event_id
-from ltr.clicks.simulator import (
-    EXAMINATION,
-    FreshnessPreference,
-    PositionBasedModel,
-    ShownDoc,
-    Simulator,
-    attractiveness,
-    probe_endpoint,
-    session_rng,
-    user_propensity,
-)
-from ltr.evaluation.datasets import open_folder
-
-# -- the click model ---------------------------------------------------------------------------
-
-
-def test_attractiveness_follows_design() -> None:
-    assert [round(attractiveness(g), 4) for g in range(5)] == [0.1, 0.16, 0.28, 0.52, 1.0]
-    assert attractiveness(7) == 1.0  # grades above 4 clip
-    assert attractiveness(-1) == 0.1
-
-
-@pytest.mark.parametrize("grade", [0, 2, 4])
-def test_pbm_click_rates_converge_to_design(grade: int) -> None:
-    model = PositionBasedModel(dwell=False)
-    shown = [ShownDoc(f"d{i}", i + 1, grade) for i in range(10)]
-    rng = np.random.default_rng(7)
-    n = 40_000
-    counts = np.zeros(10)
-    for _ in range(n):
-        for click in model.clicks(shown, rng):
-            counts[click.position - 1] += 1
-    expected = np.array(EXAMINATION) * attractiveness(grade)
-    rates = counts / n
-    sigma = np.sqrt(expected * (1 - expected) / n)
-    assert np.all(np.abs(rates - expected) < 4 * sigma + 1e-9), (rates, expected)
-    assert model.click_probability(ShownDoc("x", 11, 4)) == 0.0  # below the examined ranks
-
-
-def test_freshness_preference_favours_recent_documents() -> None:
-    now = datetime(2020, 1, 1, tzinfo=UTC)
-    pref = FreshnessPreference(half_life_days=365, weight=0.8, as_of=now)
-    assert pref.factor(now) == pytest.approx(1.0)
-    assert pref.factor(now - timedelta(days=365)) == pytest.approx(0.2 + 0.8 * 0.5)
-    assert pref.factor(None) == pytest.approx(0.2)  # unknown age: not seen as recent
-    with pytest.raises(ValueError):
-        FreshnessPreference(half_life_days=0, weight=0.5)
-
-    fresh_model = PositionBasedModel(freshness=pref, dwell=False)
-    plain = PositionBasedModel(dwell=False)
-    recent = ShownDoc("new", 1, 2, now - timedelta(days=10))
-    old = ShownDoc("old", 1, 2, now - timedelta(days=20 * 365))
-    assert fresh_model.click_probability(recent) > fresh_model.click_probability(old)
-    assert plain.click_probability(recent) == plain.click_probability(old)
-
-    # over many sessions the recent document (shown second) out-clicks the old one (shown first)
-    shown = [ShownDoc("old", 1, 2, old.timestamp), ShownDoc("new", 2, 2, recent.timestamp)]
-    rng = np.random.default_rng(3)
-    clicks = {"old": 0, "new": 0}
-    for _ in range(20_000):
-        for c in fresh_model.clicks(shown, rng):
-            clicks[c.doc_id] += 1
-    assert clicks["new"] > clicks["old"] * 1.5
-    assert PositionBasedModel(freshness=FreshnessPreference(30, 0.0)).needs_timestamps is False
-
-
-def test_user_propensity_is_fixed_per_user_with_mean_one_and_the_asked_spread() -> None:
-    assert user_propensity("u0001", 0.0) == 1.0
-    assert user_propensity("u0001", 1.0) == user_propensity("u0001", 1.0)  # the same person every run
-    draws = np.array([user_propensity(f"u{i:05d}", 1.0) for i in range(20_000)])
-    assert draws.min() > 0 and abs(draws.mean() - 1.0) < 0.03 and abs(draws.std() - 1.0) < 0.05
-    # a user's propensity scales every click probability, capped at 1
-    model = PositionBasedModel(propensity_sd=1.0, dwell=False)
-    doc = ShownDoc("d", 1, 3)
-    assert model.click_probability(doc, 2.0) == pytest.approx(2 * model.click_probability(doc))
-    assert model.click_probability(ShownDoc("d", 1, 4), 5.0) == 1.0
-    heavy = max((f"u{i:05d}" for i in range(200)), key=lambda u: user_propensity(u, 1.0))
-    light = min((f"u{i:05d}" for i in range(200)), key=lambda u: user_propensity(u, 1.0))
-    rng = np.random.default_rng(0)
-    shown = [ShownDoc(f"d{i}", i + 1, 2) for i in range(10)]
-    n_heavy = sum(len(model.clicks(shown, rng, heavy)) for _ in range(500))
-    n_light = sum(len(model.clicks(shown, rng, light)) for _ in range(500))
-    assert n_heavy > 5 * max(n_light, 1)
-    with pytest.raises(ValueError):
-        PositionBasedModel(propensity_sd=-1.0)
-
-
-def test_dwell_is_longer_for_better_results() -> None:
-    model = PositionBasedModel()
-    rng = np.random.default_rng(1)
-    dwell: dict[int, list[float]] = {0: [], 4: []}
-    for _ in range(3000):
-        for grade in (0, 4):
-            for c in model.clicks([ShownDoc("d", 1, grade)], rng):
-                assert c.dwell_ms is not None and c.dwell_ms > 0
-                dwell[grade].append(c.dwell_ms)
-    assert np.median(dwell[4]) > 2 * np.median(dwell[0])
+from ltr.clicks.simulated_users import FreshnessPreference, PositionBasedModel
+from ltr.clicks.simulator import Simulator, probe_endpoint, session_rng
 
 
 def test_session_rng_depends_only_on_seed_and_session() -> None:
@@ -326,57 +231,3 @@ def test_cli_says_the_endpoint_is_not_reachable(tmp_path: Path, monkeypatch: pyt
                                       "--endpoint", "http://127.0.0.1:9", "--sessions", "2"])
     assert result.exit_code == 1
     assert "not reachable" in result.output and "hybridrank serve" in result.output
-
-
-# -- the films collection ----------------------------------------------------------------------
-
-
-def test_genre_phrases_read_naturally() -> None:
-    assert genre_phrase({"Comedy", "Romance"}) == "romantic comedy"
-    assert genre_phrase({"Drama", "War"}) == "war drama"
-    assert genre_phrase({"Horror", "Sci-Fi"}) == "science fiction horror film"
-    assert genre_phrase(set()) == "film"
-
-
-def test_films_writer_makes_a_beir_folder_that_loads(tmp_path: Path) -> None:
-    stats = write_films_dataset(tmp_path / "films", limit=3000, seed=1)
-    assert stats.documents == 3000
-    assert stats.first_release.year >= 1940 and stats.last_release.year <= 2014
-    collection = open_folder(tmp_path / "films")
-    assert collection.splits() == ["test", "train"]
-    test, train = collection.qrels("test"), collection.qrels("train")
-    assert len(test) == stats.test_queries and len(train) == stats.train_queries
-    assert not set(test) & set(train)
-    docs = {d["_id"]: d for d in collection.iter_corpus()}
-    assert len(docs) == 3000
-    for qid, judged in test.items():
-        query = collection.queries[qid]
-        assert 5 <= len(judged) <= 400 and set(judged.values()) <= {1, 2, 3}
-        for doc_id in judged:
-            assert doc_id in docs  # every judged film is in the corpus
-        # the query's genre words occur in the relevant films' descriptions
-        text = docs[next(iter(judged))]["text"].lower()
-        assert all(word in text for word in query.split() if word != "film"), (query, text)
-    doc = next(iter(docs.values()))
-    assert datetime.fromisoformat(doc["released"]).year == doc["year"]
-    assert isinstance(doc["genres"], list) and doc["text"].startswith(doc["title"])
-    # the same seed writes the same collection
-    again = write_films_dataset(tmp_path / "again", limit=3000, seed=1)
-    assert (tmp_path / "again" / "qrels" / "test.tsv").read_text() == (tmp_path / "films" / "qrels" / "test.tsv"
-                                                                       ).read_text()
-    assert again.queries == stats.queries
-
-
-def test_full_snapshot_spans_1940_to_2014() -> None:
-    films = load_films()
-    assert len(films) > 17_000
-    assert len({f.doc_id for f in films}) == len(films)
-    assert min(f.released for f in films).year == 1940 and max(f.released for f in films).year == 2014
-
-
-def test_datasets_films_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HYBRIDRANK_HOME", str(tmp_path))
-    result = CliRunner().invoke(cli, ["datasets", "films", "--limit", "1500"])
-    assert result.exit_code == 0, result.output
-    assert "1500 films" in result.output and 'timestamp_field = "released"' in result.output
-    assert open_folder(tmp_path / "datasets" / "films").qrels("test")

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from hybridrank.errors import DataError
-from ltr.clicks.click_model import DESIGN_EXAMINATION, ClickStatistics, fit_pbm
+from ltr.clicks.click_model import ClickStatistics
 from ltr.clicks.impressions import Impression, Shown
+from ltr.clicks.pbm import DESIGN_EXAMINATION, fit_pbm
 from ltr.clicks.training_set import (
     LABEL_LEVELS,
     build_click_training_set,

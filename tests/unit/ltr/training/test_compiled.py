@@ -11,6 +11,7 @@ from features.pipeline import FeaturePipeline
 from ltr.training import compiled
 from ltr.training.compiled import CompilingScorer, compile_model, probe_matrix, split_thresholds
 from ltr.training.model import RankingModel
+from ltr.training.scorer import file_sha256
 from ltr.training.train import TrainConfig, train_model
 from tests.support.feature_logs import CFG, NAMES, synthetic_log
 
@@ -73,7 +74,7 @@ def test_cache_is_reused_and_a_damaged_entry_rebuilt(model_dir: Path, tmp_path: 
     obj.write_bytes(obj.read_bytes()[:100])  # truncated: its checksum no longer matches
     rebuilt = compile_model(model_file, tmp_path)
     np.testing.assert_array_equal(rebuilt(windows()), expected)
-    assert compiled.file_sha256(obj) == next(tmp_path.glob("*.sha256")).read_text().strip()
+    assert file_sha256(obj) == next(tmp_path.glob("*.sha256")).read_text().strip()
 
 
 def test_a_model_that_cannot_compile_keeps_lightgbm(model_dir: Path, tmp_path: Path,
