@@ -31,7 +31,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,9 +40,9 @@ from typing import IO, TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from connector.endpoint.wire import RequestRejected, split_ndjson
+from connector.events.schema import CLICK, EVENTS_MAPPING, click_event_id, parse_time
 from hybridrank.config import Settings
 from hybridrank.errors import DataError
-from ltr.clicks.impressions import CLICK, EVENTS_MAPPING, IMPRESSION, click_event_id, parse_time
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -135,20 +135,6 @@ def _click(item: Any, where: str, user_id: str | None, session_id: str | None, s
         cid = click_event_id(out["request_id"], out["doc_id"])
         out["event_id"] = cid.replace("click-", "conversion-", 1) if conversion else cid
     return {k: v for k, v in out.items() if v is not None}
-
-
-def impression_event_id(request_id: str) -> str:
-    """The id of a search's impression: one per request id, so a re-logged impression is stored once."""
-    return click_event_id(request_id, "\x00impression").replace("click-", "impression-", 1)
-
-
-def finite_list(row: Iterable[Any]) -> list[float | None]:
-    """A feature row for JSON: NaN / infinities (missing) become null."""
-    out: list[float | None] = []
-    for value in row:
-        number = float(value)
-        out.append(number if math.isfinite(number) else None)
-    return out
 
 
 # -- the log --------------------------------------------------------------------------------------
@@ -626,4 +612,4 @@ def _reason(info: Mapping[str, Any]) -> str:
     return str(error)
 
 
-__all__ = ["CLICK", "IMPRESSION", "EventLog", "FlushResult", "finite_list", "impression_event_id", "parse_events"]
+__all__ = ["EventLog", "FlushResult", "parse_events"]

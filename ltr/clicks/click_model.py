@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from connector.events.schema import parse_time
 from hybridrank.errors import DataError, HybridRankError
 from hybridrank.files import write_text_atomic
-from ltr.clicks.impressions import Impression, parse_time
+from ltr.clicks.impressions import Impression
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch

@@ -25,9 +25,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from connector.endpoint.serving import EsOrder, HybridOrder, Ranked, RankerHolder, RrfOrder
 from connector.endpoint.wire import RequestRejected
-from connector.events.spool import EventLog, finite_list, impression_event_id, parse_events
+from connector.events.schema import EVENTS_MAPPING, click_event_id
+from connector.events.spool import EventLog, parse_events
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
-from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id
 from ltr.experiments.store import Variant, team_draft
 
 INDEX = "events-test"
@@ -144,12 +144,6 @@ def test_bad_bodies_are_refused_naming_the_line(body: bytes, message: str) -> No
         parse_events(body)
     assert message in str(caught.value)
     assert caught.value.status == 400
-
-
-def test_ids_are_deterministic() -> None:
-    assert click_event_id("r", "d") == click_event_id("r", "d") != click_event_id("r", "e")
-    assert impression_event_id("r1") == impression_event_id("r1") != impression_event_id("r2")
-    assert finite_list(np.array([1.5, np.nan, np.inf])) == [1.5, None, None]
 
 
 # -- the spool ------------------------------------------------------------------------------------
