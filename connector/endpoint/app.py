@@ -68,8 +68,9 @@ from connector.endpoint.wire import (
     split_ndjson,
     truthy,
 )
+from connector.events.intake import parse_events
 from connector.events.schema import IMPRESSION, finite_list, impression_event_id
-from connector.events.spool import EventLog, parse_events
+from connector.events.spool import EventLog
 from connector.retrieval import hit_ids
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from hybridrank.config import Settings
