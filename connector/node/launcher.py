@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -28,8 +27,6 @@ import pwd
 import re
 import secrets
 import shutil
-import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -44,6 +41,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connector.node.process import LOG_TAIL_LINES, live_pid, locked, port_in_use, tail, terminate
 from hybridrank.config import ClusterConfig, Settings
 from hybridrank.errors import ConfigError, LauncherError
 
@@ -67,7 +65,6 @@ HUNSPELL_SEARCH_DIRS: tuple[Path, ...] = (
     Path("/usr/share/myspell"),
 )
 HUNSPELL_LOCALE = "en_US"
-LOG_TAIL_LINES = 30
 ELASTIC_USER = "elastic"
 
 
@@ -246,15 +243,6 @@ def base_dir_for(home: Path, *, as_root: bool) -> Path:
     return home
 
 
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of a text file, or a note saying it does not exist."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def find_hunspell(locale: str = HUNSPELL_LOCALE, search_dirs: Sequence[Path] | None = None) -> Path | None:
     """The directory holding ``<locale>.aff`` and ``<locale>.dic`` (env ``HYBRIDRANK_HUNSPELL_DIR`` first)."""
     dirs = list(HUNSPELL_SEARCH_DIRS if search_dirs is None else search_dirs)
@@ -267,38 +255,6 @@ def find_hunspell(locale: str = HUNSPELL_LOCALE, search_dirs: Sequence[Path] | N
 
 
 # ---------------------------------------------------------------------------------------- processes
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat_file = Path(f"/proc/{pid}/stat")
-    if stat_file.exists():
-        with contextlib.suppress(OSError):
-            state = stat_file.read_text().rsplit(")", 1)[1].split()[0]
-            return state != "Z"
-    return True
-
-
-def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _extract(zip_path: Path, into: Path) -> None:
@@ -450,7 +406,7 @@ class LocalElasticsearch:
         """Fetch and unpack the server if needed, prepare this node's config dir; return the server's home."""
         java = find_java()
         log.debug("using Java %d at %s", java.major, java.path)
-        with _locked(self.base / ".install.lock"):
+        with locked(self.base / ".install.lock"):
             for directory in (self.base, self.base / "nodes"):
                 directory.mkdir(parents=True, exist_ok=True)
                 if self.as_root:
@@ -529,7 +485,7 @@ class LocalElasticsearch:
     def start(self, wait_s: float = 120) -> NodeStatus:
         """Start the node unless it already runs; return once the cluster is yellow or raise ``LauncherError``."""
         self.ensure_installed()
-        with _locked(self.node_dir / ".start.lock"):
+        with locked(self.node_dir / ".start.lock"):
             pid = self._pid()
             if pid is not None:
                 if self._wait_healthy(min(wait_s, 30)):
@@ -540,7 +496,7 @@ class LocalElasticsearch:
                     f"stop it with `hybridrank es stop`. Last log lines:\n{tail(self.log_file)}"
                 )
             for port in (self.port, transport_port_for(self.port)):
-                if _port_in_use(port):
+                if port_in_use(port):
                     raise LauncherError(
                         f"port {port} on 127.0.0.1 is taken by another process; choose another with --port"
                     )
@@ -625,20 +581,7 @@ class LocalElasticsearch:
         if pid is None:
             self.pidfile.unlink(missing_ok=True)
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _pid_alive(pid):
-            log.warning("Elasticsearch (pid %d) ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _pid_alive(pid):
-                raise LauncherError(f"could not stop Elasticsearch (pid {pid})")
+        terminate(pid, timeout_s)
         self.pidfile.unlink(missing_ok=True)
         return True
 
@@ -655,11 +598,7 @@ class LocalElasticsearch:
     # -- helpers
     def _pid(self) -> int | None:
         """The node's pid if its pidfile names a live process."""
-        try:
-            pid = int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _pid_alive(pid) else None
+        return live_pid(self.pidfile)
 
     def _auth_headers(self) -> dict[str, str]:
         if not self.security:

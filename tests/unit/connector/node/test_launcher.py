@@ -26,7 +26,6 @@ from connector.node.launcher import (
     others_can_reach,
     parse_java_version,
     privilege_prefix,
-    tail,
     transport_port_for,
 )
 from hybridrank.config import ClusterConfig, Settings
@@ -172,13 +171,6 @@ def test_a_private_home_moves_the_tree_when_root(open_dir: Path) -> None:
     private.chmod(0o711)
     assert others_can_reach(home)
     assert base_dir_for(home, as_root=True) == home
-
-
-def test_tail_gives_the_last_lines(tmp_path: Path) -> None:
-    log = tmp_path / "node.log"
-    log.write_text("".join(f"line {i}\n" for i in range(100)))
-    assert tail(log, 3) == "line 97\nline 98\nline 99"
-    assert "no log" in tail(tmp_path / "missing.log")
 
 
 def test_find_hunspell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
