@@ -7,9 +7,8 @@ Layout under the cache directory (``settings.home``, outside the repository)::
     nodes/<name>/config/                     the node's own config (keystore, hunspell dictionaries)
     nodes/<name>/data/  nodes/<name>/logs/   its data and logs; ``es.pid`` beside them
 
-Elasticsearch refuses to run as root. When we are root the node runs as a system user
-(``hybridrank``, created once) via ``setpriv``; if that user cannot reach ``settings.home`` (e.g. it
-sits under a ``0700`` ``/root``), the tree lives under ``/var/lib/hybridrank`` instead.
+Elasticsearch refuses to run as root; when we are root the node runs as a system user
+(``connector.node.service_user``).
 
 The pure parts (Java discovery, the command line, ports, paths) are separate functions so they can be
 tested without starting anything.
@@ -23,11 +22,9 @@ import hashlib
 import json
 import logging
 import os
-import pwd
 import re
 import secrets
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
@@ -43,6 +40,7 @@ from pydantic import ValidationError
 
 from connector.node.java import find_java
 from connector.node.process import LOG_TAIL_LINES, live_pid, locked, port_in_use, tail, terminate
+from connector.node.service_user import SERVICE_USER, base_dir_for, chown_tree, ensure_service_user, privilege_prefix
 from hybridrank.config import ClusterConfig, Settings
 from hybridrank.errors import ConfigError, LauncherError
 
@@ -50,8 +48,6 @@ log = logging.getLogger(__name__)
 
 MAVEN_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
 MAVEN_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy"
-SERVICE_USER = os.environ.get("HYBRIDRANK_ES_USER", "hybridrank")
-ROOT_FALLBACK_HOME = Path("/var/lib/hybridrank")
 HUNSPELL_SEARCH_DIRS: tuple[Path, ...] = (
     Path("/usr/share/hunspell"),
     Path("/usr/share/myspell/dicts"),
@@ -126,26 +122,6 @@ def build_env(
     return env
 
 
-def privilege_prefix(user: str | None) -> list[str]:
-    """``setpriv`` arguments that run the rest of a command as ``user`` (empty when not dropping privileges)."""
-    if user is None:
-        return []
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups"]
-
-
-def others_can_reach(path: Path) -> bool:
-    """True when every existing ancestor of ``path`` is traversable by an unrelated user (o+x)."""
-    existing = [part for part in (path, *path.parents) if part.exists()]
-    return all(os.stat(part).st_mode & stat.S_IXOTH for part in existing)
-
-
-def base_dir_for(home: Path, *, as_root: bool) -> Path:
-    """Where the server and nodes live: ``home``, unless a dropped-privilege node could not reach it."""
-    if as_root and not others_can_reach(home):
-        return ROOT_FALLBACK_HOME
-    return home
-
-
 def find_hunspell(locale: str = HUNSPELL_LOCALE, search_dirs: Sequence[Path] | None = None) -> Path | None:
     """The directory holding ``<locale>.aff`` and ``<locale>.dic`` (env ``HYBRIDRANK_HUNSPELL_DIR`` first)."""
     dirs = list(HUNSPELL_SEARCH_DIRS if search_dirs is None else search_dirs)
@@ -173,33 +149,6 @@ def _extract(zip_path: Path, into: Path) -> None:
                 os.chmod(target, mode)
             elif target.is_dir():
                 os.chmod(target, 0o755)
-
-
-def _ensure_service_user(user: str) -> None:
-    try:
-        pwd.getpwnam(user)
-        return
-    except KeyError:
-        pass
-    useradd = shutil.which("useradd")
-    if useradd is None:
-        raise LauncherError(f"Elasticsearch cannot run as root and `useradd` is missing to create user {user!r}")
-    result = subprocess.run(
-        [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0 and result.returncode != 9:  # 9 = already exists (a concurrent creator)
-        raise LauncherError(f"could not create the system user {user!r}: {result.stderr.strip()}")
-    log.info("created system user %r to run Elasticsearch (it refuses to run as root)", user)
-
-
-def _chown_tree(root: Path, user: str) -> None:
-    entry = pwd.getpwnam(user)
-    for dirpath, dirnames, filenames in os.walk(root):
-        os.chown(dirpath, entry.pw_uid, entry.pw_gid)
-        for name in dirnames + filenames:
-            os.chown(os.path.join(dirpath, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
 # ------------------------------------------------------------------------------------------- launcher
@@ -422,8 +371,8 @@ class LocalElasticsearch:
         self.pidfile.unlink(missing_ok=True)
         if self.as_root:
             os.chmod(self.node_dir, 0o755)
-            _ensure_service_user(SERVICE_USER)
-            _chown_tree(self.node_dir, SERVICE_USER)
+            ensure_service_user(SERVICE_USER)
+            chown_tree(self.node_dir, SERVICE_USER)
         env = build_env(
             os.environ,
             java_home=java.path,

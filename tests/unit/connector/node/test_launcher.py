@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from connector.node import launcher as local_es
+from connector.node import service_user
 from connector.node.launcher import (
     LocalElasticsearch,
-    base_dir_for,
     build_command,
     build_env,
     find_hunspell,
-    others_can_reach,
-    privilege_prefix,
     transport_port_for,
 )
 from hybridrank.config import ClusterConfig, Settings
@@ -79,33 +74,6 @@ def test_build_env_sets_es_java_home_conf_and_heap(tmp_path: Path) -> None:
     assert base["ES_JAVA_OPTS"] == "-Xmx8g"  # the caller's mapping is untouched
 
 
-def test_privilege_prefix() -> None:
-    assert privilege_prefix(None) == []
-    assert privilege_prefix("hybridrank") == [
-        "setpriv", "--reuid=hybridrank", "--regid=hybridrank", "--init-groups"]
-
-
-@pytest.fixture()
-def open_dir() -> Iterator[Path]:
-    """A directory every user can traverse (pytest's tmp_path sits under a 0700 parent)."""
-    path = Path(tempfile.mkdtemp(prefix="hybridrank-unit-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_a_private_home_moves_the_tree_when_root(open_dir: Path) -> None:
-    private = open_dir / "private"
-    private.mkdir(mode=0o700)
-    home = private / "cache" / "hybridrank"
-    assert not others_can_reach(home)
-    assert base_dir_for(home, as_root=True) == local_es.ROOT_FALLBACK_HOME
-    assert base_dir_for(home, as_root=False) == home
-    private.chmod(0o711)
-    assert others_can_reach(home)
-    assert base_dir_for(home, as_root=True) == home
-
-
 def test_find_hunspell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HYBRIDRANK_HUNSPELL_DIR", raising=False)
     only_aff = tmp_path / "a"
@@ -144,7 +112,7 @@ def test_from_settings_rejects_a_bad_heap_or_name(tmp_path: Path) -> None:
 
 
 def test_password_is_generated_once_or_taken_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_es, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
+    monkeypatch.setattr(service_user, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
     node = LocalElasticsearch(home=tmp_path, version="9.2.4", port=9252, name="sec", security=True)
     first = node.password
     assert len(first) >= 20
@@ -173,7 +141,7 @@ def _make_dist_zip(path: Path, version: str) -> None:
 
 @pytest.fixture()
 def node_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalElasticsearch:
-    monkeypatch.setattr(local_es, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
+    monkeypatch.setattr(service_user, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
     return LocalElasticsearch(home=tmp_path / "home", version="0.0.1-test", port=9299, name="unit")
 
 
