@@ -26,11 +26,9 @@ import re
 import secrets
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connector.node.distribution import download, unpack
 from connector.node.java import find_java
 from connector.node.process import LOG_TAIL_LINES, live_pid, locked, port_in_use, tail, terminate
 from connector.node.service_user import SERVICE_USER, base_dir_for, chown_tree, ensure_service_user, privilege_prefix
@@ -46,8 +45,6 @@ from hybridrank.errors import ConfigError, LauncherError
 
 log = logging.getLogger(__name__)
 
-MAVEN_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
-MAVEN_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy"
 HUNSPELL_SEARCH_DIRS: tuple[Path, ...] = (
     Path("/usr/share/hunspell"),
     Path("/usr/share/myspell/dicts"),
@@ -131,24 +128,6 @@ def find_hunspell(locale: str = HUNSPELL_LOCALE, search_dirs: Sequence[Path] | N
         if (directory / f"{locale}.aff").is_file() and (directory / f"{locale}.dic").is_file():
             return directory
     return None
-
-
-# ---------------------------------------------------------------------------------------- processes
-
-
-def _extract(zip_path: Path, into: Path) -> None:
-    """Unzip keeping Unix permission bits (``zipfile`` alone drops them, and ``bin/`` must stay executable)."""
-    with zipfile.ZipFile(zip_path) as archive:
-        for info in archive.infolist():
-            target = into / info.filename
-            if not target.resolve().is_relative_to(into.resolve()):
-                raise LauncherError(f"{zip_path}: refusing entry outside the target: {info.filename}")
-            archive.extract(info, into)
-            mode = (info.external_attr >> 16) & 0o777
-            if mode:
-                os.chmod(target, mode)
-            elif target.is_dir():
-                os.chmod(target, 0o755)
 
 
 # ------------------------------------------------------------------------------------------- launcher
@@ -264,49 +243,9 @@ class LocalElasticsearch:
                 if self.as_root:
                     os.chmod(directory, 0o755)
             if not (self.es_home / "bin" / "elasticsearch").is_file():
-                self._unpack(self._download())
+                unpack(download(self.base / "dist", self.version), self.es_home)
             self._prepare_config()
         return self.es_home
-
-    def _download(self) -> Path:
-        dist = self.base / "dist"
-        zip_path = dist / f"elasticsearch-{self.version}.zip"
-        if zip_path.is_file() and zipfile.is_zipfile(zip_path):
-            return zip_path
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise LauncherError(
-                "Maven (`mvn`) is needed to fetch Elasticsearch from Maven Central; install it "
-                "(`apt-get install maven`) or point HYBRIDRANK_ES_URL at a running cluster"
-            )
-        dist.mkdir(parents=True, exist_ok=True)
-        artifact = MAVEN_ARTIFACT.format(version=self.version)
-        log.info("downloading Elasticsearch %s from Maven Central (%s)", self.version, artifact)
-        command = [mvn, "-B", "-q", MAVEN_PLUGIN, f"-Dartifact={artifact}", f"-DoutputDirectory={dist}"]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        except subprocess.TimeoutExpired as exc:
-            raise LauncherError(f"mvn did not finish fetching {artifact} within 900 s") from exc
-        if result.returncode != 0 or not zip_path.is_file():
-            output = "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL_LINES:])
-            raise LauncherError(
-                f"mvn could not fetch {artifact} (is version {self.version} published as an integ-test-zip? "
-                f"9.2.0 and 9.2.4 are):\n{output}"
-            )
-        return zip_path
-
-    def _unpack(self, zip_path: Path) -> None:
-        log.info("unpacking %s into %s", zip_path.name, self.base)
-        staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.base))
-        try:
-            _extract(zip_path, staging)
-            unpacked = staging / f"elasticsearch-{self.version}"
-            if not (unpacked / "bin" / "elasticsearch").is_file():
-                raise LauncherError(f"{zip_path} does not hold elasticsearch-{self.version}/bin/elasticsearch")
-            os.chmod(unpacked, 0o755)
-            unpacked.rename(self.es_home)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
     def _prepare_config(self) -> None:
         """Give the node its own config dir (a copy of the server's) and the hunspell en_US dictionary."""

@@ -6,7 +6,6 @@ import os
 import stat
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from connector.node.launcher import (
 )
 from hybridrank.config import ClusterConfig, Settings
 from hybridrank.errors import ConfigError, LauncherError
+from tests.support.fake_distribution import fake_mvn, make_dist_zip
 
 # ------------------------------------------------------------------------------------ command line
 
@@ -126,54 +126,19 @@ def test_password_is_generated_once_or_taken_from_settings(tmp_path: Path, monke
 # ------------------------------------------------------------------------------------------ install
 
 
-def _make_dist_zip(path: Path, version: str) -> None:
-    top = f"elasticsearch-{version}"
-    with zipfile.ZipFile(path, "w") as archive:
-        def add(name: str, text: str, mode: int) -> None:
-            info = zipfile.ZipInfo(f"{top}/{name}")
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            archive.writestr(info, text)
-        add("bin/elasticsearch", "#!/bin/sh\nexit 0\n", 0o755)
-        add("config/jvm.options", "-XX:+UseG1GC\n", 0o644)
-        add("config/elasticsearch.yml", "# empty\n", 0o644)
-        add("config/elasticsearch.keystore", "not copied\n", 0o600)
-
-
 @pytest.fixture()
 def node_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalElasticsearch:
     monkeypatch.setattr(service_user, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
     return LocalElasticsearch(home=tmp_path / "home", version="0.0.1-test", port=9299, name="unit")
 
 
-def _fake_mvn(bin_dir: Path, script: str) -> None:
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    mvn = bin_dir / "mvn"
-    mvn.write_text(f"#!{sys.executable}\n{script}")
-    mvn.chmod(0o755)
-
-
-def test_ensure_installed_without_mvn_names_maven(node_in_tmp: LocalElasticsearch, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "nobin"))
-    with pytest.raises(LauncherError, match=r"Maven \(`mvn`\).*apt-get install maven"):
-        node_in_tmp.ensure_installed()
-
-
-def test_ensure_installed_reports_a_failed_download(node_in_tmp: LocalElasticsearch, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_mvn(tmp_path / "bin", "import sys\nprint('[ERROR] Could not find artifact 0.0.1-test')\nsys.exit(1)\n")
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    with pytest.raises(LauncherError, match=r"(?s)mvn could not fetch .*0\.0\.1-test.*Could not find artifact"):
-        node_in_tmp.ensure_installed()
-
-
 def test_ensure_installed_downloads_unpacks_and_prepares_config(
     node_in_tmp: LocalElasticsearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source_zip = tmp_path / "source.zip"
-    _make_dist_zip(source_zip, "0.0.1-test")
+    make_dist_zip(source_zip, "0.0.1-test")
     calls = tmp_path / "mvn-calls.txt"
-    _fake_mvn(tmp_path / "bin", (
+    fake_mvn(tmp_path / "bin", (
         "import shutil, sys\n"
         f"open({str(calls)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
         "out = [a.split('=', 1)[1] for a in sys.argv if a.startswith('-DoutputDirectory=')][0]\n"
@@ -205,7 +170,7 @@ def test_missing_dictionary_is_a_warning_not_an_error(
 ) -> None:
     dist = node_in_tmp.base / "dist"
     dist.mkdir(parents=True)
-    _make_dist_zip(dist / "elasticsearch-0.0.1-test.zip", "0.0.1-test")  # already downloaded: no mvn needed
+    make_dist_zip(dist / "elasticsearch-0.0.1-test.zip", "0.0.1-test")  # already downloaded: no mvn needed
     monkeypatch.setattr(local_es, "HUNSPELL_SEARCH_DIRS", (tmp_path / "none",))
     monkeypatch.delenv("HYBRIDRANK_HUNSPELL_DIR", raising=False)
     node_in_tmp.ensure_installed()
