@@ -1,4 +1,4 @@
-"""The managed local Elasticsearch: fetch the server from Maven Central, run it single-node on loopback.
+"""The managed local Elasticsearch: one single-node server on loopback, installed, started, stopped, asked.
 
 Layout under the cache directory (``settings.home``, outside the repository)::
 
@@ -7,35 +7,38 @@ Layout under the cache directory (``settings.home``, outside the repository)::
     nodes/<name>/config/                     the node's own config (keystore, hunspell dictionaries)
     nodes/<name>/data/  nodes/<name>/logs/   its data and logs; ``es.pid`` beside them
 
-Elasticsearch refuses to run as root; when we are root the node runs as a system user
-(``connector.node.service_user``).
-
-The pure parts (Java discovery, the command line, ports, paths) are separate functions so they can be
-tested without starting anything.
+``LocalElasticsearch`` puts the parts together: a JDK (``connector.node.java``), the server
+(``connector.node.distribution``), the node's command line and config (``connector.node.configuration``),
+the system user it runs as when we are root (``connector.node.service_user``) and the pid, port and
+lock helpers (``connector.node.process``).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from connector.node.configuration import (
+    build_command,
+    build_env,
+    prepare_config,
+    set_bootstrap_password,
+    transport_port_for,
+)
 from connector.node.distribution import download, unpack
 from connector.node.java import find_java
 from connector.node.process import LOG_TAIL_LINES, live_pid, locked, port_in_use, tail, terminate
@@ -45,16 +48,7 @@ from hybridrank.errors import ConfigError, LauncherError
 
 log = logging.getLogger(__name__)
 
-HUNSPELL_SEARCH_DIRS: tuple[Path, ...] = (
-    Path("/usr/share/hunspell"),
-    Path("/usr/share/myspell/dicts"),
-    Path("/usr/share/myspell"),
-)
-HUNSPELL_LOCALE = "en_US"
 ELASTIC_USER = "elastic"
-
-
-# --------------------------------------------------------------------------------------------- pure
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,72 +59,6 @@ class NodeStatus:
     pid: int | None
     url: str
     version: str | None
-
-
-def transport_port_for(http_port: int) -> int:
-    """A transport port outside Elasticsearch's default 9300-9399 range, derived from the HTTP port."""
-    port = http_port + 20000
-    return port if port <= 65535 else http_port - 20000
-
-
-def build_command(
-    es_home: Path,
-    *,
-    http_port: int,
-    data_dir: Path,
-    logs_dir: Path,
-    pidfile: Path,
-    cluster_name: str,
-    security: bool = False,
-) -> list[str]:
-    """The ``bin/elasticsearch`` command line of a single-node, loopback-only, daemonised node."""
-    settings: dict[str, str] = {
-        "cluster.name": cluster_name,
-        "node.name": cluster_name,
-        "discovery.type": "single-node",
-        "network.host": "127.0.0.1",
-        "http.port": str(http_port),
-        "transport.port": str(transport_port_for(http_port)),
-        "path.data": str(data_dir),
-        "path.logs": str(logs_dir),
-        # a nearly full dev disk must not turn indices read-only mid-test
-        "cluster.routing.allocation.disk.threshold_enabled": "false",
-        "xpack.security.enabled": str(security).lower(),
-    }
-    if security:
-        settings["xpack.security.http.ssl.enabled"] = "false"
-        settings["xpack.security.transport.ssl.enabled"] = "false"
-    command = [str(es_home / "bin" / "elasticsearch"), "-d", "-p", str(pidfile)]
-    for key, value in settings.items():
-        command += ["-E", f"{key}={value}"]
-    return command
-
-
-def build_env(
-    base: Mapping[str, str], *, java_home: Path, conf_dir: Path, heap: str, home_dir: Path | None = None
-) -> dict[str, str]:
-    """The environment of an Elasticsearch process: its JDK, its own config dir, a fixed heap."""
-    env = {k: v for k, v in base.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS", "ES_HOME")}
-    env["ES_JAVA_HOME"] = str(java_home)
-    env["ES_PATH_CONF"] = str(conf_dir)
-    env["ES_JAVA_OPTS"] = f"-Xms{heap} -Xmx{heap}"
-    if home_dir is not None:
-        env["HOME"] = str(home_dir)
-    return env
-
-
-def find_hunspell(locale: str = HUNSPELL_LOCALE, search_dirs: Sequence[Path] | None = None) -> Path | None:
-    """The directory holding ``<locale>.aff`` and ``<locale>.dic`` (env ``HYBRIDRANK_HUNSPELL_DIR`` first)."""
-    dirs = list(HUNSPELL_SEARCH_DIRS if search_dirs is None else search_dirs)
-    if extra := os.environ.get("HYBRIDRANK_HUNSPELL_DIR"):
-        dirs.insert(0, Path(extra))
-    for directory in dirs:
-        if (directory / f"{locale}.aff").is_file() and (directory / f"{locale}.dic").is_file():
-            return directory
-    return None
-
-
-# ------------------------------------------------------------------------------------------- launcher
 
 
 class LocalElasticsearch:
@@ -244,33 +172,8 @@ class LocalElasticsearch:
                     os.chmod(directory, 0o755)
             if not (self.es_home / "bin" / "elasticsearch").is_file():
                 unpack(download(self.base / "dist", self.version), self.es_home)
-            self._prepare_config()
+            prepare_config(self.es_home, self.conf_dir)
         return self.es_home
-
-    def _prepare_config(self) -> None:
-        """Give the node its own config dir (a copy of the server's) and the hunspell en_US dictionary."""
-        if not (self.conf_dir / "jvm.options").is_file():
-            shutil.copytree(
-                self.es_home / "config",
-                self.conf_dir,
-                ignore=shutil.ignore_patterns("elasticsearch.keystore"),
-                dirs_exist_ok=True,
-            )
-        source = find_hunspell()
-        target = self.conf_dir / "hunspell" / HUNSPELL_LOCALE
-        if source is None:
-            if not target.is_dir():
-                log.warning(
-                    "no hunspell %s dictionary found (install `hunspell-en-us`); the english_hunspell "
-                    "analyzer will not be available on this node",
-                    HUNSPELL_LOCALE,
-                )
-            return
-        target.mkdir(parents=True, exist_ok=True)
-        for suffix in (".aff", ".dic"):
-            src, dst = source / f"{HUNSPELL_LOCALE}{suffix}", target / f"{HUNSPELL_LOCALE}{suffix}"
-            if not dst.exists() or dst.stat().st_size != src.stat().st_size:
-                shutil.copyfile(src, dst)
 
     # -- run
     def start(self, wait_s: float = 120) -> NodeStatus:
@@ -320,7 +223,8 @@ class LocalElasticsearch:
             home_dir=self.node_dir if self.as_root else None,
         )
         if self.security:
-            self._set_bootstrap_password(env)
+            set_bootstrap_password(self.es_home, self.conf_dir, password=self.password,
+                                   marker=self.node_dir / ".bootstrap-password.sha256", run_as=self.run_as, env=env)
         command = privilege_prefix(self.run_as) + build_command(
             self.es_home,
             http_port=self.port,
@@ -347,24 +251,6 @@ class LocalElasticsearch:
                 f"Elasticsearch exited with code {result.returncode} while starting.\n"
                 f"Launcher output:\n{tail(launcher_out, 15)}\nLast lines of {self.log_file}:\n{tail(self.log_file)}"
             )
-
-    def _set_bootstrap_password(self, env: dict[str, str]) -> None:
-        """Put ``bootstrap.password`` in the node's keystore: the ``elastic`` password until one is stored."""
-        # each keystore-tool run is a JVM start (several seconds here): skip it when the keystore already
-        # holds this password, and let `add --force` create the keystore when there is none
-        marker = self.node_dir / ".bootstrap-password.sha256"
-        digest = hashlib.sha256(self.password.encode()).hexdigest()
-        keystore = self.conf_dir / "elasticsearch.keystore"
-        if keystore.exists() and marker.exists() and marker.read_text().strip() == digest:
-            return
-        tool = [*privilege_prefix(self.run_as), str(self.es_home / "bin" / "elasticsearch-keystore")]
-        self._run_tool([*tool, "add", "--force", "--stdin", "bootstrap.password"], env, self.password + "\n")
-        marker.write_text(digest + "\n")
-
-    def _run_tool(self, command: list[str], env: dict[str, str], stdin: str | None) -> None:
-        result = subprocess.run(command, env=env, input=stdin, capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise LauncherError(f"`{' '.join(command[-3:])}` failed: {(result.stdout + result.stderr).strip()}")
 
     def stop(self, timeout_s: float = 30) -> bool:
         """SIGTERM the node, SIGKILL it after ``timeout_s``; True if a running node was stopped."""
