@@ -68,13 +68,14 @@ from connector.endpoint.wire import (
     split_ndjson,
     truthy,
 )
-from connector.events.spool import EventLog, finite_list, impression_event_id, parse_events
+from connector.events.intake import parse_events
+from connector.events.schema import IMPRESSION, finite_list, impression_event_id
+from connector.events.spool import EventLog
 from connector.retrieval import hit_ids
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from hybridrank.config import Settings
 from hybridrank.errors import ClusterUnavailable, ConfigError
 from hybridrank.runtime import tune_gc
-from ltr.clicks.impressions import IMPRESSION
 from ltr.experiments.store import Experiment, ExperimentStore, Variant, team_draft
 
 if TYPE_CHECKING:
@@ -800,7 +801,7 @@ def _interleave(ranked_a: Ranked, ranked_b: Ranked, team_a: Variant, team_b: Var
 
 def _impression(plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int], outcome: _Outcome,
                 assignment: _Assignment) -> dict[str, Any]:
-    """The impression event of one reranked search (schema: ``ltr.clicks.impressions``)."""
+    """The impression event of one reranked search (schema: ``connector.events.schema``)."""
     hits = []
     for position, i in enumerate(shown, start=plan.from_ + 1):
         row = ranked.features[i] if ranked.features is not None else None

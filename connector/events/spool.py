@@ -5,17 +5,15 @@
   and any outage of Elasticsearch.
 - ``EventLog.enqueue(event)`` is the request path's hand-off for impressions (a deque append, no I/O);
   the background task appends what is queued, and shutdown drains the queue before closing.
-- ``EventLog.flush_once()`` seals the open segment and bulk-indexes every sealed segment into the
-  events index with ``_id = event_id`` and ``op_type=create``: a re-sent event answers 409 and is
-  counted as a duplicate, so an event is stored exactly once however often it is sent. A segment is
-  deleted only when each of its events is stored, a duplicate, or dead-lettered; a dead cluster,
-  429 or 5xx keeps the rest on disk and the flusher retries with exponential backoff. A per-event
-  rejection (400, a mapping error) goes to ``rejected-<day>.jsonl`` with the error and a log line.
+- ``EventLog.flush_once()`` seals the open segment and ships every sealed segment, oldest first
+  (``connector.events.shipping``: each event stored exactly once, or dead-lettered). A segment is
+  deleted only when each of its events is stored, a duplicate, or dead-lettered; what could not be
+  shipped (a dead cluster, 429 or 5xx) stays on disk and the flusher retries with exponential backoff.
 - On start, segments left by a previous process (open ones whose writer holds no lock) are sealed
   and replayed.
 
-Segment files: ``events-<ns>-<token>.jsonl.open`` while written (flock held by its writer), then
-``events-<ns>-<token>.jsonl``; names sort by creation time, so replay keeps event order.
+What goes in comes from the click intake (``connector.events.intake``) and the endpoint's
+impressions; the files themselves (names, lines, torn lines) are ``connector.events.segments``.
 """
 
 from __future__ import annotations
@@ -24,163 +22,34 @@ import asyncio
 import collections
 import contextlib
 import fcntl
-import json
 import logging
-import math
 import os
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
-from connector.endpoint.wire import RequestRejected, split_ndjson
+from connector.events.metrics import EventMetrics
+from connector.events.segments import (
+    OPEN_SUFFIX,
+    SEGMENT_PREFIX,
+    count_lines,
+    encode_line,
+    fsync_dir,
+    new_segment_name,
+    read_segment,
+    rewrite_segment,
+    sealed_path,
+)
+from connector.events.shipping import FlushResult, Shipper, ship_lock
 from hybridrank.config import Settings
-from hybridrank.errors import DataError
-from ltr.clicks.impressions import CLICK, EVENTS_MAPPING, IMPRESSION, click_event_id, parse_time
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 log = logging.getLogger("hybridrank.events")
-OPEN_SUFFIX = ".open"
-SEGMENT_PREFIX = "events-"
-REJECTED_PREFIX = "rejected-"
-_SHIP_LOCK = "ship.lock"
-_TRANSIENT = frozenset({408, 429})  # plus every 5xx
-CLICK_FIELDS = frozenset({"type", "event_id", "request_id", "doc_id", "user_id", "session_id", "dwell_ms",
-                          "conversion", "@timestamp"})
-CONVERSION = "conversion"  # accepted as a type on input; stored as a click with ``conversion: true``
-
-
-# -- the events an app posts ----------------------------------------------------------------------
-def parse_events(raw: bytes, *, user_id: str | None = None, session_id: str | None = None,
-                 now: datetime | None = None) -> list[dict[str, Any]]:
-    """The click events of a ``POST /_hybridrank/events`` body, validated and completed.
-
-    The body is one JSON object, a JSON array of objects, or NDJSON. Raises ``RequestRejected``
-    (an Elasticsearch-shaped 400) naming the first bad line; nothing is accepted from a bad body.
-    """
-    text = raw.strip()
-    if not text:
-        raise RequestRejected("request body is required", error_type="parse_exception")
-    items: list[Any]
-    labels: list[str]
-    try:
-        whole = json.loads(text)
-    except ValueError:
-        try:
-            items = split_ndjson(raw)
-        except ValueError as exc:
-            raise RequestRejected(f"events body is neither JSON nor NDJSON: {exc}",
-                                  error_type="x_content_parse_exception") from exc
-        labels = [f"line {n}" for n, line in enumerate(raw.split(b"\n"), start=1) if line.strip()]
-    else:
-        items = whole if isinstance(whole, list) else [whole]
-        labels = [f"event {n}" for n in range(1, len(items) + 1)] if isinstance(whole, list) else ["event"]
-    if not items:
-        raise RequestRejected("no events in the request body", error_type="parse_exception")
-    stamp = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
-    return [_click(item, label, user_id, session_id, stamp) for item, label in zip(items, labels, strict=True)]
-
-
-def _click(item: Any, where: str, user_id: str | None, session_id: str | None, stamp: str) -> dict[str, Any]:
-    def bad(reason: str) -> RequestRejected:
-        return RequestRejected(f"{where}: {reason}")
-
-    if not isinstance(item, dict):
-        raise bad(f"an event must be a JSON object, got {type(item).__name__}")
-    unknown = sorted(set(item) - CLICK_FIELDS)
-    if unknown:
-        raise bad(f"unknown field(s) {unknown}; an event has {sorted(CLICK_FIELDS)}")
-    kind = item.get("type", CLICK)
-    if kind not in (CLICK, CONVERSION):
-        raise bad(f"[type] must be \"click\" or \"conversion\", got {kind!r}")
-    out: dict[str, Any] = {"type": CLICK}
-    for name in ("request_id", "doc_id"):
-        value = item.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or not value.strip():
-            raise bad(f"[{name}] is required (a non-empty string)")
-        out[name] = value
-    for name, default in (("user_id", user_id), ("session_id", session_id), ("event_id", None)):
-        value = item.get(name, default)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise bad(f"[{name}] must be a non-empty string")
-        out[name] = value
-    dwell = item.get("dwell_ms")
-    if dwell is not None and (isinstance(dwell, bool) or not isinstance(dwell, int | float)
-                              or not math.isfinite(dwell) or dwell < 0):
-        raise bad(f"[dwell_ms] must be a non-negative number, got {dwell!r}")
-    out["dwell_ms"] = None if dwell is None else float(dwell)
-    conversion = item.get("conversion", kind == CONVERSION)
-    if not isinstance(conversion, bool):
-        raise bad(f"[conversion] must be true or false, got {conversion!r}")
-    out["conversion"] = conversion
-    if item.get("@timestamp") is None:
-        out["@timestamp"] = stamp
-    else:
-        try:
-            out["@timestamp"] = parse_time(item["@timestamp"]).isoformat(timespec="milliseconds")
-        except (DataError, OverflowError, OSError, ValueError) as exc:
-            raise bad(f"[@timestamp] {exc}") from exc
-    if out["event_id"] is None:
-        # one click and one conversion per (search, document): a retried post is stored once
-        cid = click_event_id(out["request_id"], out["doc_id"])
-        out["event_id"] = cid.replace("click-", "conversion-", 1) if conversion else cid
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def impression_event_id(request_id: str) -> str:
-    """The id of a search's impression: one per request id, so a re-logged impression is stored once."""
-    return click_event_id(request_id, "\x00impression").replace("click-", "impression-", 1)
-
-
-def finite_list(row: Iterable[Any]) -> list[float | None]:
-    """A feature row for JSON: NaN / infinities (missing) become null."""
-    out: list[float | None] = []
-    for value in row:
-        number = float(value)
-        out.append(number if math.isfinite(number) else None)
-    return out
-
-
-# -- the log --------------------------------------------------------------------------------------
-@dataclass
-class FlushResult:
-    """What one ``flush_once`` did."""
-
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    retained: int = 0  # events still on disk for a later attempt
-    segments_done: int = 0
-    error: str | None = None
-
-
-class _Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.appended = Counter("hybridrank_events_appended", "Events made durable in the spool, by type.",
-                                ("type",), registry=registry)
-        self.stored = Counter("hybridrank_events_stored", "Events indexed into the events index.",
-                              registry=registry)
-        self.duplicates = Counter("hybridrank_events_duplicates",
-                                  "Events Elasticsearch already had (same event_id): stored once.", registry=registry)
-        self.rejected = Counter("hybridrank_events_rejected", "Events Elasticsearch refused (dead-lettered).",
-                                registry=registry)
-        self.flush_failures = Counter("hybridrank_events_flush_failures",
-                                      "Flushes that kept events in the spool (cluster down, 429, 5xx).",
-                                      registry=registry)
-        self.backlog = Gauge("hybridrank_events_spool_backlog", "Events in the spool not yet stored.",
-                             registry=registry)
-        self.queued = Gauge("hybridrank_events_queued", "Impressions handed off, not yet in the spool.",
-                            registry=registry)
 
 
 class EventLog:
@@ -203,9 +72,8 @@ class EventLog:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_backoff_s = max_backoff_s
-        self.metrics = _Metrics(registry or CollectorRegistry())
-        self._client: Elasticsearch | None = None
-        self._index_ready = False
+        self.metrics = EventMetrics(registry or CollectorRegistry())
+        self._shipper = Shipper(self.spool_dir, events_index, client_factory=client_factory, metrics=self.metrics)
         self._lock = threading.Lock()  # the open segment and the backlog count
         self._segment: IO[bytes] | None = None
         self._segment_path: Path | None = None
@@ -235,7 +103,7 @@ class EventLog:
         """Append events to the spool; returns once they are on disk (one fsync per call)."""
         if not events:
             return
-        payload = b"".join(_line(ev) for ev in events)
+        payload = b"".join(encode_line(ev) for ev in events)
         with self._lock:
             self._ensure_open()
             segment = self._open_segment()
@@ -299,16 +167,13 @@ class EventLog:
         self.drain()
         self.rotate()
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.spool_dir / _SHIP_LOCK, "a") as lock:
-            if not _lock_within(lock, wait_s):
+        with ship_lock(self.spool_dir, wait_s) as ours:
+            if not ours:
                 result.error = "another process is shipping this spool"
                 return result
-            try:
-                for path in self.sealed_segments():
-                    if not self._ship(path, result):
-                        break
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            for path in self.sealed_segments():
+                if not self._ship(path, result):
+                    break
         if result.error:
             self.metrics.flush_failures.inc()
         return result
@@ -318,58 +183,23 @@ class EventLog:
 
     def _ship(self, path: Path, result: FlushResult) -> bool:
         """Ship one segment; False (and ``result.error``) when the rest must wait for a retry."""
-        events, bad_lines = _read_segment(path)
+        events, bad_lines = read_segment(path)
         for line, reason in bad_lines:
-            self._dead_letter([{"line": line}], [reason], result)
+            self._shipper.dead_letter([{"line": line}], [reason], result)
         if not events:
             self._forget(path, len(bad_lines))
             result.segments_done += 1
             return True
-        from elasticsearch import helpers
-
-        done: set[int] = set()  # positions in ``events`` that reached a final state
-        by_id: dict[str, list[int]] = collections.defaultdict(list)
-        for i, ev in enumerate(events):
-            by_id[str(ev["event_id"])].append(i)
-        transient: str | None = None
-        rejected: list[tuple[int, str]] = []
-        try:
-            client = self._get_client()
-            self._ensure_index(client)
-            actions = ({"_op_type": "create", "_index": self.events_index, "_id": str(ev["event_id"]),
-                        "_source": ev} for ev in events)
-            for ok, item in helpers.streaming_bulk(
-                    client, actions, chunk_size=self.batch_size, raise_on_error=False, raise_on_exception=True,
-                    max_retries=3, initial_backoff=0.2, max_backoff=2.0):
-                info = next(iter(item.values()))
-                pending = [i for i in by_id.get(str(info.get("_id")), []) if i not in done]
-                if not pending:
-                    continue
-                position = pending[0]
-                status = int(info.get("status", 500))
-                if ok:
-                    result.stored += 1
-                    self.metrics.stored.inc()
-                elif status == 409:
-                    result.duplicates += 1
-                    self.metrics.duplicates.inc()
-                elif status in _TRANSIENT or status >= 500:
-                    transient = f"bulk item {status}: {_reason(info)}"
-                    continue
-                else:
-                    rejected.append((position, f"{status}: {_reason(info)}"))
-                done.add(position)
-        except Exception as exc:  # a dead cluster, a whole-request 429/5xx, a timeout: keep the rest
-            transient = f"{type(exc).__name__}: {exc}"
-            self._client_failed()
-        if rejected:
-            self._dead_letter([events[i] for i, _ in rejected], [r for _, r in rejected], result)
-        remaining = [ev for i, ev in enumerate(events) if i not in done]
+        delivery = self._shipper.deliver(events, batch_size=self.batch_size, result=result)
+        if delivery.rejected:
+            self._shipper.dead_letter([events[i] for i, _ in delivery.rejected],
+                                      [r for _, r in delivery.rejected], result)
+        remaining = [ev for i, ev in enumerate(events) if i not in delivery.done]
         if remaining:
-            _rewrite(path, remaining)
+            rewrite_segment(path, remaining)
             self._forget(None, len(events) - len(remaining) + len(bad_lines))
-            result.retained += len(remaining) + sum(self._lines_in(p) for p in self.sealed_segments() if p > path)
-            result.error = transient or "events left unshipped"
+            result.retained += len(remaining) + sum(count_lines(p) for p in self.sealed_segments() if p > path)
+            result.error = delivery.transient or "events left unshipped"
             log.warning("events kept in the spool for a retry",
                         extra={"segment": path.name, "kept": len(remaining), "reason": result.error})
             return False
@@ -377,57 +207,12 @@ class EventLog:
         result.segments_done += 1
         return True
 
-    def _dead_letter(self, events: Sequence[Mapping[str, Any]], reasons: Sequence[str], result: FlushResult) -> None:
-        day = datetime.now(UTC).strftime("%Y%m%d")
-        path = self.spool_dir / f"{REJECTED_PREFIX}{day}.jsonl"
-        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-        payload = b"".join(_line({"rejected_at": stamp, "reason": reason, "event": ev})
-                           for ev, reason in zip(events, reasons, strict=True))
-        with open(path, "ab") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        result.rejected += len(events)
-        self.metrics.rejected.inc(len(events))
-        for ev, reason in zip(events, reasons, strict=True):
-            log.error("event rejected by Elasticsearch; dead-lettered",
-                      extra={"event_id": ev.get("event_id"), "reason": reason, "file": str(path)})
-
     def _forget(self, path: Path | None, count: int) -> None:
         if path is not None:
             path.unlink(missing_ok=True)
         with self._lock:
             self._backlog = max(0, self._backlog - count)
             self.metrics.backlog.set(self._backlog)
-
-    def _lines_in(self, path: Path) -> int:
-        try:
-            with open(path, "rb") as handle:
-                return sum(1 for line in handle if line.strip())
-        except OSError:
-            return 0
-
-    def _get_client(self) -> Elasticsearch:
-        if self._client is None:
-            self._client = self.client_factory()
-        return self._client
-
-    def _client_failed(self) -> None:
-        self._index_ready = False  # the cluster may come back empty: check the index again
-
-    def _ensure_index(self, client: Elasticsearch) -> None:
-        if self._index_ready:
-            return
-        if not client.indices.exists(index=self.events_index):
-            response = client.options(ignore_status=400).indices.create(index=self.events_index,
-                                                                        mappings=EVENTS_MAPPING)
-            error = response.body.get("error") if isinstance(response.body, dict) else None
-            if error and error.get("type") != "resource_already_exists_exception":
-                from hybridrank.errors import ClusterError
-
-                raise ClusterError(f"cannot create the events index [{self.events_index}]: {error.get('reason')}",
-                                   status=400, error_type=str(error.get("type")))
-        self._index_ready = True
 
     # -- segments -------------------------------------------------------------------------------
     def _ensure_open(self) -> None:
@@ -439,10 +224,10 @@ class EventLog:
             try:
                 with open(path, "ab") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # its writer is gone
-                    os.replace(path, path.with_name(path.name[: -len(OPEN_SUFFIX)]))
+                    os.replace(path, sealed_path(path))
             except BlockingIOError:
                 continue  # a live endpoint still writes it
-        self._backlog = sum(self._lines_in(p) for p in self.sealed_segments())
+        self._backlog = sum(count_lines(p) for p in self.sealed_segments())
         if self._backlog:
             log.info("replaying spooled events", extra={"events": self._backlog, "spool": str(self.spool_dir)})
         self.metrics.backlog.set(self._backlog)
@@ -450,21 +235,20 @@ class EventLog:
 
     def _open_segment(self) -> IO[bytes]:
         if self._segment is None:
-            name = f"{SEGMENT_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.jsonl{OPEN_SUFFIX}"
-            self._segment_path = self.spool_dir / name
+            self._segment_path = self.spool_dir / new_segment_name()
             handle = open(self._segment_path, "ab")  # noqa: SIM115 - kept open across appends
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._segment = handle
             self._segment_events = 0
-            _fsync_dir(self.spool_dir)
+            fsync_dir(self.spool_dir)
         return self._segment
 
     def _seal_current(self) -> Path | None:
         if self._segment is None or self._segment_path is None:
             return None
-        sealed = self._segment_path.with_name(self._segment_path.name[: -len(OPEN_SUFFIX)])
+        sealed = sealed_path(self._segment_path)
         os.replace(self._segment_path, sealed)  # renamed while the lock is still held
-        _fsync_dir(self.spool_dir)
+        fsync_dir(self.spool_dir)
         self._segment.close()
         self._segment = None
         self._segment_path = None
@@ -478,9 +262,7 @@ class EventLog:
         self.drain()
         with self._lock:
             self._seal_current()
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._shipper.close()
 
     # -- the background task (asyncio) --------------------------------------------------------------
     async def start(self) -> None:
@@ -549,81 +331,4 @@ class EventLog:
             delay = self.flush_interval_s if result.error is None else min(delay * 2, self.max_backoff_s)
 
 
-# -- module helpers -------------------------------------------------------------------------------
-def _lock_within(handle: IO[str], wait_s: float) -> bool:
-    """Take an exclusive flock on ``handle``, trying for up to ``wait_s`` seconds; whether it was taken."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-
-
-def _line(event: Mapping[str, Any]) -> bytes:
-    try:
-        text = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError:  # a NaN slipped through: Elasticsearch would refuse it, write null instead
-        text = json.dumps(_without_nan(event), separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8") + b"\n"
-
-
-def _without_nan(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _without_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_nan(v) for v in value]
-    return value
-
-
-def _read_segment(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """(events, [(bad line, reason)]): a torn last line after a crash is reported, never dropped silently."""
-    events: list[dict[str, Any]] = []
-    bad: list[tuple[str, str]] = []
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                event = json.loads(raw)
-            except ValueError as exc:
-                bad.append((raw.decode("utf-8", "replace")[:10_000], f"{path.name}:{number}: unparsable ({exc})"))
-                continue
-            if not isinstance(event, dict) or not event.get("event_id"):
-                bad.append((raw.decode("utf-8", "replace")[:10_000], f"{path.name}:{number}: no event_id"))
-                continue
-            events.append(event)
-    return events, bad
-
-
-def _rewrite(path: Path, events: Sequence[Mapping[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(b"".join(_line(ev) for ev in events))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _reason(info: Mapping[str, Any]) -> str:
-    error = info.get("error")
-    if isinstance(error, dict):
-        return f"{error.get('type')}: {error.get('reason')}"
-    return str(error)
-
-
-__all__ = ["CLICK", "IMPRESSION", "EventLog", "FlushResult", "finite_list", "impression_event_id", "parse_events"]
+__all__ = ["EventLog"]

@@ -1,4 +1,4 @@
-"""The managed local Elasticsearch: fetch the server from Maven Central, run it single-node on loopback.
+"""The managed local Elasticsearch: one single-node server on loopback, installed, started, stopped, asked.
 
 Layout under the cache directory (``settings.home``, outside the repository)::
 
@@ -7,79 +7,48 @@ Layout under the cache directory (``settings.home``, outside the repository)::
     nodes/<name>/config/                     the node's own config (keystore, hunspell dictionaries)
     nodes/<name>/data/  nodes/<name>/logs/   its data and logs; ``es.pid`` beside them
 
-Elasticsearch refuses to run as root. When we are root the node runs as a system user
-(``hybridrank``, created once) via ``setpriv``; if that user cannot reach ``settings.home`` (e.g. it
-sits under a ``0700`` ``/root``), the tree lives under ``/var/lib/hybridrank`` instead.
-
-The pure parts (Java discovery, the command line, ports, paths) are separate functions so they can be
-tested without starting anything.
+``LocalElasticsearch`` puts the parts together: a JDK (``connector.node.java``), the server
+(``connector.node.distribution``), the node's command line and config (``connector.node.configuration``),
+the system user it runs as when we are root (``connector.node.service_user``) and the pid, port and
+lock helpers (``connector.node.process``).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
-import pwd
 import re
 import secrets
-import shutil
-import signal
-import socket
-import stat
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from connector.node.configuration import (
+    build_command,
+    build_env,
+    prepare_config,
+    set_bootstrap_password,
+    transport_port_for,
+)
+from connector.node.distribution import download, unpack
+from connector.node.java import find_java
+from connector.node.process import LOG_TAIL_LINES, live_pid, locked, port_in_use, tail, terminate
+from connector.node.service_user import SERVICE_USER, base_dir_for, chown_tree, ensure_service_user, privilege_prefix
 from hybridrank.config import ClusterConfig, Settings
 from hybridrank.errors import ConfigError, LauncherError
 
 log = logging.getLogger(__name__)
 
-MIN_JAVA = 21
-MAVEN_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
-MAVEN_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy"
-SERVICE_USER = os.environ.get("HYBRIDRANK_ES_USER", "hybridrank")
-ROOT_FALLBACK_HOME = Path("/var/lib/hybridrank")
-JVM_SEARCH_ROOTS: tuple[Path, ...] = (
-    Path("/usr/lib/jvm"),
-    Path("/usr/java"),
-    Path("/opt/java"),
-    Path("/opt"),
-    Path("/Library/Java/JavaVirtualMachines"),
-)
-HUNSPELL_SEARCH_DIRS: tuple[Path, ...] = (
-    Path("/usr/share/hunspell"),
-    Path("/usr/share/myspell/dicts"),
-    Path("/usr/share/myspell"),
-)
-HUNSPELL_LOCALE = "en_US"
-LOG_TAIL_LINES = 30
 ELASTIC_USER = "elastic"
-
-
-# --------------------------------------------------------------------------------------------- pure
-
-
-@dataclass(frozen=True, slots=True)
-class JavaHome:
-    """A JDK usable by Elasticsearch: its home directory and feature release (21, 25, ...)."""
-
-    path: Path
-    major: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,260 +59,6 @@ class NodeStatus:
     pid: int | None
     url: str
     version: str | None
-
-
-def parse_java_version(text: str) -> int | None:
-    """The feature release from a ``release`` file or ``java -version`` output: ``"25.0.3"`` → 25, ``"1.8.0"`` → 8."""
-    match = re.search(r'(?:JAVA_VERSION=|version\s+)"(\d+)(?:\.(\d+))?', text)
-    if not match:
-        return None
-    major = int(match.group(1))
-    if major == 1 and match.group(2):  # the pre-9 scheme, 1.8 = Java 8
-        return int(match.group(2))
-    return major
-
-
-def java_major(java_home: Path) -> int | None:
-    """The release of the JDK at ``java_home`` (its ``release`` file, else ``bin/java -version``); None if not a JDK."""
-    java = java_home / "bin" / "java"
-    if not java.is_file():
-        return None
-    release = java_home / "release"
-    if release.is_file():
-        found = parse_java_version(release.read_text(encoding="utf-8", errors="replace"))
-        if found is not None:
-            return found
-    try:
-        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return parse_java_version(out.stderr + out.stdout)
-
-
-def _candidate_homes(search_roots: Sequence[Path]) -> Iterator[Path]:
-    for root in search_roots:
-        if not root.is_dir():
-            continue
-        for child in sorted(root.iterdir()):
-            yield child
-            yield child / "Contents" / "Home"  # macOS bundles
-
-
-def find_java(
-    env: Mapping[str, str] | None = None,
-    search_roots: Sequence[Path] = JVM_SEARCH_ROOTS,
-    *,
-    minimum: int = MIN_JAVA,
-) -> JavaHome:
-    """A JDK ≥ ``minimum``: ``ES_JAVA_HOME`` or ``JAVA_HOME`` if recent enough, else the newest one installed.
-
-    Raises ``LauncherError`` naming what to install when none qualifies.
-    """
-    env = os.environ if env is None else env
-    seen: dict[Path, int | None] = {}
-
-    def probe(path: Path) -> int | None:
-        key = path.resolve() if path.exists() else path
-        if key not in seen:
-            seen[key] = java_major(path)
-        return seen[key]
-
-    for var in ("ES_JAVA_HOME", "JAVA_HOME"):
-        if value := env.get(var):
-            major = probe(Path(value))
-            if major is not None and major >= minimum:
-                return JavaHome(Path(value), major)
-            log.warning("%s=%s is Java %s; Elasticsearch needs %d+, looking elsewhere", var, value, major, minimum)
-    best: JavaHome | None = None
-    for home in _candidate_homes(search_roots):
-        major = probe(home)
-        if major is not None and major >= minimum and (best is None or major > best.major):
-            best = JavaHome(home, major)
-    if best is None and (on_path := shutil.which("java", path=env.get("PATH"))):
-        home = Path(on_path).resolve().parent.parent
-        major = probe(home)
-        if major is not None and major >= minimum:
-            best = JavaHome(home, major)
-    if best is None:
-        found = ", ".join(f"{p} (Java {m})" for p, m in seen.items() if m is not None) or "none"
-        raise LauncherError(
-            f"Elasticsearch 9 needs Java {minimum}+, and none was found (JDKs seen: {found}). "
-            f"Install one (e.g. `apt-get install temurin-25-jdk` or `openjdk-21-jdk-headless`) "
-            f"or set ES_JAVA_HOME to it."
-        )
-    return best
-
-
-def transport_port_for(http_port: int) -> int:
-    """A transport port outside Elasticsearch's default 9300-9399 range, derived from the HTTP port."""
-    port = http_port + 20000
-    return port if port <= 65535 else http_port - 20000
-
-
-def build_command(
-    es_home: Path,
-    *,
-    http_port: int,
-    data_dir: Path,
-    logs_dir: Path,
-    pidfile: Path,
-    cluster_name: str,
-    security: bool = False,
-) -> list[str]:
-    """The ``bin/elasticsearch`` command line of a single-node, loopback-only, daemonised node."""
-    settings: dict[str, str] = {
-        "cluster.name": cluster_name,
-        "node.name": cluster_name,
-        "discovery.type": "single-node",
-        "network.host": "127.0.0.1",
-        "http.port": str(http_port),
-        "transport.port": str(transport_port_for(http_port)),
-        "path.data": str(data_dir),
-        "path.logs": str(logs_dir),
-        # a nearly full dev disk must not turn indices read-only mid-test
-        "cluster.routing.allocation.disk.threshold_enabled": "false",
-        "xpack.security.enabled": str(security).lower(),
-    }
-    if security:
-        settings["xpack.security.http.ssl.enabled"] = "false"
-        settings["xpack.security.transport.ssl.enabled"] = "false"
-    command = [str(es_home / "bin" / "elasticsearch"), "-d", "-p", str(pidfile)]
-    for key, value in settings.items():
-        command += ["-E", f"{key}={value}"]
-    return command
-
-
-def build_env(
-    base: Mapping[str, str], *, java_home: Path, conf_dir: Path, heap: str, home_dir: Path | None = None
-) -> dict[str, str]:
-    """The environment of an Elasticsearch process: its JDK, its own config dir, a fixed heap."""
-    env = {k: v for k, v in base.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS", "ES_HOME")}
-    env["ES_JAVA_HOME"] = str(java_home)
-    env["ES_PATH_CONF"] = str(conf_dir)
-    env["ES_JAVA_OPTS"] = f"-Xms{heap} -Xmx{heap}"
-    if home_dir is not None:
-        env["HOME"] = str(home_dir)
-    return env
-
-
-def privilege_prefix(user: str | None) -> list[str]:
-    """``setpriv`` arguments that run the rest of a command as ``user`` (empty when not dropping privileges)."""
-    if user is None:
-        return []
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups"]
-
-
-def others_can_reach(path: Path) -> bool:
-    """True when every existing ancestor of ``path`` is traversable by an unrelated user (o+x)."""
-    existing = [part for part in (path, *path.parents) if part.exists()]
-    return all(os.stat(part).st_mode & stat.S_IXOTH for part in existing)
-
-
-def base_dir_for(home: Path, *, as_root: bool) -> Path:
-    """Where the server and nodes live: ``home``, unless a dropped-privilege node could not reach it."""
-    if as_root and not others_can_reach(home):
-        return ROOT_FALLBACK_HOME
-    return home
-
-
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of a text file, or a note saying it does not exist."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def find_hunspell(locale: str = HUNSPELL_LOCALE, search_dirs: Sequence[Path] | None = None) -> Path | None:
-    """The directory holding ``<locale>.aff`` and ``<locale>.dic`` (env ``HYBRIDRANK_HUNSPELL_DIR`` first)."""
-    dirs = list(HUNSPELL_SEARCH_DIRS if search_dirs is None else search_dirs)
-    if extra := os.environ.get("HYBRIDRANK_HUNSPELL_DIR"):
-        dirs.insert(0, Path(extra))
-    for directory in dirs:
-        if (directory / f"{locale}.aff").is_file() and (directory / f"{locale}.dic").is_file():
-            return directory
-    return None
-
-
-# ---------------------------------------------------------------------------------------- processes
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat_file = Path(f"/proc/{pid}/stat")
-    if stat_file.exists():
-        with contextlib.suppress(OSError):
-            state = stat_file.read_text().rsplit(")", 1)[1].split()[0]
-            return state != "Z"
-    return True
-
-
-def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _extract(zip_path: Path, into: Path) -> None:
-    """Unzip keeping Unix permission bits (``zipfile`` alone drops them, and ``bin/`` must stay executable)."""
-    with zipfile.ZipFile(zip_path) as archive:
-        for info in archive.infolist():
-            target = into / info.filename
-            if not target.resolve().is_relative_to(into.resolve()):
-                raise LauncherError(f"{zip_path}: refusing entry outside the target: {info.filename}")
-            archive.extract(info, into)
-            mode = (info.external_attr >> 16) & 0o777
-            if mode:
-                os.chmod(target, mode)
-            elif target.is_dir():
-                os.chmod(target, 0o755)
-
-
-def _ensure_service_user(user: str) -> None:
-    try:
-        pwd.getpwnam(user)
-        return
-    except KeyError:
-        pass
-    useradd = shutil.which("useradd")
-    if useradd is None:
-        raise LauncherError(f"Elasticsearch cannot run as root and `useradd` is missing to create user {user!r}")
-    result = subprocess.run(
-        [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0 and result.returncode != 9:  # 9 = already exists (a concurrent creator)
-        raise LauncherError(f"could not create the system user {user!r}: {result.stderr.strip()}")
-    log.info("created system user %r to run Elasticsearch (it refuses to run as root)", user)
-
-
-def _chown_tree(root: Path, user: str) -> None:
-    entry = pwd.getpwnam(user)
-    for dirpath, dirnames, filenames in os.walk(root):
-        os.chown(dirpath, entry.pw_uid, entry.pw_gid)
-        for name in dirnames + filenames:
-            os.chown(os.path.join(dirpath, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
-
-
-# ------------------------------------------------------------------------------------------- launcher
 
 
 class LocalElasticsearch:
@@ -450,86 +165,21 @@ class LocalElasticsearch:
         """Fetch and unpack the server if needed, prepare this node's config dir; return the server's home."""
         java = find_java()
         log.debug("using Java %d at %s", java.major, java.path)
-        with _locked(self.base / ".install.lock"):
+        with locked(self.base / ".install.lock"):
             for directory in (self.base, self.base / "nodes"):
                 directory.mkdir(parents=True, exist_ok=True)
                 if self.as_root:
                     os.chmod(directory, 0o755)
             if not (self.es_home / "bin" / "elasticsearch").is_file():
-                self._unpack(self._download())
-            self._prepare_config()
+                unpack(download(self.base / "dist", self.version), self.es_home)
+            prepare_config(self.es_home, self.conf_dir)
         return self.es_home
-
-    def _download(self) -> Path:
-        dist = self.base / "dist"
-        zip_path = dist / f"elasticsearch-{self.version}.zip"
-        if zip_path.is_file() and zipfile.is_zipfile(zip_path):
-            return zip_path
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise LauncherError(
-                "Maven (`mvn`) is needed to fetch Elasticsearch from Maven Central; install it "
-                "(`apt-get install maven`) or point HYBRIDRANK_ES_URL at a running cluster"
-            )
-        dist.mkdir(parents=True, exist_ok=True)
-        artifact = MAVEN_ARTIFACT.format(version=self.version)
-        log.info("downloading Elasticsearch %s from Maven Central (%s)", self.version, artifact)
-        command = [mvn, "-B", "-q", MAVEN_PLUGIN, f"-Dartifact={artifact}", f"-DoutputDirectory={dist}"]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        except subprocess.TimeoutExpired as exc:
-            raise LauncherError(f"mvn did not finish fetching {artifact} within 900 s") from exc
-        if result.returncode != 0 or not zip_path.is_file():
-            output = "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL_LINES:])
-            raise LauncherError(
-                f"mvn could not fetch {artifact} (is version {self.version} published as an integ-test-zip? "
-                f"9.2.0 and 9.2.4 are):\n{output}"
-            )
-        return zip_path
-
-    def _unpack(self, zip_path: Path) -> None:
-        log.info("unpacking %s into %s", zip_path.name, self.base)
-        staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.base))
-        try:
-            _extract(zip_path, staging)
-            unpacked = staging / f"elasticsearch-{self.version}"
-            if not (unpacked / "bin" / "elasticsearch").is_file():
-                raise LauncherError(f"{zip_path} does not hold elasticsearch-{self.version}/bin/elasticsearch")
-            os.chmod(unpacked, 0o755)
-            unpacked.rename(self.es_home)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    def _prepare_config(self) -> None:
-        """Give the node its own config dir (a copy of the server's) and the hunspell en_US dictionary."""
-        if not (self.conf_dir / "jvm.options").is_file():
-            shutil.copytree(
-                self.es_home / "config",
-                self.conf_dir,
-                ignore=shutil.ignore_patterns("elasticsearch.keystore"),
-                dirs_exist_ok=True,
-            )
-        source = find_hunspell()
-        target = self.conf_dir / "hunspell" / HUNSPELL_LOCALE
-        if source is None:
-            if not target.is_dir():
-                log.warning(
-                    "no hunspell %s dictionary found (install `hunspell-en-us`); the english_hunspell "
-                    "analyzer will not be available on this node",
-                    HUNSPELL_LOCALE,
-                )
-            return
-        target.mkdir(parents=True, exist_ok=True)
-        for suffix in (".aff", ".dic"):
-            src, dst = source / f"{HUNSPELL_LOCALE}{suffix}", target / f"{HUNSPELL_LOCALE}{suffix}"
-            if not dst.exists() or dst.stat().st_size != src.stat().st_size:
-                shutil.copyfile(src, dst)
 
     # -- run
     def start(self, wait_s: float = 120) -> NodeStatus:
         """Start the node unless it already runs; return once the cluster is yellow or raise ``LauncherError``."""
         self.ensure_installed()
-        with _locked(self.node_dir / ".start.lock"):
+        with locked(self.node_dir / ".start.lock"):
             pid = self._pid()
             if pid is not None:
                 if self._wait_healthy(min(wait_s, 30)):
@@ -540,7 +190,7 @@ class LocalElasticsearch:
                     f"stop it with `hybridrank es stop`. Last log lines:\n{tail(self.log_file)}"
                 )
             for port in (self.port, transport_port_for(self.port)):
-                if _port_in_use(port):
+                if port_in_use(port):
                     raise LauncherError(
                         f"port {port} on 127.0.0.1 is taken by another process; choose another with --port"
                     )
@@ -563,8 +213,8 @@ class LocalElasticsearch:
         self.pidfile.unlink(missing_ok=True)
         if self.as_root:
             os.chmod(self.node_dir, 0o755)
-            _ensure_service_user(SERVICE_USER)
-            _chown_tree(self.node_dir, SERVICE_USER)
+            ensure_service_user(SERVICE_USER)
+            chown_tree(self.node_dir, SERVICE_USER)
         env = build_env(
             os.environ,
             java_home=java.path,
@@ -573,7 +223,8 @@ class LocalElasticsearch:
             home_dir=self.node_dir if self.as_root else None,
         )
         if self.security:
-            self._set_bootstrap_password(env)
+            set_bootstrap_password(self.es_home, self.conf_dir, password=self.password,
+                                   marker=self.node_dir / ".bootstrap-password.sha256", run_as=self.run_as, env=env)
         command = privilege_prefix(self.run_as) + build_command(
             self.es_home,
             http_port=self.port,
@@ -601,44 +252,13 @@ class LocalElasticsearch:
                 f"Launcher output:\n{tail(launcher_out, 15)}\nLast lines of {self.log_file}:\n{tail(self.log_file)}"
             )
 
-    def _set_bootstrap_password(self, env: dict[str, str]) -> None:
-        """Put ``bootstrap.password`` in the node's keystore: the ``elastic`` password until one is stored."""
-        # each keystore-tool run is a JVM start (several seconds here): skip it when the keystore already
-        # holds this password, and let `add --force` create the keystore when there is none
-        marker = self.node_dir / ".bootstrap-password.sha256"
-        digest = hashlib.sha256(self.password.encode()).hexdigest()
-        keystore = self.conf_dir / "elasticsearch.keystore"
-        if keystore.exists() and marker.exists() and marker.read_text().strip() == digest:
-            return
-        tool = [*privilege_prefix(self.run_as), str(self.es_home / "bin" / "elasticsearch-keystore")]
-        self._run_tool([*tool, "add", "--force", "--stdin", "bootstrap.password"], env, self.password + "\n")
-        marker.write_text(digest + "\n")
-
-    def _run_tool(self, command: list[str], env: dict[str, str], stdin: str | None) -> None:
-        result = subprocess.run(command, env=env, input=stdin, capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise LauncherError(f"`{' '.join(command[-3:])}` failed: {(result.stdout + result.stderr).strip()}")
-
     def stop(self, timeout_s: float = 30) -> bool:
         """SIGTERM the node, SIGKILL it after ``timeout_s``; True if a running node was stopped."""
         pid = self._pid()
         if pid is None:
             self.pidfile.unlink(missing_ok=True)
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _pid_alive(pid):
-            log.warning("Elasticsearch (pid %d) ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _pid_alive(pid):
-                raise LauncherError(f"could not stop Elasticsearch (pid {pid})")
+        terminate(pid, timeout_s)
         self.pidfile.unlink(missing_ok=True)
         return True
 
@@ -655,11 +275,7 @@ class LocalElasticsearch:
     # -- helpers
     def _pid(self) -> int | None:
         """The node's pid if its pidfile names a live process."""
-        try:
-            pid = int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _pid_alive(pid) else None
+        return live_pid(self.pidfile)
 
     def _auth_headers(self) -> dict[str, str]:
         if not self.security:

@@ -23,9 +23,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connector.events.schema import parse_time
 from hybridrank.errors import DataError, HybridRankError
 from hybridrank.files import write_text_atomic
-from ltr.clicks.impressions import Impression, parse_time
+from ltr.clicks.impressions import Impression
 from ltr.clicks.pbm import Pair, PositionModel, fit_pbm, normalize_query
 
 if TYPE_CHECKING:

@@ -1,15 +1,7 @@
 """The event log as data: impressions with their clicks, read back from the events index.
 
-The endpoint writes two kinds of event documents (``_id`` = ``event_id``, so a retried event is
-stored once) to ``settings.feedback.events_index``:
-
-- impression: ``{"event_id", "type": "impression", "@timestamp", "request_id", "user_id",
-  "session_id", "index", "query", "experiment", "variant", "ranker", "model_id", "feature_names",
-  "hits": [{"doc_id", "position", "team", "features"}]}`` — ``position`` is 1-based on the result
-  list the user saw, ``team`` is "A"/"B" under interleaving (else null), ``features`` the logged
-  feature vector (null entries = missing) in ``feature_names`` order, or null for the hybrid order;
-- click: ``{"event_id", "type": "click", "@timestamp", "request_id", "doc_id", "user_id",
-  "dwell_ms", "conversion"}``.
+The endpoint writes impression and click documents to ``settings.feedback.events_index``; their
+schema (types, ids, mapping, timestamps) is ``connector.events.schema``.
 
 Everything downstream (click statistics, click-trained models, experiment reports) reads
 ``Impression`` objects, built either from the index (``read_impressions``) or from plain dicts
@@ -18,48 +10,17 @@ Everything downstream (click statistics, click-trained models, experiment report
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hybridrank.errors import DataError
+from connector.events.schema import CLICK, IMPRESSION, parse_time
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-IMPRESSION = "impression"
-CLICK = "click"
 _TERMS_CHUNK = 10_000  # request ids per click lookup (Elasticsearch allows 65,536 terms)
-
-EVENTS_MAPPING: dict[str, Any] = {
-    "dynamic": False,
-    "properties": {
-        "event_id": {"type": "keyword"},
-        "type": {"type": "keyword"},
-        "@timestamp": {"type": "date"},
-        "request_id": {"type": "keyword"},
-        "user_id": {"type": "keyword"},
-        "session_id": {"type": "keyword"},
-        "index": {"type": "keyword"},
-        "query": {"type": "keyword"},
-        "experiment": {"type": "keyword"},
-        "variant": {"type": "keyword"},
-        "ranker": {"type": "keyword"},
-        "model_id": {"type": "keyword"},
-        "doc_id": {"type": "keyword"},
-        "dwell_ms": {"type": "float"},
-        "conversion": {"type": "boolean"},
-        "feature_names": {"type": "keyword", "index": False},
-        "hits": {"type": "object", "enabled": False},
-    },
-}
-
-
-def click_event_id(request_id: str, doc_id: str) -> str:
-    """The default id of a click: one click per (search, document), so retries are idempotent."""
-    return "click-" + hashlib.sha256(f"{request_id}\x1f{doc_id}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,18 +57,6 @@ class Impression:
     def unit(self) -> str:
         """The randomisation unit: user, else session, else the search itself."""
         return self.user_id or self.session_id or self.request_id
-
-
-def parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000.0, UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise DataError(f"event timestamp is not ISO-8601: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _features(raw: Any) -> tuple[float, ...] | None:

@@ -26,8 +26,8 @@ import numpy as np
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from connector.endpoint.wire import EXPERIMENT_HEADER, RANKER_HEADER, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER
+from connector.events.schema import click_event_id
 from hybridrank.errors import ClusterUnavailable, DataError
-from ltr.clicks.impressions import click_event_id
 from ltr.clicks.simulated_users import ClickModel, ShownDoc, SimClick
 
 if TYPE_CHECKING:

@@ -23,10 +23,12 @@ from elasticsearch import Elasticsearch
 from connector.endpoint.app import Endpoint
 from connector.endpoint.serving import Ranked, RankerHolder
 from connector.endpoint.thread import ServerThread, free_port
-from connector.events.spool import EventLog, parse_events
+from connector.events.intake import parse_events
+from connector.events.schema import EVENTS_MAPPING, click_event_id
+from connector.events.spool import EventLog
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
 from hybridrank.config import IndexConfig, Settings
-from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id, read_impressions
+from ltr.clicks.impressions import read_impressions
 from tests.support.indices import temporary_index
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}

@@ -18,9 +18,10 @@ from elasticsearch import Elasticsearch
 
 from connector.endpoint.app import Endpoint
 from connector.endpoint.thread import ServerThread
+from connector.events.schema import click_event_id
 from connector.node.launcher import LocalElasticsearch
 from hybridrank.config import ClusterConfig, IndexConfig, Settings, load_settings
-from ltr.clicks.impressions import click_event_id, read_impressions
+from ltr.clicks.impressions import read_impressions
 from ltr.clicks.simulated_users import PositionBasedModel
 from ltr.clicks.simulator import Simulator
 from tests.support.indices import build_index

@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner, Result
 from elasticsearch import helpers
 
+from connector.events.schema import EVENTS_MAPPING, click_event_id
 from hybridrank.cli.main import cli
 from hybridrank.config import Settings
-from ltr.clicks.impressions import EVENTS_MAPPING, Impression, click_event_id
+from ltr.clicks.impressions import Impression
 from ltr.experiments.stats import compute_stats
 from ltr.experiments.store import Experiment, ExperimentStore, Variant
 from tests.support.ab_synthetic import synthetic_impressions

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from connector.events.schema import EVENTS_MAPPING, click_event_id
 from hybridrank.cli.main import cli
 from hybridrank.config import IndexConfig, Settings, load_settings
 from ltr.clicks.click_model import load_click_stats
-from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id
 from ltr.clicks.pbm import DESIGN_EXAMINATION
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)

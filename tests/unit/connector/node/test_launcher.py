@@ -1,200 +1,20 @@
-"""The launcher's pure parts (Java discovery, command line, ports, paths) and its install/stop logic, no real ES."""
+"""``LocalElasticsearch`` without a real server: settings, password, install into a temp dir, stopping processes."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from connector.node import launcher as local_es
-from connector.node.launcher import (
-    LocalElasticsearch,
-    base_dir_for,
-    build_command,
-    build_env,
-    find_hunspell,
-    find_java,
-    java_major,
-    others_can_reach,
-    parse_java_version,
-    privilege_prefix,
-    tail,
-    transport_port_for,
-)
+from connector.node import configuration, service_user
+from connector.node.launcher import LocalElasticsearch
 from hybridrank.config import ClusterConfig, Settings
 from hybridrank.errors import ConfigError, LauncherError
-
-
-def fake_jdk(root: Path, name: str, version: str | None, *, release: bool = True) -> Path:
-    """A directory shaped like a JDK: ``bin/java`` (a script printing ``version``) and maybe a ``release`` file."""
-    home = root / name
-    (home / "bin").mkdir(parents=True)
-    java = home / "bin" / "java"
-    java.write_text(f'#!/bin/sh\necho \'openjdk version "{version}" 2025-01-01\' >&2\n')
-    java.chmod(0o755)
-    if release and version is not None:
-        (home / "release").write_text(f'IMPLEMENTOR="Test"\nJAVA_VERSION="{version}"\n')
-    return home
-
-
-# ------------------------------------------------------------------------------------------- java
-
-
-@pytest.mark.parametrize(("text", "major"), [
-    ('JAVA_VERSION="25.0.3"\n', 25),
-    ('JAVA_VERSION="21"', 21),
-    ('JAVA_VERSION="1.8.0_402"', 8),
-    ('openjdk version "17.0.13" 2024-10-15\nOpenJDK Runtime Environment', 17),
-    ("no version here", None),
-])
-def test_parse_java_version(text: str, major: int | None) -> None:
-    assert parse_java_version(text) == major
-
-
-def test_java_major_reads_release_or_runs_java(tmp_path: Path) -> None:
-    assert java_major(fake_jdk(tmp_path, "with-release", "25.0.1")) == 25
-    assert java_major(fake_jdk(tmp_path, "without-release", "21.0.4", release=False)) == 21
-    assert java_major(tmp_path / "not-a-jdk") is None
-
-
-def test_find_java_picks_the_newest_qualifying_jdk(tmp_path: Path) -> None:
-    fake_jdk(tmp_path, "java-17", "17.0.13")
-    fake_jdk(tmp_path, "java-21", "21.0.4")
-    fake_jdk(tmp_path, "temurin-25", "25.0.3")
-    found = find_java({"PATH": str(tmp_path / "nobin")}, [tmp_path])
-    assert (found.path.name, found.major) == ("temurin-25", 25)
-
-
-def test_find_java_honours_env_only_when_recent_enough(tmp_path: Path) -> None:
-    old = fake_jdk(tmp_path / "a", "java-17", "17.0.13")
-    ok = fake_jdk(tmp_path / "a", "java-21", "21.0.4")
-    newest = fake_jdk(tmp_path / "b", "java-25", "25.0.3")
-    roots = [tmp_path / "b"]
-    env = {"PATH": str(tmp_path / "nobin")}
-    assert find_java({**env, "ES_JAVA_HOME": str(ok)}, roots).path == ok  # honoured although 25 exists
-    assert find_java({**env, "JAVA_HOME": str(ok)}, roots).path == ok
-    assert find_java({**env, "ES_JAVA_HOME": str(old)}, roots).path == newest  # too old: skipped
-
-
-def test_find_java_falls_back_to_java_on_path(tmp_path: Path) -> None:
-    jdk = fake_jdk(tmp_path, "jdk", "22.0.1")
-    found = find_java({"PATH": str(jdk / "bin")}, [tmp_path / "empty"])
-    assert (found.path, found.major) == (jdk.resolve(), 22)
-
-
-def test_find_java_without_a_recent_jdk_says_what_to_install(tmp_path: Path) -> None:
-    fake_jdk(tmp_path, "java-17", "17.0.13")
-    with pytest.raises(LauncherError, match=r"Java 21\+.*java-17 \(Java 17\).*ES_JAVA_HOME"):
-        find_java({"PATH": str(tmp_path / "nobin")}, [tmp_path])
-
-
-# ------------------------------------------------------------------------------------ command line
-
-
-def test_transport_port_is_outside_the_default_range() -> None:
-    for http_port in (9200, 9250, 9251, 9300, 45000, 65535):
-        port = transport_port_for(http_port)
-        assert not 9300 <= port <= 9399
-        assert 1 <= port <= 65535
-        assert port != http_port
-    assert transport_port_for(9251) != transport_port_for(9252)
-
-
-def _settings_of(command: list[str]) -> dict[str, str]:
-    pairs = [command[i + 1] for i, arg in enumerate(command) if arg == "-E"]
-    return dict(pair.split("=", 1) for pair in pairs)
-
-
-def test_build_command_single_node_loopback(tmp_path: Path) -> None:
-    command = build_command(tmp_path / "es", http_port=9251, data_dir=tmp_path / "data", logs_dir=tmp_path / "logs",
-                            pidfile=tmp_path / "es.pid", cluster_name="hybridrank-test")
-    assert command[:4] == [str(tmp_path / "es" / "bin" / "elasticsearch"), "-d", "-p", str(tmp_path / "es.pid")]
-    es_settings = _settings_of(command)
-    assert es_settings["discovery.type"] == "single-node"
-    assert es_settings["network.host"] == "127.0.0.1"
-    assert es_settings["http.port"] == "9251"
-    assert es_settings["transport.port"] == str(transport_port_for(9251))
-    assert es_settings["path.data"] == str(tmp_path / "data")
-    assert es_settings["path.logs"] == str(tmp_path / "logs")
-    assert es_settings["cluster.routing.allocation.disk.threshold_enabled"] == "false"
-    assert es_settings["xpack.security.enabled"] == "false"
-    assert "xpack.security.http.ssl.enabled" not in es_settings
-
-
-def test_build_command_with_security_keeps_http_plain(tmp_path: Path) -> None:
-    es_settings = _settings_of(build_command(tmp_path, http_port=9252, data_dir=tmp_path, logs_dir=tmp_path,
-                                             pidfile=tmp_path / "p", cluster_name="c", security=True))
-    assert es_settings["xpack.security.enabled"] == "true"
-    assert es_settings["xpack.security.http.ssl.enabled"] == "false"
-
-
-def test_build_env_sets_es_java_home_conf_and_heap(tmp_path: Path) -> None:
-    base = {"PATH": "/usr/bin", "JAVA_HOME": "/old/jdk", "ES_JAVA_OPTS": "-Xmx8g"}
-    env = build_env(base, java_home=Path("/jdk25"), conf_dir=tmp_path / "config", heap="512m")
-    assert env["ES_JAVA_HOME"] == "/jdk25"
-    assert env["ES_PATH_CONF"] == str(tmp_path / "config")
-    assert env["ES_JAVA_OPTS"] == "-Xms512m -Xmx512m"
-    assert "JAVA_HOME" not in env
-    assert env["PATH"] == "/usr/bin"
-    assert base["ES_JAVA_OPTS"] == "-Xmx8g"  # the caller's mapping is untouched
-
-
-def test_privilege_prefix() -> None:
-    assert privilege_prefix(None) == []
-    assert privilege_prefix("hybridrank") == [
-        "setpriv", "--reuid=hybridrank", "--regid=hybridrank", "--init-groups"]
-
-
-@pytest.fixture()
-def open_dir() -> Iterator[Path]:
-    """A directory every user can traverse (pytest's tmp_path sits under a 0700 parent)."""
-    path = Path(tempfile.mkdtemp(prefix="hybridrank-unit-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_a_private_home_moves_the_tree_when_root(open_dir: Path) -> None:
-    private = open_dir / "private"
-    private.mkdir(mode=0o700)
-    home = private / "cache" / "hybridrank"
-    assert not others_can_reach(home)
-    assert base_dir_for(home, as_root=True) == local_es.ROOT_FALLBACK_HOME
-    assert base_dir_for(home, as_root=False) == home
-    private.chmod(0o711)
-    assert others_can_reach(home)
-    assert base_dir_for(home, as_root=True) == home
-
-
-def test_tail_gives_the_last_lines(tmp_path: Path) -> None:
-    log = tmp_path / "node.log"
-    log.write_text("".join(f"line {i}\n" for i in range(100)))
-    assert tail(log, 3) == "line 97\nline 98\nline 99"
-    assert "no log" in tail(tmp_path / "missing.log")
-
-
-def test_find_hunspell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HYBRIDRANK_HUNSPELL_DIR", raising=False)
-    only_aff = tmp_path / "a"
-    only_aff.mkdir()
-    (only_aff / "en_US.aff").write_text("SET UTF-8\n")
-    both = tmp_path / "b"
-    both.mkdir()
-    (both / "en_US.aff").write_text("SET UTF-8\n")
-    (both / "en_US.dic").write_text("1\nstudy/S\n")
-    assert find_hunspell(search_dirs=[only_aff, both]) == both
-    assert find_hunspell(search_dirs=[only_aff]) is None
-    monkeypatch.setenv("HYBRIDRANK_HUNSPELL_DIR", str(both))
-    assert find_hunspell(search_dirs=[]) == both
-
+from tests.support.fake_distribution import fake_mvn, make_dist_zip
 
 # ----------------------------------------------------------------------------------------- settings
 
@@ -219,7 +39,7 @@ def test_from_settings_rejects_a_bad_heap_or_name(tmp_path: Path) -> None:
 
 
 def test_password_is_generated_once_or_taken_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_es, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
+    monkeypatch.setattr(service_user, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
     node = LocalElasticsearch(home=tmp_path, version="9.2.4", port=9252, name="sec", security=True)
     first = node.password
     assert len(first) >= 20
@@ -233,54 +53,19 @@ def test_password_is_generated_once_or_taken_from_settings(tmp_path: Path, monke
 # ------------------------------------------------------------------------------------------ install
 
 
-def _make_dist_zip(path: Path, version: str) -> None:
-    top = f"elasticsearch-{version}"
-    with zipfile.ZipFile(path, "w") as archive:
-        def add(name: str, text: str, mode: int) -> None:
-            info = zipfile.ZipInfo(f"{top}/{name}")
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            archive.writestr(info, text)
-        add("bin/elasticsearch", "#!/bin/sh\nexit 0\n", 0o755)
-        add("config/jvm.options", "-XX:+UseG1GC\n", 0o644)
-        add("config/elasticsearch.yml", "# empty\n", 0o644)
-        add("config/elasticsearch.keystore", "not copied\n", 0o600)
-
-
 @pytest.fixture()
 def node_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalElasticsearch:
-    monkeypatch.setattr(local_es, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
+    monkeypatch.setattr(service_user, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
     return LocalElasticsearch(home=tmp_path / "home", version="0.0.1-test", port=9299, name="unit")
-
-
-def _fake_mvn(bin_dir: Path, script: str) -> None:
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    mvn = bin_dir / "mvn"
-    mvn.write_text(f"#!{sys.executable}\n{script}")
-    mvn.chmod(0o755)
-
-
-def test_ensure_installed_without_mvn_names_maven(node_in_tmp: LocalElasticsearch, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "nobin"))
-    with pytest.raises(LauncherError, match=r"Maven \(`mvn`\).*apt-get install maven"):
-        node_in_tmp.ensure_installed()
-
-
-def test_ensure_installed_reports_a_failed_download(node_in_tmp: LocalElasticsearch, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_mvn(tmp_path / "bin", "import sys\nprint('[ERROR] Could not find artifact 0.0.1-test')\nsys.exit(1)\n")
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    with pytest.raises(LauncherError, match=r"(?s)mvn could not fetch .*0\.0\.1-test.*Could not find artifact"):
-        node_in_tmp.ensure_installed()
 
 
 def test_ensure_installed_downloads_unpacks_and_prepares_config(
     node_in_tmp: LocalElasticsearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source_zip = tmp_path / "source.zip"
-    _make_dist_zip(source_zip, "0.0.1-test")
+    make_dist_zip(source_zip, "0.0.1-test")
     calls = tmp_path / "mvn-calls.txt"
-    _fake_mvn(tmp_path / "bin", (
+    fake_mvn(tmp_path / "bin", (
         "import shutil, sys\n"
         f"open({str(calls)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
         "out = [a.split('=', 1)[1] for a in sys.argv if a.startswith('-DoutputDirectory=')][0]\n"
@@ -312,8 +97,8 @@ def test_missing_dictionary_is_a_warning_not_an_error(
 ) -> None:
     dist = node_in_tmp.base / "dist"
     dist.mkdir(parents=True)
-    _make_dist_zip(dist / "elasticsearch-0.0.1-test.zip", "0.0.1-test")  # already downloaded: no mvn needed
-    monkeypatch.setattr(local_es, "HUNSPELL_SEARCH_DIRS", (tmp_path / "none",))
+    make_dist_zip(dist / "elasticsearch-0.0.1-test.zip", "0.0.1-test")  # already downloaded: no mvn needed
+    monkeypatch.setattr(configuration, "HUNSPELL_SEARCH_DIRS", (tmp_path / "none",))
     monkeypatch.delenv("HYBRIDRANK_HUNSPELL_DIR", raising=False)
     node_in_tmp.ensure_installed()
     assert not (node_in_tmp.conf_dir / "hunspell").exists()
@@ -353,43 +138,3 @@ def test_stop_kills_a_process_that_ignores_sigterm(node_in_tmp: LocalElasticsear
     node_in_tmp.pidfile.write_text(str(proc.pid))
     assert node_in_tmp.stop(timeout_s=0.5) is True
     assert proc.wait(timeout=5) == -9
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def test_cli_status_of_a_node_that_does_not_run(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from hybridrank.cli.main import cli
-
-    env = {"ES_URL": None, "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_HOME": str(tmp_path), "HYBRIDRANK_CONFIG": None}
-    result = CliRunner(env=env).invoke(cli, ["es", "status", "--name", "unit-never-started", "--port", "9299"])
-    assert result.exit_code == 1
-    assert result.output.strip() == "not running: http://127.0.0.1:9299 (start it with `hybridrank es start`)"
-    result = CliRunner(env=env).invoke(cli, ["es", "stop", "--name", "unit-never-started", "--port", "9299"])
-    assert (result.exit_code, result.output.strip()) == (0, "not running: http://127.0.0.1:9299")
-
-
-def test_cli_with_an_external_cluster_starts_nothing_but_checks_it() -> None:
-    from click.testing import CliRunner
-
-    from hybridrank.cli.main import cli
-
-    runner = CliRunner(env={"ES_URL": "http://127.0.0.1:9", "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_CONFIG": None})
-    result = runner.invoke(cli, ["es", "start"])
-    assert result.exit_code == 1
-    assert "cannot reach Elasticsearch" in result.output
-    result = runner.invoke(cli, ["es", "stop"])
-    assert (result.exit_code, result.output.strip()) == (0, "an external cluster is configured "
-                                                            "(http://127.0.0.1:9); nothing to stop")
-
-
-def test_cli_rejects_a_bad_heap() -> None:
-    from click.testing import CliRunner
-
-    from hybridrank.cli.main import cli
-
-    result = CliRunner().invoke(cli, ["es", "start", "--heap", "lots"])
-    assert result.exit_code == 2
-    assert "512m or 2g" in result.output

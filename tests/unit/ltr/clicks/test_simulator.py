@@ -20,10 +20,10 @@ from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import Elasticsearch
 
+from connector.events.schema import click_event_id
 from hybridrank.cli.main import cli
 from hybridrank.errors import ClusterUnavailable, DataError
 from ltr.clicks.films import write_films_dataset
-from ltr.clicks.impressions import click_event_id
 from ltr.clicks.simulated_users import FreshnessPreference, PositionBasedModel
 from ltr.clicks.simulator import Simulator, probe_endpoint, session_rng
 

@@ -1,0 +1,42 @@
+"""``hybridrank es``: status and stop of a node that does not run, an external cluster, a bad heap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def test_cli_status_of_a_node_that_does_not_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hybridrank.cli.main import cli
+
+    env = {"ES_URL": None, "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_HOME": str(tmp_path), "HYBRIDRANK_CONFIG": None}
+    result = CliRunner(env=env).invoke(cli, ["es", "status", "--name", "unit-never-started", "--port", "9299"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "not running: http://127.0.0.1:9299 (start it with `hybridrank es start`)"
+    result = CliRunner(env=env).invoke(cli, ["es", "stop", "--name", "unit-never-started", "--port", "9299"])
+    assert (result.exit_code, result.output.strip()) == (0, "not running: http://127.0.0.1:9299")
+
+
+def test_cli_with_an_external_cluster_starts_nothing_but_checks_it() -> None:
+    from click.testing import CliRunner
+
+    from hybridrank.cli.main import cli
+
+    runner = CliRunner(env={"ES_URL": "http://127.0.0.1:9", "HYBRIDRANK_ES_URL": None, "HYBRIDRANK_CONFIG": None})
+    result = runner.invoke(cli, ["es", "start"])
+    assert result.exit_code == 1
+    assert "cannot reach Elasticsearch" in result.output
+    result = runner.invoke(cli, ["es", "stop"])
+    assert (result.exit_code, result.output.strip()) == (0, "an external cluster is configured "
+                                                            "(http://127.0.0.1:9); nothing to stop")
+
+
+def test_cli_rejects_a_bad_heap() -> None:
+    from click.testing import CliRunner
+
+    from hybridrank.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["es", "start", "--heap", "lots"])
+    assert result.exit_code == 2
+    assert "512m or 2g" in result.output
