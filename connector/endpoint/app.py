@@ -75,7 +75,8 @@ from hybridrank.config import Settings
 from hybridrank.errors import ClusterUnavailable, ConfigError
 from hybridrank.runtime import tune_gc
 from ltr.clicks.impressions import IMPRESSION
-from ltr.experiments.store import Experiment, ExperimentStore, Variant, team_draft
+from ltr.experiments.store import Experiment, ExperimentStore, Variant
+from ltr.experiments.team_draft import team_draft
 
 if TYPE_CHECKING:
     from connector.embedding.embedder import Embedder

@@ -44,7 +44,8 @@ import numpy as np
 
 from hybridrank.errors import DataError
 from ltr.clicks.impressions import Impression
-from ltr.experiments.store import TEAM_A, TEAM_B, Experiment, interleaving_outcome, team_clicks
+from ltr.experiments.store import Experiment
+from ltr.experiments.team_draft import TEAM_A, TEAM_B, interleaving_outcome, team_clicks
 
 METRICS: tuple[str, ...] = ("ctr", "clicks@1", "clicks@3", "clicks@10", "abandonment", "mrr")
 METRIC_LABELS: dict[str, str] = {

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from ltr.clicks.impressions import Impression, Shown
-from ltr.experiments.store import TEAM_B, Experiment, team_draft
+from ltr.experiments.store import Experiment
+from ltr.experiments.team_draft import TEAM_B, team_draft
 
 EXAMINATION = np.array([0.68, 0.61, 0.48, 0.34, 0.28, 0.20, 0.11, 0.10, 0.08, 0.06])
 START = datetime(2025, 3, 1, tzinfo=UTC)

@@ -28,7 +28,8 @@ from connector.endpoint.wire import RequestRejected
 from connector.events.spool import EventLog, finite_list, impression_event_id, parse_events
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
 from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id
-from ltr.experiments.store import Variant, team_draft
+from ltr.experiments.store import Variant
+from ltr.experiments.team_draft import team_draft
 
 INDEX = "events-test"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
