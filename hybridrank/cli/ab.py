@@ -280,7 +280,8 @@ def _print_summary(stats: Any, out: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ltr.experiments.stats import METRIC_LABELS, METRICS, Interval
+    from ltr.experiments.metrics import METRIC_LABELS, METRICS
+    from ltr.experiments.results import Interval
 
     def ci(iv: Interval) -> str:
         if not math.isfinite(iv.value):

@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ltr.experiments.stats import METRIC_LABELS, METRICS, RANDOMIZATION_MAX_UNITS, ExperimentStats, Interval
+from ltr.experiments.metrics import METRIC_LABELS, METRICS
+from ltr.experiments.randomization import RANDOMIZATION_MAX_UNITS
+from ltr.experiments.results import ExperimentStats, Interval
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
