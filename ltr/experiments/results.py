@@ -105,6 +105,13 @@ class ExperimentStats:
     verdict: str
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def significant(self) -> bool:
+        """Whether the verdict's test decided: the sign test, or any treatment on the primary metric."""
+        if self.interleaving is not None:
+            return self.interleaving.significant
+        return any(c.significant for c in self.comparisons if c.metric == self.primary)
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["experiment"] = self.experiment.to_json()

@@ -34,7 +34,7 @@ Mode = Literal["ab", "interleave"]
 RUNNING = "running"
 STOPPED = "stopped"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_RANKER = re.compile(r"^(es|hybrid|rrf|model:[A-Za-z0-9_.-]+|variant:[A-Za-z0-9_.-]+)$")
+RANKER = re.compile(r"^(es|hybrid|rrf|model:[A-Za-z0-9_.-]+|variant:[A-Za-z0-9_.-]+)$")  # a variant's ranker, as above
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Experiment:
         for v in self.variants:
             if not _NAME.match(v.name):
                 raise ConfigError(f"variant name {v.name!r}: use letters, digits, '_', '.', '-'")
-            if not _RANKER.match(v.ranker):
+            if not RANKER.match(v.ranker):
                 raise ConfigError(f"variant {v.name!r}: ranker {v.ranker!r} is not one of es, hybrid, rrf, "
                                   "model:<id>, variant:<name>")
             if not 0 < v.share <= 1:
