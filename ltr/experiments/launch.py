@@ -3,8 +3,9 @@
 What ``hybridrank ab create`` runs. A variant whose model does not exist, or disagrees with the
 live feature config, is refused here rather than left to the endpoint, which would serve that arm
 in hybrid order with only a fallback header to say so; a model that passes is compiled for the
-endpoint now (``ltr.training.model.compile_for_serving``), so its first searches do not wait for it.
-es/hybrid/rrf need nothing.
+endpoint now (``ltr.training.model.compile_for_serving``), so the endpoint finds it ready instead
+of compiling beside live traffic. es/hybrid/rrf need nothing. Refusals are ``ExperimentRefused``,
+a ``ConfigError`` the CLI shows as a usage error; the config file's own errors keep their type.
 """
 
 from __future__ import annotations

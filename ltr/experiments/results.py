@@ -1,10 +1,10 @@
-"""What the experiment statistics return: plain frozen records, and how their numbers read in a verdict.
+"""What the experiment statistics return: plain records, and how their numbers read in a verdict.
 
 Every method module fills these (``ltr.experiments.bucketed`` the variant summaries and comparisons,
 ``ltr.experiments.interleaving`` the interleaving summary, ``ltr.experiments.series`` the series
 points, ``ltr.experiments.power`` the power estimate); ``ltr.experiments.stats`` gathers them into
-one ``ExperimentStats``, which the CLI prints and ``ltr.experiments.report`` renders. They live
-apart from the methods because all of those share them, and none of them needs another's code.
+one ``ExperimentStats``, which the CLI prints and ``ltr.experiments.report`` renders. They are kept
+apart from the methods because all of these share them, while none needs another's computations.
 """
 
 from __future__ import annotations

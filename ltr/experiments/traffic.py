@@ -1,9 +1,9 @@
 """An experiment's logged traffic, for ``hybridrank ab status``: searches and users per experiment and variant.
 
 One aggregation over the events index (size 0) counts every listed experiment's impressions,
-distinct users and last search at once, without reading a single impression. The experiments file, not
-the cluster, says which experiments exist, so a cluster that cannot be reached leaves the traffic
-unknown (a warning) instead of failing the status.
+distinct users and last search at once, without reading a single impression. The experiments
+file, not the cluster, says which experiments exist, so a cluster that cannot be reached leaves the
+traffic unknown (a warning) instead of failing the status.
 """
 
 from __future__ import annotations
