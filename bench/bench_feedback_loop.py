@@ -164,8 +164,9 @@ def main() -> None:
     from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
     from ltr.evaluation.datasets import load_collection
     from ltr.evaluation.metrics import evaluate_runs
+    from ltr.experiments.power import sessions_for_power, sessions_to_significance
     from ltr.experiments.report import render_report
-    from ltr.experiments.stats import ab_test, compute_stats, sessions_for_power, sessions_to_significance
+    from ltr.experiments.stats import ab_test, compute_stats
     from ltr.training.registry import ModelRegistry
     from ltr.training.train import TrainConfig, train_model
 

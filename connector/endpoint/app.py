@@ -76,7 +76,8 @@ from connector.retrieval.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from hybridrank.config import Settings
 from hybridrank.errors import ClusterUnavailable, ConfigError
 from hybridrank.runtime import tune_gc
-from ltr.experiments.store import Experiment, ExperimentStore, Variant, team_draft
+from ltr.experiments.store import Experiment, ExperimentStore, Variant
+from ltr.experiments.team_draft import team_draft
 
 if TYPE_CHECKING:
     from connector.embedding.embedder import Embedder

@@ -5,6 +5,9 @@ its interval band), ``effects`` (A/B: relative difference of every metric with i
 ``interleaving-outcomes`` (interleaving: wins / ties / losses). Tables: ``summary``,
 ``comparisons``, ``p-values``; the verdict is ``#verdict``; the numbers are also embedded as JSON in
 ``<script type="application/json" id="stats-json">``.
+
+``experiment_report`` is what ``hybridrank ab report`` runs: the experiment's impressions from the
+events index, their statistics (``ltr.experiments.stats.compute_stats``) and this file.
 """
 
 from __future__ import annotations
@@ -18,10 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ltr.experiments.stats import METRIC_LABELS, METRICS, RANDOMIZATION_MAX_UNITS, ExperimentStats, Interval
+from hybridrank.errors import DataError, IndexNotFound
+from ltr.clicks.impressions import read_impressions
+from ltr.experiments.interleaving import InterleaveUnit
+from ltr.experiments.metrics import METRIC_LABELS, METRICS
+from ltr.experiments.randomization import RANDOMIZATION_MAX_UNITS
+from ltr.experiments.results import ExperimentStats, Interval
+from ltr.experiments.series import Bucket
+from ltr.experiments.stats import compute_stats
+from ltr.experiments.store import Experiment
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from hybridrank.config import Settings
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 _CSS = """
@@ -209,8 +222,6 @@ def render_report(stats: ExperimentStats, path: str | Path) -> Path:
     with rc_context({"svg.fonttype": "path", "font.size": 9}):
         figures = [_ctr_over_time(stats)]
         figures.append(_interleaving_outcomes(stats) if exp.mode == "interleave" else _effects(stats))
-    significant = (stats.interleaving.significant if stats.interleaving is not None
-                   else any(c.significant for c in stats.comparisons if c.metric == stats.primary))
     variants = ", ".join(f"{html.escape(v.name)} = {html.escape(v.ranker)}"
                          + (f" ({100 * v.share:g}%)" if exp.mode == "ab" else "") for v in exp.variants)
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in stats.notes)
@@ -242,7 +253,7 @@ variants {variants}<br>
 traffic {stats.first_seen.astimezone(UTC):%Y-%m-%d %H:%M} – {stats.last_seen.astimezone(UTC):%Y-%m-%d %H:%M} UTC ·
 {stats.impressions:,} searches by {stats.units:,} users · report generated
 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC{" · " + html.escape(exp.description) if exp.description else ""}</p>
-<div id="verdict" class="{"significant" if significant else ""}">{html.escape(stats.verdict)}</div>
+<div id="verdict" class="{"significant" if stats.significant else ""}">{html.escape(stats.verdict)}</div>
 {notes}
 <h2>Variants</h2>
 {_summary_table(stats)}
@@ -260,3 +271,23 @@ traffic {stats.first_seen.astimezone(UTC):%Y-%m-%d %H:%M} – {stats.last_seen.a
     out.write_text(body, encoding="utf-8")
     return out
 
+
+def experiment_report(settings: Settings, experiment: Experiment, *, primary: str = "ctr",
+                      interleave_unit: InterleaveUnit = "impression", bucket: Bucket | None = None,
+                      html_path: Path | None = None) -> tuple[ExperimentStats, Path]:
+    """The statistics of ``experiment`` from the events index, and the report written to ``html_path``
+    (default ``<home>/reports/<experiment>.html``). ``DataError`` while it has no traffic."""
+    from connector.client import make_client
+
+    events_index = settings.feedback.events_index
+    client = make_client(settings)
+    try:
+        impressions, _orphans = read_impressions(client, events_index, experiment=experiment.id)
+    except IndexNotFound as exc:
+        raise DataError(f"experiment {experiment.id!r} has no traffic yet: the events index "
+                        f"{events_index!r} does not exist") from exc
+    finally:
+        client.close()
+    stats = compute_stats(impressions, experiment, primary=primary, interleave_unit=interleave_unit, bucket=bucket)
+    out = render_report(stats, html_path or Path(settings.home).expanduser() / "reports" / f"{experiment.id}.html")
+    return stats, out

@@ -1,4 +1,4 @@
-"""Experiments: named ranking variants with traffic shares, sticky assignment, team-draft interleaving.
+"""Experiments: named ranking variants with traffic shares, sticky assignment, and the file they live in.
 
 An experiment lives in ``<home>/experiments.json`` (written like the model registry: under a file
 lock, to a temporary file, then renamed), so the CLI that creates it and the endpoint that applies
@@ -7,7 +7,8 @@ it share one source of truth; the endpoint re-reads the file when its mtime chan
 - ``ab`` (bucketed): a unit (user, else session, else the search itself) is assigned to a variant by
   a salted SHA-256 hash of its id — sticky, uniform, and independent between experiments.
 - ``interleave`` (team draft, Radlinski et al. 2008): each search merges the two variants' rankings;
-  every shown document is credited to the team that picked it; clicks decide win / tie / loss.
+  every shown document is credited to the team that picked it; clicks decide win / tie / loss
+  (``ltr.experiments.team_draft``).
 
 A variant's ``ranker`` is one of ``es`` (Elasticsearch's own order of the app's query), ``hybrid``
 (linear fusion), ``rrf``, ``model:<model id>`` (a trained model of the index) or
@@ -19,9 +20,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,9 +34,7 @@ Mode = Literal["ab", "interleave"]
 RUNNING = "running"
 STOPPED = "stopped"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_RANKER = re.compile(r"^(es|hybrid|rrf|model:[A-Za-z0-9_.-]+|variant:[A-Za-z0-9_.-]+)$")
-TEAM_A = "A"
-TEAM_B = "B"
+RANKER = re.compile(r"^(es|hybrid|rrf|model:[A-Za-z0-9_.-]+|variant:[A-Za-z0-9_.-]+)$")  # a variant's ranker, as above
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ class Experiment:
         for v in self.variants:
             if not _NAME.match(v.name):
                 raise ConfigError(f"variant name {v.name!r}: use letters, digits, '_', '.', '-'")
-            if not _RANKER.match(v.ranker):
+            if not RANKER.match(v.ranker):
                 raise ConfigError(f"variant {v.name!r}: ranker {v.ranker!r} is not one of es, hybrid, rrf, "
                                   "model:<id>, variant:<name>")
             if not 0 < v.share <= 1:
@@ -113,60 +111,6 @@ def bucket_point(salt: str, unit: str) -> float:
     """A uniform point in [0, 1) for (salt, unit)."""
     digest = hashlib.sha256(f"{salt}\x1f{unit}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
-
-
-def team_draft(ranking_a: Sequence[str], ranking_b: Sequence[str], *, seed: str,
-               length: int | None = None) -> tuple[list[str], list[str]]:
-    """Team-draft interleaving of two rankings: (merged doc ids, team of each, "A" or "B").
-
-    In each round a fair coin (seeded by ``seed``, e.g. the request id, so it is reproducible) picks
-    which team drafts first; a team drafts its highest-ranked document not yet taken. Teams draft
-    alternately while the smaller team catches up, as in the original algorithm.
-    """
-    rng = random.Random(seed)
-    total = len(set(ranking_a) | set(ranking_b))
-    limit = total if length is None else min(length, total)
-    merged: list[str] = []
-    teams: list[str] = []
-    taken: set[str] = set()
-    count = {TEAM_A: 0, TEAM_B: 0}
-    pos = {TEAM_A: 0, TEAM_B: 0}
-    source = {TEAM_A: ranking_a, TEAM_B: ranking_b}
-
-    def pick(team: str) -> bool:
-        ranking = source[team]
-        while pos[team] < len(ranking) and ranking[pos[team]] in taken:
-            pos[team] += 1
-        if pos[team] >= len(ranking):
-            return False
-        doc = ranking[pos[team]]
-        taken.add(doc)
-        merged.append(doc)
-        teams.append(team)
-        count[team] += 1
-        return True
-
-    while len(merged) < limit:
-        if count[TEAM_A] < count[TEAM_B] or (count[TEAM_A] == count[TEAM_B] and rng.random() < 0.5):
-            first, second = TEAM_A, TEAM_B
-        else:
-            first, second = TEAM_B, TEAM_A
-        if not pick(first) and not pick(second):
-            break
-    return merged, teams
-
-
-def team_clicks(teams: Sequence[str | None], clicked: Sequence[bool]) -> tuple[int, int]:
-    """(clicks on team A's documents, clicks on team B's) of one interleaved result list."""
-    a = sum(1 for t, c in zip(teams, clicked, strict=True) if c and t == TEAM_A)
-    b = sum(1 for t, c in zip(teams, clicked, strict=True) if c and t == TEAM_B)
-    return a, b
-
-
-def interleaving_outcome(teams: Sequence[str | None], clicked: Sequence[bool]) -> int:
-    """+1 if team A got more clicks, -1 if team B did, 0 for a tie (including no click)."""
-    a, b = team_clicks(teams, clicked)
-    return (a > b) - (a < b)
 
 
 class ExperimentStore:

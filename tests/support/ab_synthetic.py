@@ -1,4 +1,4 @@
-"""Synthetic experiment traffic for the statistics and report tests (no Elasticsearch).
+"""Synthetic experiment traffic (no Elasticsearch), and the experiments and A/A tolerance the statistics tests share.
 
 Users have heterogeneous click propensities (Beta-distributed) and heavy-tailed search counts, so
 one user's searches are correlated — exactly what makes per-impression intervals too narrow.
@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 from ltr.clicks.impressions import Impression, Shown
-from ltr.experiments.store import TEAM_B, Experiment, team_draft
+from ltr.experiments.store import Experiment, Variant
+from ltr.experiments.team_draft import TEAM_B, team_draft
 
 EXAMINATION = np.array([0.68, 0.61, 0.48, 0.34, 0.28, 0.20, 0.11, 0.10, 0.08, 0.06])
 START = datetime(2025, 3, 1, tzinfo=UTC)
@@ -54,3 +56,19 @@ def synthetic_impressions(experiment: Experiment, *, users: int = 150, mean_sear
                                   clicks=clicks))
     out.sort(key=lambda i: (i.timestamp, i.request_id))
     return out
+
+
+def ab_experiment(exp_id: str = "exp", salt: str = "s", shares: tuple[float, float] = (0.5, 0.5)) -> Experiment:
+    """A two-variant bucketed experiment: A = hybrid (control), B = a model."""
+    return Experiment(exp_id, "idx", "ab", (Variant("A", "hybrid", shares[0]), Variant("B", "model:m1", shares[1])),
+                      salt=salt)
+
+
+def interleave_experiment(exp_id: str = "il") -> Experiment:
+    """A team-draft interleaving experiment: team A = hybrid, team B = a model."""
+    return Experiment(exp_id, "idx", "interleave", (Variant("A", "hybrid"), Variant("B", "model:m1")), salt="s")
+
+
+def false_positive_tolerance(n: int, rate: float = 0.05) -> float:
+    """The largest false-positive rate a correct 5% test shows in n experiments, 99% of the time."""
+    return float(scipy_stats.binom.ppf(0.99, n, rate)) / n

@@ -20,7 +20,8 @@ from connector.endpoint.app import Endpoint
 from connector.endpoint.serving import RankerHolder
 from connector.endpoint.thread import ServerThread
 from hybridrank.config import IndexConfig, Settings
-from ltr.experiments.store import Experiment, ExperimentStore, Variant, team_draft
+from ltr.experiments.store import Experiment, ExperimentStore, Variant
+from ltr.experiments.team_draft import team_draft
 from tests.support.indices import temporary_index
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}

@@ -17,7 +17,8 @@ from connector.endpoint.serving import EsOrder, HybridOrder, Ranked, RankerHolde
 from connector.events.schema import EVENTS_MAPPING, click_event_id
 from connector.events.spool import EventLog
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
-from ltr.experiments.store import Variant, team_draft
+from ltr.experiments.store import Variant
+from ltr.experiments.team_draft import team_draft
 from tests.support.fake_events_cluster import INDEX, NOW, FakeCluster, clicks, event_log
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner, Result
 
-from hybridrank.cli.ab import build_variants, parse_variant, traffic_query
 from hybridrank.cli.main import cli
 from ltr.experiments.store import ExperimentStore
 from ltr.training.registry import ModelRegistry
@@ -34,24 +32,6 @@ def config(tmp_path: Path) -> Path:
 
 def _run(config: Path, *args: str) -> Result:
     return CliRunner(env=ENV).invoke(cli, ["--config", str(config), "ab", *args])
-
-
-def test_parse_variant() -> None:
-    assert parse_variant("A=hybrid") == ("A", "hybrid", None)
-    assert parse_variant("B=model:m1:0.3") == ("B", "model:m1", 0.3)
-    assert parse_variant("B=model:m1") == ("B", "model:m1", None)
-    assert parse_variant("C=es:0.25") == ("C", "es", 0.25)
-    assert parse_variant("D=variant:canary") == ("D", "variant:canary", None)
-    for bad in ("A", "=hybrid", "A=", "A=bm25", "A=hybrid:1.5", "A=model:"):
-        with pytest.raises(click.BadParameter):
-            parse_variant(bad)
-
-
-def test_build_variants_splits_the_remaining_share() -> None:
-    v = build_variants(("A=hybrid:0.5", "B=rrf", "C=es"))
-    assert [(x.name, x.share) for x in v] == [("A", 0.5), ("B", 0.25), ("C", 0.25)]
-    with pytest.raises(click.BadParameter, match="nothing is left"):
-        build_variants(("A=hybrid:1", "B=rrf"))
 
 
 def test_create_status_stop(config: Path, tmp_path: Path) -> None:
@@ -84,6 +64,8 @@ def test_create_status_stop(config: Path, tmp_path: Path) -> None:
 def test_errors_are_plain_messages(config: Path) -> None:
     r = _run(config, "create", "x", "--index", "docs", "--variant", "A=bm25", "--variant", "B=rrf")
     assert r.exit_code == 2 and "is not one of es, hybrid, rrf" in r.output and "Traceback" not in r.output
+    r = _run(config, "create", "x", "--index", "docs", "--variant", "A=hybrid:1", "--variant", "B=rrf")
+    assert r.exit_code == 2 and "Invalid value for --variant" in r.output and "nothing is left for B" in r.output
     r = _run(config, "create", "x", "--index", "docs", "--variant", "A=hybrid")
     assert r.exit_code == 2 and "at least two" in r.output
     r = _run(config, "create", "x", "--index", "docs", "--mode", "interleave", "--variant", "A=hybrid",
@@ -100,14 +82,12 @@ def test_errors_are_plain_messages(config: Path) -> None:
     changed.write_text(config.read_text().replace('"rank_knn"', '"rank_bm25"'), encoding="utf-8")
     r = _run(changed, "create", "x", "--index", "docs", "--variant", "A=hybrid", "--variant", "B=model:m1")
     assert r.exit_code == 1 and "rank_knn" in r.output and "Traceback" not in r.output, r.output
+    bogus = config.parent / "bogus.toml"  # the config names a feature that does not exist: a config error
+    bogus.write_text(config.read_text() + '[indices.bad]\nfeatures = ["bogus"]\n', encoding="utf-8")
+    ModelRegistry(config.parent / "home").model_dir("bad", "m1").mkdir(parents=True)
+    r = _run(bogus, "create", "x", "--index", "bad", "--variant", "A=hybrid", "--variant", "B=model:m1")
+    assert r.exit_code == 2 and "config: unknown feature 'bogus'" in r.output, r.output
     assert not ExperimentStore(config.parent / "home" / "experiments.json").all()
     for args in (("stop", "nope"), ("status", "nope"), ("report", "nope")):
         r = _run(config, *args)
         assert r.exit_code == 1 and "no experiment 'nope'" in r.output, r.output
-
-
-def test_traffic_query_is_a_plain_aggregation() -> None:
-    body = traffic_query(["e1", "e2"])
-    assert body["size"] == 0
-    assert {"terms": {"experiment": ["e1", "e2"]}} in body["query"]["bool"]["filter"]
-    assert body["aggs"]["experiments"]["aggs"]["users"] == {"cardinality": {"field": "user_id"}}
