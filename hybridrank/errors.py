@@ -4,6 +4,7 @@ The tree (catch the narrowest one you can handle)::
 
     HybridRankError
     ├── ConfigError              the config file or an override is invalid
+    │   └── ExperimentRefused    an experiment cannot start as described (``hybridrank ab create``)
     ├── ClusterError             Elasticsearch is unreachable, or answered with an error
     │   ├── ClusterUnavailable   nothing answers at the configured URL
     │   └── IndexNotFound        the named index does not exist
@@ -26,6 +27,11 @@ class HybridRankError(Exception):
 
 class ConfigError(HybridRankError):
     """The configuration is invalid; the message names the key and the reason."""
+
+
+class ExperimentRefused(ConfigError):
+    """The experiment cannot start as described: a variant no model serves, an invalid experiment, or
+    one already running on the index. Told apart from the config file's own ``ConfigError``."""
 
 
 class ClusterError(HybridRankError):

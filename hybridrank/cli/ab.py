@@ -53,7 +53,8 @@ def ab() -> None:
 def create(ctx: click.Context, experiment_id: str, index_name: str, mode: str, variant_specs: tuple[str, ...],
            salt: str | None, description: str) -> None:
     """Create and start experiment EXPERIMENT_ID (the endpoint picks it up without a restart)."""
-    from ltr.experiments.launch import ExperimentRefused, build_variants, start_experiment
+    from hybridrank.errors import ExperimentRefused
+    from ltr.experiments.launch import build_variants, start_experiment
 
     try:
         variants = build_variants(variant_specs)

@@ -14,16 +14,11 @@ import math
 import secrets
 from typing import TYPE_CHECKING
 
-from hybridrank.errors import ConfigError
+from hybridrank.errors import ConfigError, ExperimentRefused
 from ltr.experiments.store import RANKER, Experiment, ExperimentStore, Mode, Variant
 
 if TYPE_CHECKING:
     from hybridrank.config import Settings
-
-
-class ExperimentRefused(ConfigError):
-    """The experiment cannot start as described: a variant no model serves, an invalid experiment, or
-    one already running on the index. Told apart from the config file's own ``ConfigError``."""
 
 
 def parse_variant(spec: str) -> tuple[str, str, float | None]:

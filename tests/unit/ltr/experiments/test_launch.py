@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hybridrank.config import load_settings
-from hybridrank.errors import ConfigError
-from ltr.experiments.launch import ExperimentRefused, build_variants, parse_variant, start_experiment
+from hybridrank.errors import ConfigError, ExperimentRefused
+from ltr.experiments.launch import build_variants, parse_variant, start_experiment
 from ltr.training.registry import ModelRegistry
 
 
