@@ -18,13 +18,7 @@ from hybridrank.errors import IndexNotFound
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
-    from rich.console import Console
 
-    from connector.retrieval.candidates import Candidate
-    from connector.retrieval.retriever import Retriever
-    from hybridrank.config import Settings
-    from ltr.evaluation.datasets import Collection
-    from ltr.evaluation.metrics import RunDict
 
 MODE_CHOICES = ("bm25", "knn", "es", "rrf", "linear")  # mirrors connector.retrieval.retriever.MODES (kept light)
 
@@ -97,6 +91,7 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
     from connector.embedding.embedder import embedder_from_settings
     from connector.retrieval.retriever import Retriever
     from ltr.evaluation.datasets import load_collection
+    from ltr.evaluation.learned import cross_encoder_run, saved_and_cv_runs
     from ltr.evaluation.metrics import evaluate_runs, retrieve_windows, run_from_windows
 
     settings = settings_from(ctx)
@@ -129,14 +124,20 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
             raise click.ClickException(f"{exc}: create it first with `hybridrank index`") from exc
     runs = {mode: run_from_windows(windows[mode], remove_query_doc=remove_query_doc) for mode in modes}
     if model_refs or cv_folds:
-        runs.update(_learned_runs(settings, retriever, collection, split, queries, window=window,
-                                  model_refs=model_refs, cv_folds=cv_folds, cv_model_types=cv_model_types,
-                                  remove_query_doc=remove_query_doc, console=err))
+        runs.update(saved_and_cv_runs(settings, retriever, collection, split, queries,
+                                      request_time=dt.datetime.now(dt.UTC), window=window, model_refs=model_refs,
+                                      cv_folds=cv_folds, cv_model_types=cv_model_types,
+                                      remove_query_doc=remove_query_doc, say=err.print))
     ce_meta: dict[str, object] = {}
     if cross_encoder_ref:
-        runs["ce"], ce_meta = _cross_encoder_run(retriever, queries, windows[ce_base], cross_encoder_ref,
-                                                 top_n=cross_encoder_top_n, remove_query_doc=remove_query_doc,
-                                                 console=err)
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True) as progress:
+            task = progress.add_task(f"cross-encoder reranking top {cross_encoder_top_n}", total=len(queries))
+            runs["ce"], ce_meta = cross_encoder_run(retriever, queries, windows[ce_base], cross_encoder_ref,
+                                                    top_n=cross_encoder_top_n, remove_query_doc=remove_query_doc,
+                                                    on_query=lambda n: progress.advance(task, n))
+        err.print(f"cross-encoder: {ce_meta['pairs']} pairs in {ce_meta['seconds']:.1f} s "
+                  f"({ce_meta['pairs_per_s']:.1f} pairs/s)")
     report = evaluate_runs(qrels, runs, baseline=baseline if baseline in modes else modes[0],
                            stat_test=stat_test, max_p=max_p)
     report.meta = {
@@ -161,58 +162,6 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(report.to_json() + "\n", encoding="utf-8")
         err.print(f"wrote {json_path}")
-
-
-def _learned_runs(settings: Settings, retriever: Retriever, collection: Collection, split: str,
-                  queries: dict[str, str], *, window: int | None, model_refs: tuple[str, ...], cv_folds: int,
-                  cv_model_types: tuple[str, ...], remove_query_doc: bool, console: Console) -> dict[str, RunDict]:
-    """Runs of saved models and of k-fold CV models, all scored on one feature log of the split."""
-    import tempfile
-
-    from ltr.evaluation.learned import cross_validated_run, log_split, model_scores, run_from_scores
-    from ltr.training.registry import ModelRegistry
-    from ltr.training.train import TrainConfig
-
-    runs: dict[str, RunDict] = {}
-    console.print(f"logging the features of {len(queries)} queries for the learned rankers")
-    with tempfile.TemporaryDirectory(prefix="hybridrank-eval-") as tmp:
-        log = log_split(retriever, collection, split, Path(tmp) / "features.parquet", queries=queries,
-                        request_time=dt.datetime.now(dt.UTC), window=window)
-    registry = ModelRegistry(settings.home)
-    for ref in model_refs:
-        path = registry.resolve(ref, index=retriever.index)
-        runs[path.name] = run_from_scores(log, model_scores(path, log), remove_query_doc=remove_query_doc)
-    for model_type in cv_model_types if cv_folds else ():
-        console.print(f"{model_type}: {cv_folds}-fold cross-validation by query")
-        runs[f"{model_type} ({cv_folds}-fold CV)"] = cross_validated_run(
-            log, folds=cv_folds, config=TrainConfig(model_type=model_type), remove_query_doc=remove_query_doc)
-    return runs
-
-
-def _cross_encoder_run(retriever: Retriever, queries: dict[str, str], windows: dict[str, list[Candidate]],
-                       model_ref: str, *, top_n: int, remove_query_doc: bool, console: Console
-                       ) -> tuple[RunDict, dict[str, object]]:
-    """The run 'ce': each window's top ``top_n`` reordered by the cross-encoder; and its cost."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ltr.cross_encoder.fine_tune import HYBRID_MODE, read_metadata
-    from ltr.cross_encoder.scoring import CrossEncoderScorer, rerank_windows
-    from ltr.evaluation.metrics import run_from_windows
-
-    scorer = CrossEncoderScorer.load(model_ref)
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(f"cross-encoder reranking top {top_n}", total=len(windows))
-        reranked = rerank_windows(scorer, retriever.client, retriever.index, retriever.config.embed_fields,
-                                  queries, windows, top_n=top_n, on_query=lambda n: progress.advance(task, n))
-    meta: dict[str, object] = {
-        "model": model_ref, "top_n": top_n, "over": HYBRID_MODE, "pairs": scorer.pairs_scored,
-        "seconds": round(scorer.seconds, 2), "pairs_per_s": round(scorer.pairs_per_s, 2),
-        "max_length": scorer.max_length, "training": read_metadata(model_ref) or None,
-    }
-    console.print(f"cross-encoder: {scorer.pairs_scored} pairs in {scorer.seconds:.1f} s "
-                  f"({scorer.pairs_per_s:.1f} pairs/s)")
-    return run_from_windows(reranked, remove_query_doc=remove_query_doc), meta
 
 
 def _invocation_args(ctx: click.Context) -> list[str]:

@@ -82,23 +82,17 @@ def show(ctx: click.Context, model_ref: str, index_name: str | None, variant: st
 @handle_errors
 def promote(ctx: click.Context, model_id: str, index_name: str, variant: str) -> None:
     """Make MODEL_ID serve the index (refused if its contract disagrees with the live features)."""
-    from features.pipeline import FeaturePipeline
-    from ltr.training.model import compile_for_serving
-    from ltr.training.registry import ModelRegistry
+    from ltr.training.promotion import promote_model
 
     settings = settings_from(ctx)
-    registry = ModelRegistry(settings.home)
-    # loads the model file (checksum), checks the contract against the live feature config, and
-    # compiles it for the endpoint before it serves
     if settings.compiled_dir is not None:
         click.echo(f"checking {model_id} and compiling it for the endpoint ...", err=True)
-    compiled = compile_for_serving(registry.model_dir(index_name, model_id),
-                                   FeaturePipeline.from_config(settings.index(index_name)), settings.compiled_dir)
-    change = registry.promote(index_name, model_id, variant)
+    promotion = promote_model(settings, index_name, model_id, variant)
+    change = promotion.change
     click.echo(f"{index_name}/{variant}: now serving {change.current}" + (f" (was {change.previous})"
                                                                             if change.previous else ""))
-    if compiled:
-        click.echo(compiled)
+    if promotion.compiled:
+        click.echo(promotion.compiled)
 
 
 @models.command("rollback")

@@ -86,10 +86,9 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
 
-    from features.pipeline import FeaturePipeline
     from hybridrank.cli.features import run_feature_log
-    from hybridrank.errors import ContractMismatch
     from ltr.training.feature_log import read_feature_log
+    from ltr.training.promotion import check_log_serves
     from ltr.training.registry import ModelRegistry
     from ltr.training.train import TrainConfig, train_model
 
@@ -102,7 +101,7 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
     if from_events:
         if features_log is not None or collection is not None:
             raise click.UsageError("--from-events trains from the events index: drop --collection/--features-log")
-        result = _train_from_events(settings, console, registry, index_name, out=out, config=cfg, labels=labels,
+        result = _train_from_events(settings, console, index_name, out=out, config=cfg, labels=labels,
                                     since=since, until=until, register=register)
         _report(console, result, model_type, title="validation (click labels of the later period)")
         _finish(settings, console, registry, result, index_name, register=register, variant=variant)
@@ -122,10 +121,7 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
             log_path = summary.path
         log = read_feature_log(log_path)
         if register:  # refuse early: a model that could not serve this index is not worth training
-            live = FeaturePipeline.from_config(settings.index(index_name))
-            if log.feature_names != live.names or log.metadata.get("feature_config_hash") != live.config_hash():
-                raise ContractMismatch(f"the feature log was made with other features than index {index_name!r} "
-                                       f"is configured with: log {log.feature_names}, live {live.names}")
+            check_log_serves(settings, index_name, log)
         result = train_model(log, out, config=cfg,
                              training_meta={"features_log": str(features_log) if features_log else None},
                              model_store=lambda model_id: registry.model_dir(index_name, model_id))
@@ -133,37 +129,22 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
     _finish(settings, console, registry, result, index_name, register=register, variant=variant)
 
 
-def _train_from_events(settings: Settings, console: Console, registry: ModelRegistry, index_name: str, *,
-                       out: Path | None, config: TrainConfig, labels: str, since: datetime | None,
-                       until: datetime | None, register: bool) -> TrainResult:
-    """Read the index's impressions, build the click training set, train (see ``ltr.clicks.training_set``)."""
-    from features.pipeline import FeaturePipeline
-    from hybridrank.errors import ContractMismatch
-    from ltr.clicks.click_model import load_clicked_impressions
-    from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
+def _train_from_events(settings: Settings, console: Console, index_name: str, *, out: Path | None,
+                       config: TrainConfig, labels: str, since: datetime | None, until: datetime | None,
+                       register: bool) -> TrainResult:
+    """Train from the index's events (``ltr.clicks.training_set.train_from_events``) and say what from."""
+    from ltr.clicks.training_set import train_from_events
 
-    impressions, orphans = load_clicked_impressions(settings, index_name, since=since, until=until)
-    names, _ = feature_set(impressions)
-    feature_meta = live_feature_meta(settings, index_name, names)
-    if feature_meta is None:
-        live = FeaturePipeline.from_config(settings.index(index_name)).names
-        if register:
-            raise ContractMismatch(f"the events were logged with other features than index {index_name!r} is "
-                                   f"configured with: logged {names}, live {live}")
-        console.print(f"[yellow]note[/]: the events were logged with features {names}, index {index_name!r} is "
-                      f"now configured with {live}: the model will not load for serving as configured")
-    training_set = build_click_training_set(impressions, policy=labels, valid_fraction=config.valid_fraction,
-                                            prior_weight=settings.feedback.ctr_prior_weight,
-                                            feature_meta=feature_meta)
-    console.print(f"{training_set.impressions} impressions ({training_set.impressions_without_features} without "
-                  f"feature snapshots), {sum(len(i.clicks) for i in impressions)} clicks, {orphans} orphan clicks; "
-                  f"{labels} labels {training_set.label_counts}; time cut {training_set.time_cut.isoformat()}; "
-                  f"{training_set.dropped_groups} query groups without an above-average document dropped")
-    return train_from_clicks(training_set, out, config=config,
-                             training_meta={"index": index_name, "events_index": settings.feedback.events_index,
-                                            "since": since.isoformat() if since else None,
-                                            "until": until.isoformat() if until else None},
-                             model_store=lambda model_id: registry.model_dir(index_name, model_id))
+    run = train_from_events(settings, index_name, out, config=config, labels=labels, since=since, until=until,
+                            register=register)
+    if run.note:
+        console.print(f"[yellow]note[/]: {run.note}")
+    ts = run.training_set
+    console.print(f"{ts.impressions} impressions ({ts.impressions_without_features} without "
+                  f"feature snapshots), {run.clicks} clicks, {run.orphan_clicks} orphan clicks; "
+                  f"{labels} labels {ts.label_counts}; time cut {ts.time_cut.isoformat()}; "
+                  f"{ts.dropped_groups} query groups without an above-average document dropped")
+    return run.result
 
 
 def _report(console: Console, result: TrainResult, model_type: str, *, title: str) -> None:
@@ -194,25 +175,16 @@ def _report(console: Console, result: TrainResult, model_type: str, *, title: st
 
 def _finish(settings: Settings, console: Console, registry: ModelRegistry, result: TrainResult, index_name: str,
             *, register: bool, variant: str) -> None:
-    from features.pipeline import FeaturePipeline
-    from ltr.training.model import compile_for_serving
+    from ltr.training.promotion import promote_model, store_model
 
-    model_dir = result.model_dir
     if register:
-        store_dir = registry.model_dir(index_name, result.contract.model_id)
-        if model_dir.resolve() != store_dir.resolve():
-            import shutil
-
-            staging = store_dir.parent / f".tmp-copy-{store_dir.name}"
-            shutil.copytree(model_dir, staging)
-            staging.replace(store_dir)
+        store_model(registry, index_name, result.contract.model_id, result.model_dir)
         with console.status("checking the model and compiling it for the endpoint"):
             # loads the stored copy: checksum, contract against the live features, then compiles
-            compiled = compile_for_serving(store_dir, FeaturePipeline.from_config(settings.index(index_name)),
-                                           settings.compiled_dir)
-        change = registry.promote(index_name, result.contract.model_id, variant)
+            promotion = promote_model(settings, index_name, result.contract.model_id, variant)
+        change = promotion.change
         console.print(f"promoted {change.current} to serve index {index_name!r} variant {variant!r}"
                       + (f" (was {change.previous})" if change.previous else ""))
-        if compiled:
-            console.print(compiled)
-    console.print(f"model {result.contract.model_id} written to {model_dir}")
+        if promotion.compiled:
+            console.print(promotion.compiled)
+    console.print(f"model {result.contract.model_id} written to {result.model_dir}")

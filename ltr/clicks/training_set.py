@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hybridrank.errors import DataError, HybridRankError
+from hybridrank.errors import ContractMismatch, DataError, HybridRankError
 from ltr.clicks.click_model import ClickStatistics
 from ltr.clicks.impressions import Impression
 from ltr.clicks.pbm import Pair, fit_pbm, normalize_query
@@ -247,3 +247,47 @@ def train_from_clicks(
     cfg = replace(config or TrainConfig(), valid_fraction=training_set.valid_fraction)
     meta = {**training_set.describe(), **dict(training_meta or {})}
     return train_model(training_set.log, out_dir, config=cfg, training_meta=meta, model_store=model_store)
+
+
+@dataclass(frozen=True)
+class ClickTrainingRun:
+    """A model trained from an index's logged events, and what it was trained from."""
+
+    training_set: ClickTrainingSet
+    result: TrainResult
+    clicks: int
+    orphan_clicks: int
+    note: str | None  # why the model will not serve as configured, when it will not
+
+
+def train_from_events(settings: Settings, index: str, out_dir: Path | None, *, config: TrainConfig, labels: str,
+                      since: datetime | None = None, until: datetime | None = None,
+                      register: bool = False) -> ClickTrainingRun:
+    """Read ``index``'s impressions and clicks in [since, until), build the click training set with
+    ``labels`` and train (``hybridrank train --from-events``). Refuses, before training, events logged
+    with other features than the index's live ones when the model is to be ``register``-ed."""
+    from features.pipeline import FeaturePipeline
+    from ltr.clicks.click_model import load_clicked_impressions
+    from ltr.training.registry import ModelRegistry
+
+    impressions, orphans = load_clicked_impressions(settings, index, since=since, until=until)
+    names, _ = feature_set(impressions)
+    feature_meta = live_feature_meta(settings, index, names)
+    note = None
+    if feature_meta is None:
+        live = FeaturePipeline.from_config(settings.index(index)).names
+        if register:
+            raise ContractMismatch(f"the events were logged with other features than index {index!r} is "
+                                   f"configured with: logged {names}, live {live}")
+        note = (f"the events were logged with features {names}, index {index!r} is now configured with {live}: "
+                "the model will not load for serving as configured")
+    training_set = build_click_training_set(impressions, policy=labels, valid_fraction=config.valid_fraction,
+                                            prior_weight=settings.feedback.ctr_prior_weight,
+                                            feature_meta=feature_meta)
+    registry = ModelRegistry(settings.home)
+    result = train_from_clicks(training_set, out_dir, config=config,
+                               training_meta={"index": index, "events_index": settings.feedback.events_index,
+                                              "since": since.isoformat() if since else None,
+                                              "until": until.isoformat() if until else None},
+                               model_store=lambda model_id: registry.model_dir(index, model_id))
+    return ClickTrainingRun(training_set, result, sum(len(i.clicks) for i in impressions), orphans, note)

@@ -8,7 +8,7 @@ would return for the same query and request time.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +19,9 @@ import numpy as np
 from hybridrank.errors import DataError
 
 if TYPE_CHECKING:
+    from connector.retrieval.candidates import Candidate
     from connector.retrieval.retriever import Retriever
+    from hybridrank.config import Settings
     from ltr.evaluation.datasets import Collection
     from ltr.evaluation.metrics import RunDict
     from ltr.training.feature_log import FeatureLog
@@ -94,3 +96,48 @@ def cross_validated_run(log: FeatureLog, *, folds: int = 5, config: TrainConfig 
             rows = np.flatnonzero([str(q) in held_out for q in log.qids])
             scores[rows] = model_scores(result.model_dir, subset(log, held_out))
     return run_from_scores(log, scores, remove_query_doc=remove_query_doc)
+
+
+def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Collection, split: str,
+                      queries: Mapping[str, str], *, request_time: datetime, window: int | None = None,
+                      model_refs: Sequence[str] = (), cv_folds: int = 0, cv_model_types: Sequence[str] = (),
+                      remove_query_doc: bool = False, say: Callable[[str], None] = print) -> dict[str, RunDict]:
+    """Runs of saved models (a directory, a model id, or ``serving``) and of k-fold CV models, all scored
+    on one feature log of ``queries`` (what ``hybridrank evaluate --model/--cv-folds`` adds to the table)."""
+    from ltr.training.registry import ModelRegistry
+    from ltr.training.train import TrainConfig
+
+    runs: dict[str, RunDict] = {}
+    say(f"logging the features of {len(queries)} queries for the learned rankers")
+    with tempfile.TemporaryDirectory(prefix="hybridrank-eval-") as tmp:
+        log = log_split(retriever, collection, split, Path(tmp) / "features.parquet", queries=queries,
+                        request_time=request_time, window=window)
+    registry = ModelRegistry(settings.home)
+    for ref in model_refs:
+        path = registry.resolve(ref, index=retriever.index)
+        runs[path.name] = run_from_scores(log, model_scores(path, log), remove_query_doc=remove_query_doc)
+    for model_type in cv_model_types if cv_folds else ():
+        say(f"{model_type}: {cv_folds}-fold cross-validation by query")
+        runs[f"{model_type} ({cv_folds}-fold CV)"] = cross_validated_run(
+            log, folds=cv_folds, config=TrainConfig(model_type=model_type), remove_query_doc=remove_query_doc)
+    return runs
+
+
+def cross_encoder_run(retriever: Retriever, queries: Mapping[str, str], windows: Mapping[str, list[Candidate]],
+                      model_ref: str, *, top_n: int, remove_query_doc: bool = False,
+                      on_query: Callable[[int], None] | None = None) -> tuple[RunDict, dict[str, object]]:
+    """The run ``ce``: each window's top ``top_n`` reordered by the cross-encoder ``model_ref``; and its
+    cost and provenance (pairs, seconds, pairs/s, the model's training metadata)."""
+    from ltr.cross_encoder.fine_tune import HYBRID_MODE, read_metadata
+    from ltr.cross_encoder.scoring import CrossEncoderScorer, rerank_windows
+    from ltr.evaluation.metrics import run_from_windows
+
+    scorer = CrossEncoderScorer.load(model_ref)
+    reranked = rerank_windows(scorer, retriever.client, retriever.index, retriever.config.embed_fields,
+                              queries, windows, top_n=top_n, on_query=on_query)
+    meta: dict[str, object] = {
+        "model": model_ref, "top_n": top_n, "over": HYBRID_MODE, "pairs": scorer.pairs_scored,
+        "seconds": round(scorer.seconds, 2), "pairs_per_s": round(scorer.pairs_per_s, 2),
+        "max_length": scorer.max_length, "training": read_metadata(model_ref) or None,
+    }
+    return run_from_windows(reranked, remove_query_doc=remove_query_doc), meta
