@@ -47,7 +47,7 @@ from starlette.routing import Route
 from connector.client import cluster_url
 from connector.endpoint import dsl
 from connector.endpoint.metrics import Metrics
-from connector.endpoint.serving import HYBRID, Ranked, RankerHolder
+from connector.endpoint.serving import RankerHolder
 from connector.endpoint.upstream import Upstream, UpstreamError
 from connector.endpoint.wire import (
     EXPERIMENT_HEADER,
@@ -76,6 +76,7 @@ from hybridrank.errors import ClusterUnavailable, ConfigError
 from hybridrank.runtime import tune_gc
 from ltr.clicks.impressions import IMPRESSION
 from ltr.experiments.store import Experiment, ExperimentStore, Variant, team_draft
+from ltr.ranking import HYBRID, Ranked
 
 if TYPE_CHECKING:
     from connector.embedding.embedder import Embedder

@@ -21,12 +21,13 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from connector.endpoint.app import Endpoint
-from connector.endpoint.serving import Ranked, RankerHolder
+from connector.endpoint.serving import RankerHolder
 from connector.endpoint.thread import ServerThread, free_port
 from connector.events.spool import EventLog, parse_events
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
 from hybridrank.config import IndexConfig, Settings
 from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id, read_impressions
+from ltr.ranking import Ranked
 from tests.support.indices import temporary_index
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}

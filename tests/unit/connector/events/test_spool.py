@@ -23,12 +23,13 @@ from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import Elasticsearch
 from prometheus_client import CollectorRegistry, generate_latest
 
-from connector.endpoint.serving import EsOrder, HybridOrder, Ranked, RankerHolder, RrfOrder
+from connector.endpoint.serving import RankerHolder
 from connector.endpoint.wire import RequestRejected
 from connector.events.spool import EventLog, finite_list, impression_event_id, parse_events
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
 from ltr.clicks.impressions import EVENTS_MAPPING, click_event_id
 from ltr.experiments.store import Variant, team_draft
+from ltr.ranking import EsOrder, HybridOrder, Ranked, RrfOrder
 
 INDEX = "events-test"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
