@@ -21,19 +21,17 @@ unit = user header, else session header, else request id) or by the team-draft m
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import logging
 import math
-import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,16 +44,14 @@ from starlette.routing import Route
 
 from connector.client import cluster_url
 from connector.endpoint import dsl
+from connector.endpoint.assignment import Assignment, Experiments, interleave
+from connector.endpoint.impressions import Impressions
 from connector.endpoint.metrics import Metrics
+from connector.endpoint.outcome import Outcome, finish, json_response, stage
 from connector.endpoint.serving import RankerHolder
 from connector.endpoint.upstream import Upstream, UpstreamError
 from connector.endpoint.wire import (
-    EXPERIMENT_HEADER,
     EXPLAIN_HEADER,
-    FALLBACK_HEADER,
-    PRODUCT_HEADER,
-    PRODUCT_VALUE,
-    RANKER_HEADER,
     REQUEST_ID_HEADER,
     SESSION_HEADER,
     USER_HEADER,
@@ -64,18 +60,16 @@ from connector.endpoint.wire import (
     dumps,
     es_error,
     forwardable_headers,
-    json_media_type,
     split_ndjson,
     truthy,
 )
-from connector.events.spool import EventLog, finite_list, impression_event_id, parse_events
+from connector.events.spool import EventLog, parse_events
 from connector.retrieval import hit_ids
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate, merge_legs
 from hybridrank.config import Settings
-from hybridrank.errors import ClusterUnavailable, ConfigError
+from hybridrank.errors import ClusterUnavailable
 from hybridrank.runtime import tune_gc
-from ltr.clicks.impressions import IMPRESSION
-from ltr.experiments.store import Experiment, ExperimentStore, Variant, team_draft
+from ltr.experiments.store import ExperimentStore
 from ltr.ranking import HYBRID, Ranked
 
 if TYPE_CHECKING:
@@ -84,45 +78,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("hybridrank.serve")
 METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 _SMALL_BODY = 1 << 20  # bodies up to this size are read whole; larger ones stream through
-_MSEARCH_META_KEYS = ("took", "responses")
-
-
-@dataclass
-class _Outcome:
-    """What one request did, for the log line and the metrics."""
-
-    route: str
-    index: str | None = None
-    outcome: str = "passthrough"
-    reason: str | None = None
-    ranker: str | None = None
-    fallback: str | None = None
-    stages: dict[str, float] = field(default_factory=dict)
-    request_id: str = ""
-    request_time: datetime = field(default_factory=lambda: datetime.now(UTC))  # taken once, at the boundary
-    user_id: str | None = None
-    session_id: str | None = None
-    experiments: list[str] = field(default_factory=list)  # EXPERIMENT_HEADER values, in item order
-
-
-@dataclass(frozen=True)
-class _Assignment:
-    """How one search is ranked with respect to experiments, and the id its impression carries."""
-
-    request_id: str
-    experiment: Experiment | None = None
-    variant: Variant | None = None  # the A/B variant; None under interleaving
-    explicit_variant: str | None = None  # the app's own variant override (no experiment then)
-
-    @property
-    def interleave(self) -> bool:
-        return self.experiment is not None and self.experiment.mode == "interleave"
-
-    @property
-    def label(self) -> str | None:
-        if self.experiment is None:
-            return None
-        return f"{self.experiment.id}/{self.variant.name if self.variant else 'interleave'}"
 
 
 class Endpoint:
@@ -162,15 +117,9 @@ class Endpoint:
         self.upstream_transport = upstream_transport  # tests fake Elasticsearch at the transport
         self.events = event_log or EventLog.from_settings(settings, url=self.upstream_url,
                                                           registry=self.metrics.registry)
-        self.experiment_store = experiments or ExperimentStore(settings.experiments_file)
-        self._pending: set[asyncio.Task[None]] = set()  # post-response work (feature snapshots)
-        self._snapshot_pipelines: dict[str, Any] = {}
-        self._snapshot_es: Any = None
-        self.experiments_check_s = experiments_check_s
-        self._experiments: dict[str, Experiment] = {}
-        self._experiments_mtime: float | None = -1.0
-        self._experiments_checked = -math.inf
-        self._experiments_loading: threading.Thread | None = None
+        self.experiments = Experiments(experiments or ExperimentStore(settings.experiments_file),
+                                       lambda: self.holder, check_s=experiments_check_s)
+        self.impressions = Impressions(settings, self.profiles, self.events, upstream_url=self.upstream_url)
         self.app = Starlette(
             routes=[
                 Route("/_hybridrank/events", self.events_route, methods=["POST"]),
@@ -223,14 +172,9 @@ class Endpoint:
             yield
         finally:
             try:
-                if self._pending:  # snapshots still computing: bounded wait, then log without them
-                    _, late = await asyncio.wait(set(self._pending), timeout=10.0)
-                    for task in late:
-                        task.cancel()
-                    await asyncio.gather(*late, return_exceptions=True)
+                await self.impressions.drain()  # snapshots still computing: bounded wait, then log without them
                 await self.events.aclose()  # queued impressions reach the spool before we exit
-                if self._snapshot_es is not None:
-                    self._snapshot_es.close()
+                self.impressions.close()
             finally:
                 await self.upstream.aclose()
 
@@ -242,7 +186,7 @@ class Endpoint:
         """``POST /_hybridrank/events``: clicks (one object, an array, or NDJSON) -> 202 once on disk."""
         started = time.perf_counter()
         rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        outcome = _Outcome(route="events", request_id=rid)
+        outcome = Outcome(route="events", request_id=rid)
         raw = await request.body()
         try:
             events = parse_events(raw, user_id=request.headers.get(USER_HEADER),
@@ -250,16 +194,16 @@ class Endpoint:
             await to_thread.run_sync(self.events.append, events)
         except RequestRejected as exc:
             outcome.outcome, outcome.reason = "rejected", str(exc)
-            response = self._json(request, es_error(exc.status, exc.error_type, str(exc)), exc.status)
+            response = json_response(request, es_error(exc.status, exc.error_type, str(exc)), exc.status)
         except OSError as exc:  # the spool cannot be written: the app should retry, nothing was accepted
             log.exception("cannot write the event spool")
             outcome.outcome, outcome.reason = "error", str(exc)
-            response = self._json(request, es_error(503, "spool_write_exception",
+            response = json_response(request, es_error(503, "spool_write_exception",
                                                     f"cannot write the event spool: {exc}"), 503)
         else:
             outcome.outcome = "accepted"
-            response = self._json(request, {"accepted": len(events)}, 202)
-        self._finish(response, rid, outcome)
+            response = json_response(request, {"accepted": len(events)}, 202)
+        finish(response, rid, outcome)
         self.metrics.count(outcome.route, outcome.outcome)
         log.info("request", extra={"request_id": rid, "method": request.method, "path": request.url.path,
                                    "status": response.status_code, "route": outcome.route, "outcome": outcome.outcome,
@@ -269,14 +213,14 @@ class Endpoint:
 
     async def health_route(self, request: Request) -> Response:
         body = {"upstream": self.upstream_url, "profiles": sorted(self.profiles), "rankers": self.holder.describe()}
-        return self._json(request, body, 200)
+        return json_response(request, body, 200)
 
     async def dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
         rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         parts = [p for p in request.url.path.split("/") if p]
         is_search = request.method in ("GET", "POST")
-        outcome = _Outcome(route="passthrough", request_id=rid, user_id=request.headers.get(USER_HEADER),
+        outcome = Outcome(route="passthrough", request_id=rid, user_id=request.headers.get(USER_HEADER),
                            session_id=request.headers.get(SESSION_HEADER))
         try:
             if is_search and parts and parts[-1] == "_search" and len(parts) <= 2 and not _underscore(parts[:-1]):
@@ -289,15 +233,15 @@ class Endpoint:
                 response = await self.passthrough(request, None, outcome)
         except ClusterUnavailable as exc:
             outcome.outcome = "unavailable"
-            response = self._json(request, es_error(503, "connect_transport_exception", str(exc)), 503)
+            response = json_response(request, es_error(503, "connect_transport_exception", str(exc)), 503)
         except RequestRejected as exc:
             outcome.outcome = "rejected"
-            response = self._json(request, es_error(exc.status, exc.error_type, str(exc)), exc.status)
+            response = json_response(request, es_error(exc.status, exc.error_type, str(exc)), exc.status)
         except UpstreamError as exc:
             outcome.outcome = "upstream_error"
-            response = self._json(request, exc.body, exc.status)
+            response = json_response(request, exc.body, exc.status)
         total = time.perf_counter() - started
-        self._finish(response, rid, outcome)
+        finish(response, rid, outcome)
         self.metrics.count(outcome.route, outcome.outcome)
         if outcome.route != "passthrough":
             self.metrics.observe("total", total)
@@ -310,7 +254,7 @@ class Endpoint:
         return response
 
     # -- _search --------------------------------------------------------------------------------------
-    async def search(self, request: Request, index: str | None, started: float, outcome: _Outcome) -> Response:
+    async def search(self, request: Request, index: str | None, started: float, outcome: Outcome) -> Response:
         outcome.index = index
         if index not in self.profiles:
             outcome.reason = "index without a ranking profile"
@@ -327,12 +271,12 @@ class Endpoint:
         if isinstance(plan, dsl.Passthrough):
             outcome.reason = plan.reason
             return await self.passthrough(request, _clean_body(body, raw), outcome)
-        plan, assignment = self._assign(plan, outcome.request_id, outcome)
+        plan, assignment = self.experiments.assign(plan, outcome.request_id, outcome)
         try:
             vector = await self._embed(plan.query_text, outcome)
             headers = list(request.headers.items())
             assert self.upstream is not None
-            with _stage(outcome, "retrieve", self.metrics):
+            with stage(outcome, "retrieve", self.metrics):
                 result = await self._legs_msearch(
                     lambda: [(plan.header, dsl.lexical_leg(plan)),
                              (plan.header, dsl.knn_leg(plan, vector, self.profiles[index]))],
@@ -352,7 +296,7 @@ class Endpoint:
             outcome.fallback = f"internal-error: {type(exc).__name__}"
             return await self.passthrough(request, _clean_body(body, raw), outcome)
         answer["took"] = int((time.perf_counter() - started) * 1000)
-        return self._json(request, _ordered_response(answer), 200)
+        return json_response(request, _ordered_response(answer), 200)
 
     async def _legs_msearch(self, searches: Callable[[], list[tuple[Mapping[str, Any], Mapping[str, Any]]]],
                             leg_slots: Mapping[int, str], headers: Sequence[tuple[str, str]],
@@ -369,8 +313,8 @@ class Endpoint:
             result = await self.upstream.msearch(searches(), app_headers=headers, params=params)
         return result
 
-    async def _embed(self, text: str, outcome: _Outcome) -> np.ndarray:
-        with _stage(outcome, "embed", self.metrics):
+    async def _embed(self, text: str, outcome: Outcome) -> np.ndarray:
+        with stage(outcome, "embed", self.metrics):
             vector = self._vectors.get(text)
             if vector is not None:
                 self._vectors.move_to_end(text)
@@ -383,8 +327,8 @@ class Endpoint:
         return vector
 
     async def _answer(self, plan: dsl.SearchPlan, lexical: dict[str, Any], dense: dict[str, Any],
-                      vector: np.ndarray, headers: Sequence[tuple[str, str]], outcome: _Outcome,
-                      assignment: _Assignment) -> dict[str, Any]:
+                      vector: np.ndarray, headers: Sequence[tuple[str, str]], outcome: Outcome,
+                      assignment: Assignment) -> dict[str, Any]:
         """One reranked search response in Elasticsearch's shape (``took`` set by the caller)."""
         lex_hits = lexical.get("hits", {}).get("hits", [])
         knn_hits = dense.get("hits", {}).get("hits", [])
@@ -417,11 +361,7 @@ class Endpoint:
                     hit["_hybridrank"]["team"] = ranked.teams[i]
             hits.append(hit)
             shown.append(i)
-        if self.settings.feedback.log_impressions:
-            if ranked.features is None and self.settings.feedback.log_features:
-                self._later(self._snapshot_then_log(plan, ranked, shown, outcome, assignment, vector))
-            else:
-                self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
+        self.impressions.log(plan, ranked, shown, outcome, assignment, vector)
         answer = {k: v for k, v in lexical.items() if k not in ("hits", "status")}
         answer["timed_out"] = bool(lexical.get("timed_out")) or bool(dense.get("timed_out"))
         lex_hits_meta = lexical.get("hits", {})
@@ -436,51 +376,10 @@ class Endpoint:
     @property
     def post_response_work(self) -> int:
         """Feature snapshots still being computed after their responses (their impressions are not queued yet)."""
-        return len(self._pending)
-
-    def _later(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` after the response; shutdown waits for it (``lifespan``)."""
-        task = asyncio.create_task(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _snapshot_then_log(self, plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int],
-                                 outcome: _Outcome, assignment: _Assignment, vector: np.ndarray) -> None:
-        """Log the impression with the index's feature snapshot (the code the models are served with),
-        computed after the response; if that fails, the impression is logged without it, never lost."""
-        try:
-            # in a worker thread: the first call per index builds the pipeline (reads the click statistics)
-            pipeline = await to_thread.run_sync(self._snapshot_pipeline, plan.index)
-            matrix = await to_thread.run_sync(
-                lambda: pipeline.compute(self._snapshot_client(), plan.index, plan.query_text, vector,
-                                         ranked.candidates, request_time=outcome.request_time))
-            ranked = replace(ranked, feature_names=list(pipeline.names), features=matrix)
-        except Exception as exc:
-            log.warning("feature snapshot failed; impression logged without it",
-                        extra={"index": plan.index, "reason": f"{type(exc).__name__}: {exc}"})
-        finally:  # also when cancelled at shutdown
-            self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
-
-    def _snapshot_pipeline(self, index: str) -> Any:
-        pipeline = self._snapshot_pipelines.get(index)
-        if pipeline is None:
-            from features.pipeline import FeaturePipeline
-            from ltr.clicks.click_model import load_click_stats
-
-            pipeline = FeaturePipeline.from_config(self.profiles[index],
-                                                   click_stats=load_click_stats(self.settings, index))
-            self._snapshot_pipelines[index] = pipeline
-        return pipeline
-
-    def _snapshot_client(self) -> Any:
-        if self._snapshot_es is None:
-            from connector.client import make_client
-
-            self._snapshot_es = make_client(self.settings, url=self.upstream_url)
-        return self._snapshot_es
+        return self.impressions.pending
 
     async def _rerank(self, plan: dsl.SearchPlan, vector: np.ndarray, candidates: list[Candidate],
-                      outcome: _Outcome, assignment: _Assignment) -> Ranked:
+                      outcome: Outcome, assignment: Assignment) -> Ranked:
         request_time = outcome.request_time
         fallback: str | None
         if assignment.interleave:
@@ -491,15 +390,15 @@ class Endpoint:
                                                           [replace(c) for c in candidates], request_time)
             ranked_b, fallback_b = await self._run_ranker(plan, team_b.ranker, vector,
                                                           [replace(c) for c in candidates], request_time)
-            ranked = _interleave(ranked_a, ranked_b, team_a, team_b, seed=assignment.request_id, length=plan.window)
+            ranked = interleave(ranked_a, ranked_b, team_a, team_b, seed=assignment.request_id, length=plan.window)
             fallback = "; ".join(f"{v.name}: {f}" for v, f in ((team_a, fallback_a), (team_b, fallback_b)) if f) or None
         else:
             ranked, fallback = await self._run_ranker(plan, plan.variant, vector, candidates, request_time)
         if assignment.label:
             outcome.experiments.append(assignment.label)
-        for stage, seconds in ranked.timings.items():
-            outcome.stages[stage] = seconds
-            self.metrics.observe(stage, seconds)
+        for name, seconds in ranked.timings.items():
+            outcome.stages[name] = seconds
+            self.metrics.observe(name, seconds)
         outcome.ranker = ranked.ranker
         outcome.outcome = "reranked"
         if fallback:
@@ -536,66 +435,13 @@ class Endpoint:
         """Load what will serve each profiled index (its default model, the running experiment's
         variants) before the endpoint says it is ready: loading on the first search made the app's
         first requests wait ~3 s each."""
-        self._refresh_experiments()
+        self.experiments.refresh()
         for index in self.profiles:
             self.holder.get(index, None)
-        if self._experiments_loading is not None:
-            self._experiments_loading.join()
-
-    # -- experiments ----------------------------------------------------------------------------------
-    def _running_experiment(self, index: str) -> Experiment | None:
-        """The running experiment of ``index``; the file is checked at most once per ``experiments_check_s``."""
-        self._refresh_experiments()
-        return self._experiments.get(index)
-
-    def _refresh_experiments(self) -> None:
-        """Re-read the experiments file if it changed. The new state goes live once the rankers its
-        experiments name are loaded: a background thread loads them while searches go on under the
-        previous state, so no search waits for a model load."""
-        now = time.monotonic()
-        if now - self._experiments_checked >= self.experiments_check_s and not self._loading_experiments():
-            self._experiments_checked = now
-            mtime = self.experiment_store.mtime()
-            if mtime != self._experiments_mtime:
-                try:
-                    running = {e.index: e for e in self.experiment_store.all() if e.running}
-                except (ConfigError, OSError, TypeError, KeyError) as exc:  # keep serving the last good state
-                    log.warning("experiments file unreadable; keeping the previous state", extra={"reason": str(exc)})
-                else:
-                    self._experiments_mtime = mtime
-                    if any(self.holder.needs_thread(e.index, v.ranker) for e in running.values() for v in e.variants):
-                        self._experiments_loading = threading.Thread(target=self._go_live, args=(running,),
-                                                                     name="experiments-load", daemon=True)
-                        self._experiments_loading.start()
-                    else:
-                        self._go_live(running)
-
-    def _loading_experiments(self) -> bool:
-        return self._experiments_loading is not None and self._experiments_loading.is_alive()
-
-    def _go_live(self, running: dict[str, Experiment]) -> None:
-        try:
-            for experiment in running.values():
-                for variant in experiment.variants:
-                    self.holder.get(experiment.index, variant.ranker)  # a failed load is a fallback, never raises
-        finally:
-            self._experiments = running  # one reference assignment, as the holder swaps its slots
-            log.info("experiments loaded", extra={"running": {i: e.id for i, e in running.items()}})
-
-    def _assign(self, plan: dsl.SearchPlan, request_id: str, outcome: _Outcome) -> tuple[dsl.SearchPlan, _Assignment]:
-        """The plan with the variant the experiment gives this search, and the assignment to log."""
-        if plan.variant is not None:
-            return plan, _Assignment(request_id, explicit_variant=plan.variant)
-        experiment = self._running_experiment(plan.index)
-        if experiment is None:
-            return plan, _Assignment(request_id)
-        if experiment.mode == "interleave":
-            return plan, _Assignment(request_id, experiment)
-        variant = experiment.assign(outcome.user_id or outcome.session_id or request_id)
-        return replace(plan, variant=variant.ranker), _Assignment(request_id, experiment, variant)
+        self.experiments.wait_until_live()
 
     async def _render(self, plan: dsl.SearchPlan, page: Sequence[Candidate],
-                      headers: Sequence[tuple[str, str]], outcome: _Outcome) -> dict[str, dict[str, Any]]:
+                      headers: Sequence[tuple[str, str]], outcome: Outcome) -> dict[str, dict[str, Any]]:
         """The page's hits as the app asked for them (one small follow-up search, when needed)."""
         if not page:
             return {}
@@ -605,11 +451,11 @@ class Endpoint:
         ids = [c.doc_id for c in page]
         mget = dsl.page_mget(plan, ids)
         if mget is not None:
-            with _stage(outcome, "page", self.metrics):
+            with stage(outcome, "page", self.metrics):
                 got = await self.upstream.mget(mget, app_headers=headers)
             return {d["_id"]: {k: d[k] for k in ("_index", "_id", "_source") if k in d}
                     for d in got.get("docs", []) if d.get("found")}
-        with _stage(outcome, "page", self.metrics):
+        with stage(outcome, "page", self.metrics):
             result = await self.upstream.search(plan.index, dsl.page_body(plan, ids),
                                                 app_headers=headers, header=plan.header)
         if "error" in result:
@@ -617,7 +463,7 @@ class Endpoint:
         return {h["_id"]: h for h in result.get("hits", {}).get("hits", [])}
 
     # -- _msearch -------------------------------------------------------------------------------------
-    async def msearch(self, request: Request, url_index: str | None, started: float, outcome: _Outcome) -> Response:
+    async def msearch(self, request: Request, url_index: str | None, started: float, outcome: Outcome) -> Response:
         raw = await request.body()
         try:
             lines = split_ndjson(raw)
@@ -652,10 +498,10 @@ class Endpoint:
         # searches upstream, in order: passthrough items as sent (ext removed), reranked items as two legs
         vectors: dict[int, np.ndarray] = {}
         pairs = list(zip(lines[0::2], lines[1::2], strict=True))
-        assignments: dict[int, _Assignment] = {}
+        assignments: dict[int, Assignment] = {}
         for i, item in enumerate(items):
             if isinstance(item, dsl.SearchPlan):
-                items[i], assignments[i] = self._assign(item, f"{outcome.request_id}-{i}", outcome)
+                items[i], assignments[i] = self.experiments.assign(item, f"{outcome.request_id}-{i}", outcome)
         try:
             for i, item in enumerate(items):
                 if isinstance(item, dsl.SearchPlan):
@@ -681,7 +527,7 @@ class Endpoint:
                 elif isinstance(item, dsl.Passthrough):
                     position += 1
             headers = list(request.headers.items())
-            with _stage(outcome, "retrieve", self.metrics):
+            with stage(outcome, "retrieve", self.metrics):
                 result = await self._legs_msearch(searches, leg_slots, headers, _params(request))
             upstream_items = iter(result["responses"])
             responses: list[dict[str, Any]] = []
@@ -692,7 +538,7 @@ class Endpoint:
                         responses.append(lexical)
                     elif "error" in dense:  # the app's query alone, in its own order
                         outcome.fallback = f"knn-leg-failed: {_error_reason(dense)}"
-                        alone = _Assignment(assignments[i].request_id)  # not an experiment's answer
+                        alone = Assignment(assignments[i].request_id)  # not an experiment's answer
                         answer = await self._answer(replace(item, variant=HYBRID), lexical, {"hits": {"hits": []}},
                                                     vectors[i], headers, outcome, alone)
                         answer["status"] = 200
@@ -715,10 +561,10 @@ class Endpoint:
             return await self.passthrough(request, raw, outcome)
         outcome.outcome = "fallback" if outcome.fallback else "reranked"
         took = int((time.perf_counter() - started) * 1000)
-        return self._json(request, {"took": took, "responses": responses}, 200)
+        return json_response(request, {"took": took, "responses": responses}, 200)
 
     # -- passthrough ----------------------------------------------------------------------------------
-    async def passthrough(self, request: Request, body: bytes | None, outcome: _Outcome) -> Response:
+    async def passthrough(self, request: Request, body: bytes | None, outcome: Outcome) -> Response:
         """Relay the request verbatim (``body`` replaces the app's body when we had to read it)."""
         assert self.upstream is not None
         if outcome.route != "passthrough":
@@ -748,101 +594,12 @@ class Endpoint:
                                 for k, v in forwardable_headers(upstream_response.headers.multi_items())]
         return response
 
-    # -- helpers --------------------------------------------------------------------------------------
-    def _json(self, request: Request, body: Any, status: int) -> Response:
-        return Response(dumps(body), status_code=status, media_type=json_media_type(request.headers))
-
-    def _finish(self, response: Response, rid: str, outcome: _Outcome) -> None:
-        headers = response.headers
-        if PRODUCT_HEADER.lower() not in {k.lower() for k in headers}:
-            headers[PRODUCT_HEADER] = PRODUCT_VALUE
-        headers[REQUEST_ID_HEADER] = rid
-        if outcome.ranker:
-            headers[RANKER_HEADER] = outcome.ranker
-        if outcome.fallback:
-            headers[FALLBACK_HEADER] = _header_safe(outcome.fallback)
-        if outcome.experiments:
-            headers[EXPERIMENT_HEADER] = _header_safe(",".join(dict.fromkeys(outcome.experiments)))
-
-
 def create_app(settings: Settings, **options: Any) -> Starlette:
     """The ASGI app (see ``Endpoint`` for the options)."""
     return Endpoint(settings, **options).app
 
 
 # -- module helpers ---------------------------------------------------------------------------------
-def _interleave(ranked_a: Ranked, ranked_b: Ranked, team_a: Variant, team_b: Variant, *, seed: str,
-                length: int) -> Ranked:
-    """Team-draft merge of two rankings of the same window; scores fall with the merged rank."""
-    merged, teams = team_draft([c.doc_id for c in ranked_a.candidates], [c.doc_id for c in ranked_b.candidates],
-                               seed=seed, length=length)
-    by_id = {c.doc_id: c for c in ranked_b.candidates}
-    by_id.update({c.doc_id: c for c in ranked_a.candidates})
-    source = ranked_a if ranked_a.features is not None else ranked_b if ranked_b.features is not None else None
-    features = None
-    if source is not None and source.features is not None:
-        rows = {c.doc_id: source.features[i] for i, c in enumerate(source.candidates)}
-        if all(d in rows for d in merged):
-            features = np.asarray([rows[d] for d in merged]) if merged else source.features[:0]
-    timings: dict[str, float] = {}
-    for part in (ranked_a, ranked_b):
-        for stage, seconds in part.timings.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-    count = len(merged)
-    return Ranked(
-        [by_id[d] for d in merged], [float(count - i) for i in range(count)],
-        ranker=f"interleave({ranked_a.ranker},{ranked_b.ranker})",
-        feature_names=source.feature_names if features is not None and source is not None else None,
-        features=features, timings=timings, teams=teams,
-        team_rankers={"A": {"variant": team_a.name, "ranker": ranked_a.ranker, "model_id": ranked_a.model_id},
-                      "B": {"variant": team_b.name, "ranker": ranked_b.ranker, "model_id": ranked_b.model_id}},
-    )
-
-
-def _impression(plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int], outcome: _Outcome,
-                assignment: _Assignment) -> dict[str, Any]:
-    """The impression event of one reranked search (schema: ``ltr.clicks.impressions``)."""
-    hits = []
-    for position, i in enumerate(shown, start=plan.from_ + 1):
-        row = ranked.features[i] if ranked.features is not None else None
-        hits.append({"doc_id": ranked.candidates[i].doc_id, "position": position,
-                     "team": ranked.teams[i] if ranked.teams is not None else None,
-                     "features": None if row is None else finite_list(row)})
-    experiment = assignment.experiment
-    event: dict[str, Any] = {
-        "event_id": impression_event_id(assignment.request_id),
-        "type": IMPRESSION,
-        "@timestamp": outcome.request_time.isoformat(timespec="milliseconds"),
-        "request_id": assignment.request_id,
-        "user_id": outcome.user_id,
-        "session_id": outcome.session_id,
-        "index": plan.index,
-        "query": plan.query_text,
-        "experiment": experiment.id if experiment else None,
-        "variant": assignment.variant.name if assignment.variant else assignment.explicit_variant,
-        "ranker": ranked.ranker,
-        "model_id": ranked.model_id,
-        "feature_names": ranked.feature_names if ranked.features is not None else None,
-        "hits": hits,
-    }
-    if ranked.team_rankers is not None:
-        event["teams"] = ranked.team_rankers
-    if ranked.fallback:
-        event["fallback"] = ranked.fallback
-    return event
-
-
-@contextlib.contextmanager
-def _stage(outcome: _Outcome, name: str, metrics: Metrics) -> Any:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds = time.perf_counter() - start
-        outcome.stages[name] = outcome.stages.get(name, 0.0) + seconds
-        metrics.observe(name, seconds)
-
-
 def _underscore(parts: Sequence[str]) -> bool:
     return any(p.startswith("_") for p in parts)
 
@@ -891,10 +648,6 @@ def _ordered_response(answer: dict[str, Any]) -> dict[str, Any]:
 def _finite(value: Any) -> float | None:
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def _header_safe(text: str) -> str:
-    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:300]
 
 
 def _auth_headers(settings: Settings) -> dict[str, str]:
