@@ -1,0 +1,8 @@
+"""The Elasticsearch-compatible endpoint (``hybridrank serve``).
+
+``app`` is the ASGI app and its routing over the shared ``state``; one module per request kind
+(``search``, ``msearch``, ``passthrough``, ``own_routes``), with ``answer`` the stages a reranked search
+goes through; ``assignment`` (experiments), ``impressions`` (feedback logging), ``serving`` (which
+ranker serves an index), ``dsl`` (reading the app's request), ``upstream``, ``wire``, ``outcome``,
+``metrics``; ``thread`` runs it in a background thread.
+"""
