@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from anyio import to_thread
 
-from connector.endpoint import dsl
+from connector.endpoint import dsl, upstream_bodies
 from connector.endpoint.assignment import Assignment, interleave
 from connector.endpoint.outcome import Outcome, stage
 from connector.endpoint.state import EndpointState
@@ -189,18 +189,18 @@ async def _render(state: EndpointState, plan: dsl.SearchPlan, page: Sequence[Can
     """The page's hits as the app asked for them (one small follow-up search, when needed)."""
     if not page:
         return {}
-    if not dsl.needs_page_fetch(plan):
+    if not upstream_bodies.needs_page_fetch(plan):
         return {c.doc_id: {"_index": c.index or plan.index, "_id": c.doc_id, "_score": None} for c in page}
     assert state.upstream is not None
     ids = [c.doc_id for c in page]
-    mget = dsl.page_mget(plan, ids)
+    mget = upstream_bodies.page_mget(plan, ids)
     if mget is not None:
         with stage(outcome, "page", state.metrics):
             got = await state.upstream.mget(mget, app_headers=headers)
         return {d["_id"]: {k: d[k] for k in ("_index", "_id", "_source") if k in d}
                 for d in got.get("docs", []) if d.get("found")}
     with stage(outcome, "page", state.metrics):
-        result = await state.upstream.search(plan.index, dsl.page_body(plan, ids),
+        result = await state.upstream.search(plan.index, upstream_bodies.page_body(plan, ids),
                                              app_headers=headers, header=plan.header)
     if "error" in result:
         raise UpstreamError(int(result.get("status", 500)), result, "page_fetch_failed")

@@ -19,7 +19,7 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connector.endpoint import dsl
+from connector.endpoint import dsl, upstream_bodies
 from connector.endpoint.answer import answer, error_reason, legs_msearch, ordered_response, query_vector
 from connector.endpoint.assignment import Assignment
 from connector.endpoint.outcome import Outcome, json_response, stage
@@ -82,8 +82,8 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
             out: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
             for i, item in enumerate(items):
                 if isinstance(item, dsl.SearchPlan):
-                    out.append((item.header, dsl.lexical_leg(item)))
-                    out.append((item.header, dsl.knn_leg(item, vectors[i], state.profiles[item.index])))
+                    out.append((item.header, upstream_bodies.lexical_leg(item)))
+                    out.append((item.header, upstream_bodies.knn_leg(item, vectors[i], state.profiles[item.index])))
                 elif isinstance(item, dsl.Passthrough):
                     header, body = pairs[i]
                     out.append((header, dsl.pop_ext(body)[0]))

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connector.endpoint import dsl
+from connector.endpoint import dsl, upstream_bodies
 from connector.endpoint.answer import answer, error_reason, legs_msearch, ordered_response, query_vector
 from connector.endpoint.outcome import Outcome, json_response, stage
 from connector.endpoint.passthrough import passthrough
@@ -54,8 +54,8 @@ async def search(state: EndpointState, request: Request, index: str | None, star
         with stage(outcome, "retrieve", state.metrics):
             result = await legs_msearch(
                 state,
-                lambda: [(plan.header, dsl.lexical_leg(plan)),
-                         (plan.header, dsl.knn_leg(plan, vector, state.profiles[index]))],
+                lambda: [(plan.header, upstream_bodies.lexical_leg(plan)),
+                         (plan.header, upstream_bodies.knn_leg(plan, vector, state.profiles[index]))],
                 {0: index, 1: index}, headers, plan.url_params)
         lexical, dense = result["responses"]
         if "error" in lexical or "error" in dense:
