@@ -144,7 +144,7 @@ def run_calls(call: Callable[[httpx.Client, int], httpx.Response], n: int, concu
 def es_floor(es_url: str, index: str, cfg: Any, app_bodies: Sequence[dict[str, Any]], vectors: Sequence[np.ndarray],
              *, exact: bool) -> Callable[[httpx.Client, int], httpx.Response]:
     """Only the Elasticsearch work of one reranked search, sent by a bare client with no endpoint: the
-    endpoint's own bodies (``connector.endpoint.dsl``) for both legs of the window (one ``_msearch``), with
+    endpoint's own bodies (``connector.endpoint.upstream_bodies``) for both legs of the window (one ``_msearch``), with
     ``exact`` the exact-score search of the merged window (``features.pipeline``), then the page
     (``_mget``). What the design costs in Elasticsearch and round trips alone, whatever the endpoint's
     own code does."""
