@@ -1,16 +1,20 @@
-"""The learned ranker's ordering: one window or a batch, the same scores, best first, ties by doc id."""
+"""The learned ranker's ordering: one window or a batch, the same scores, best first, ties by doc id;
+the offline ``Reranker`` orders retrieved windows with it (no cluster: the retriever is a stand-in)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from connector.retrieval.candidates import Candidate
+from connector.retrieval.candidates import LEXICAL, Candidate
+from connector.retrieval.retriever import QueryLegs
 from features.pipeline import FeatureRequest
-from ltr.ranking import LearnedRanker, is_ranker_spec
+from hybridrank.config import IndexConfig
+from ltr.ranking import LearnedRanker, Reranker, is_ranker_spec
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -31,9 +35,21 @@ class OneColumnPipeline:
         self.batches.append(len(requests))
         return [np.array([[float(c.doc_id.split("-")[1])] for c in r.candidates]).reshape(-1, 1) for r in requests]
 
+    # what the contract check compares
+    def feature_params(self) -> list[dict[str, Any]]:
+        return [{"name": "f"}]
+
+    def context_params(self) -> dict[str, Any]:
+        return {}
+
+    def config_hash(self) -> str:
+        return "h1"
+
 
 class Doubling:
     model_id = "m1"
+    contract = SimpleNamespace(model_id="m1", feature_names=["f"], feature_params=[{"name": "f"}],
+                               context_params={}, feature_config_hash="h1")
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         return matrix[:, 0] * 2.0
@@ -69,3 +85,27 @@ def test_a_batch_orders_each_window_as_alone_with_one_feature_fetch() -> None:
 def test_ranker_specs() -> None:
     assert all(is_ranker_spec(s) for s in ("es", "hybrid", "rrf", "model:m1", "variant:b"))
     assert not is_ranker_spec("default")
+
+
+class Windows:
+    """A retriever stand-in: each query's window is the lexical leg named in it (``"a-1 b-3"``)."""
+
+    client = None
+    index = "i"
+    config = IndexConfig()
+
+    embedder = SimpleNamespace(encode_query=lambda text: np.zeros(2))
+
+    def legs_many(self, query_texts: Sequence[str], **_: Any) -> list[QueryLegs]:
+        return [QueryLegs({d: Candidate(d, leg_scores={LEXICAL: 1.0}, leg_ranks={LEXICAL: r})
+                           for r, d in enumerate(text.split(), start=1)}, 10) for text in query_texts]
+
+
+def test_the_offline_reranker_orders_with_the_learned_ranker_and_keeps_the_score_as_fused_score() -> None:
+    pipeline = OneColumnPipeline()
+    reranker = Reranker(Windows(), pipeline, Doubling())  # type: ignore[arg-type]
+    first, second = reranker.rerank_many(["c-1 b-3 a-1", "x-2"], request_time=NOW)
+    assert pipeline.batches == [2]  # one feature fetch for the batch
+    assert [c.doc_id for c in first.candidates] == ["b-3", "a-1", "c-1"] and first.scores == [6.0, 2.0, 2.0]
+    assert [c.fused_score for c in first.candidates] == first.scores
+    assert [c.fused_score for c in second.candidates] == [4.0] and second.model_id == "m1"
