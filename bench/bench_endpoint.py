@@ -144,11 +144,11 @@ def run_calls(call: Callable[[httpx.Client, int], httpx.Response], n: int, concu
 def es_floor(es_url: str, index: str, cfg: Any, app_bodies: Sequence[dict[str, Any]], vectors: Sequence[np.ndarray],
              *, exact: bool) -> Callable[[httpx.Client, int], httpx.Response]:
     """Only the Elasticsearch work of one reranked search, sent by a bare client with no endpoint: the
-    endpoint's own bodies (``connector.endpoint.dsl``) for both legs of the window (one ``_msearch``), with
+    endpoint's own bodies (``connector.endpoint.upstream_bodies``) for both legs of the window (one ``_msearch``), with
     ``exact`` the exact-score search of the merged window (``features.pipeline``), then the page
     (``_mget``). What the design costs in Elasticsearch and round trips alone, whatever the endpoint's
     own code does."""
-    from connector.endpoint import dsl
+    from connector.endpoint import dsl, upstream_bodies
     from connector.endpoint.wire import join_ndjson
     from connector.retrieval.candidates import merge_legs
     from connector.retrieval.hit_ids import ids_only
@@ -160,7 +160,7 @@ def es_floor(es_url: str, index: str, cfg: Any, app_bodies: Sequence[dict[str, A
     def call(client: httpx.Client, i: int) -> httpx.Response:
         plan = dsl.plan_search(index, dict(app_bodies[i]), {}, {index: cfg})
         assert isinstance(plan, dsl.SearchPlan)
-        legs = [dsl.lexical_leg(plan), dsl.knn_leg(plan, vectors[i], cfg)]
+        legs = [upstream_bodies.lexical_leg(plan), upstream_bodies.knn_leg(plan, vectors[i], cfg)]
         answer = client.post(f"{es_url}/_msearch", headers=ndjson, content=join_ndjson(
             item for body in legs for item in (plan.header, body))).json()["responses"]
         ids = list(merge_legs(index, {"bm25": answer[0]["hits"]["hits"], "knn": answer[1]["hits"]["hits"]}))
@@ -170,7 +170,7 @@ def es_floor(es_url: str, index: str, cfg: Any, app_bodies: Sequence[dict[str, A
                                               term_matches=pipeline.term_matches), index)
             client.post(f"{es_url}/_msearch", params={"include_named_queries_score": "true"}, headers=ndjson,
                         content=join_ndjson([{"index": index}, body])).raise_for_status()
-        page = dsl.page_mget(plan, ids[plan.from_: plan.from_ + plan.size])
+        page = upstream_bodies.page_mget(plan, ids[plan.from_: plan.from_ + plan.size])
         assert page is not None
         return client.post(f"{es_url}/_mget", json=page)
 

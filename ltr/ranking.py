@@ -1,50 +1,180 @@
-"""Live reranking: retrieve the window, compute the features (the logging code path), score, reorder.
+"""How a window is ordered: the rankers the endpoint serves, and the same code run offline.
 
-The rerank pool is every candidate either leg found (``ltr.training.feature_log.window_candidates``);
-the result keeps each candidate's leg scores and ranks, and carries the feature matrix and the
-model id so the endpoint can log an impression with its feature snapshot.
+- ``HybridOrder``: the fused score (linear fusion of the two legs); always available, and what the
+  endpoint falls back to whenever a learned model cannot serve.
+- ``EsOrder``: Elasticsearch's own order of the app's query (the lexical leg), kNN-only documents
+  after it by dense rank; ``RrfOrder``: reciprocal rank fusion of the legs. Both are experiment
+  baselines, asked for by ranker spec.
+- ``LearnedRanker``: the feature pipeline (the logging code path) + a ``ltr.training.model.RankingModel``,
+  best score first, ties by doc id; ``rerank_many`` orders several windows with one feature ``_msearch``.
+- ``Reranker``, ``rerank_windows``, ``rerank_with_model``: the offline path (evaluation, ``hybridrank
+  search --model``): retrieve the window (every candidate either leg found,
+  ``ltr.training.feature_log.window_candidates``), then order it with ``LearnedRanker``.
+
+A ranker spec (``es``, ``hybrid``, ``rrf``, ``model:<id>``, ``variant:<registry variant>``) names a ranker;
+which model serves which (index, variant) is ``connector.endpoint.serving``. The endpoint imports this
+module for its fusion orders, so everything a learned ranker needs (features, ``ltr.training``) is
+imported where it is used: ``connector.endpoint.serving.learned_holder`` feature-detects it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from features.base import as_utc
-from features.pipeline import FeaturePipeline, FeatureRequest
-from ltr.training.contract import check_contract
-from ltr.training.feature_log import retrieve_requests
+from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
+from connector.retrieval.fusion import FUSIONS, ordered
+from hybridrank.config import IndexConfig
 
 if TYPE_CHECKING:
-    from connector.retrieval.candidates import Candidate
+    from elasticsearch import Elasticsearch
+
     from connector.retrieval.retriever import Retriever
     from features.base import ClickStats
+    from features.pipeline import FeaturePipeline, FeatureRequest
     from hybridrank.config import Settings
     from ltr.training.model import RankingModel
 
+HYBRID = "hybrid"  # the variant name that asks for hybrid order explicitly (no fallback reported)
+ES_ORDER = "es"
+RRF = "rrf"
+MODEL_PREFIX = "model:"
+VARIANT_PREFIX = "variant:"
+
+
+def is_ranker_spec(text: str) -> bool:
+    """Whether ``text`` is a ranker spec rather than a bare registry variant name."""
+    return text in (HYBRID, ES_ORDER, RRF) or text.startswith((MODEL_PREFIX, VARIANT_PREFIX))
+
 
 @dataclass
-class RerankResult:
-    candidates: list[Candidate]  # best first
-    scores: np.ndarray  # model score per candidate, same order
-    features: np.ndarray  # rows in the same order, columns = feature_names
-    feature_names: list[str]
-    model_id: str
-    request_time: datetime
+class Ranked:
+    """The reranked window: candidates best first, their scores, and what produced them."""
+
+    candidates: list[Candidate]
+    scores: list[float]
+    ranker: str
+    model_id: str | None = None
+    feature_names: list[str] | None = None
+    features: np.ndarray | None = None  # rows in ``candidates`` order
+    fallback: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    teams: list[str] | None = None  # interleaving: the team ("A"/"B") that placed each candidate
+    team_rankers: dict[str, dict[str, Any]] | None = None  # interleaving: team -> variant, ranker, model
+
+
+class Ranker(Protocol):
+    """What the endpoint calls. ``blocking`` rankers run in a worker thread."""
+
+    name: str
+    blocking: bool
+
+    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
+               candidates: Sequence[Candidate], request_time: datetime) -> Ranked: ...
+
+
+class HybridOrder:
+    """A fusion of the legs in the profile's settings: ``linear`` (min-max normalised, the profile's dense
+    weight) is the hybrid order every fallback uses; ``RrfOrder`` is the same with reciprocal rank fusion."""
+
+    name = HYBRID
+    fusion = "linear"
+    blocking = False
+
+    def __init__(self, profiles: Mapping[str, IndexConfig]) -> None:
+        self.profiles = profiles
+
+    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
+               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+        config = self.profiles.get(index) or IndexConfig()
+        FUSIONS[self.fusion](candidates, k=config.rrf_k, weight=config.linear_weight)
+        best = ordered(candidates)
+        return Ranked(best, [c.fused_score for c in best], ranker=self.name)
+
+
+class EsOrder:
+    """Elasticsearch's own order of the app's query; documents only the kNN leg found follow by dense rank.
+
+    Lexical hits keep Elasticsearch's score; kNN-only documents score 0 (the app's query did not match).
+    """
+
+    name = ES_ORDER
+    blocking = False
+
+    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
+               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+        lexical = sorted((c for c in candidates if c.found_by(LEXICAL)), key=lambda c: c.leg_ranks[LEXICAL])
+        dense = sorted((c for c in candidates if not c.found_by(LEXICAL)),
+                       key=lambda c: (c.leg_ranks.get(DENSE, 1 << 30), c.doc_id))
+        return Ranked(lexical + dense, [c.leg_scores[LEXICAL] for c in lexical] + [0.0] * len(dense),
+                      ranker=self.name)
+
+
+class RrfOrder(HybridOrder):
+    """Reciprocal rank fusion of the legs (the profile's ``rrf_k``)."""
+
+    name = RRF
+    fusion = "rrf"
+
+
+class LearnedRanker:
+    """Features for every candidate (one upstream search), scored by a model, best first."""
+
+    blocking = True
+
+    def __init__(self, model: Any, pipeline: Any, client: Elasticsearch) -> None:
+        self.model = model
+        self.pipeline = pipeline
+        self.client = client
+        self.name = f"model:{model.model_id}"
+
+    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
+               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+        start = time.perf_counter()
+        matrix = self.pipeline.compute(self.client, index, query_text, query_vector, candidates,
+                                       request_time=request_time)
+        return self._ordered(candidates, matrix, features_s=time.perf_counter() - start)
+
+    def rerank_many(self, index: str, requests: Sequence[FeatureRequest]) -> list[Ranked]:
+        """One ranked window per request, the features of all of them fetched together (one ``_msearch``
+        per ``msearch_batch`` queries); each window's ``features`` timing is the whole batch's."""
+        start = time.perf_counter()
+        matrices = self.pipeline.compute_many(self.client, index, requests)
+        features_s = time.perf_counter() - start
+        return [self._ordered(request.candidates, matrix, features_s=features_s)
+                for request, matrix in zip(requests, matrices, strict=True)]
+
+    def _ordered(self, candidates: Sequence[Candidate], matrix: np.ndarray, *, features_s: float) -> Ranked:
+        start = time.perf_counter()
+        scores = np.asarray(self.model.score(matrix), dtype=np.float64)
+        end = time.perf_counter()
+        cands = list(candidates)
+        order = sorted(range(len(cands)), key=lambda i: (-float(scores[i]), cands[i].doc_id))
+        return Ranked([cands[i] for i in order], [float(scores[i]) for i in order], ranker=self.name,
+                      model_id=str(self.model.model_id), feature_names=list(self.pipeline.names),
+                      features=matrix[order], timings={"features": features_s, "score": end - start})
 
 
 class Reranker:
-    """A retriever + the feature pipeline + a model whose contract matches the pipeline."""
+    """A retriever + a ``LearnedRanker`` on its client, for a model whose contract matches the pipeline.
+
+    The windows it returns carry the model score as each candidate's ``fused_score`` too (their score
+    in this ranking, as the retriever's windows carry theirs).
+    """
 
     def __init__(self, retriever: Retriever, pipeline: FeaturePipeline, model: RankingModel) -> None:
+        from ltr.training.contract import check_contract
+
         check_contract(model.contract, pipeline)
         self.retriever = retriever
         self.pipeline = pipeline
         self.model = model
+        self.ranker = LearnedRanker(model, pipeline, retriever.client)
 
     def rerank(
         self,
@@ -54,7 +184,7 @@ class Reranker:
         filters: Sequence[dict[str, Any]] = (),
         window: int | None = None,
         source: bool | Sequence[str] = False,
-    ) -> RerankResult:
+    ) -> Ranked:
         return self.rerank_many([query_text], request_time=request_time, filters=filters, window=window,
                                 source=source)[0]
 
@@ -66,23 +196,18 @@ class Reranker:
         filters: Sequence[dict[str, Any]] = (),
         window: int | None = None,
         source: bool | Sequence[str] = False,
-    ) -> list[RerankResult]:
+    ) -> list[Ranked]:
         """Rerank several queries with one ``_msearch`` for the legs and one for the features."""
-        request_time = as_utc(request_time)
-        requests = retrieve_requests(self.retriever, query_texts, request_time=request_time, window=window,
-                                     filters=filters, source=source)
-        matrices = self.pipeline.compute_many(self.retriever.client, self.retriever.index, requests)
-        return [self._order(req, matrix) for req, matrix in zip(requests, matrices, strict=True)]
+        from features.base import as_utc
+        from ltr.training.feature_log import retrieve_requests
 
-    def _order(self, request: FeatureRequest, matrix: np.ndarray) -> RerankResult:
-        scores = self.model.score(matrix)
-        cands = list(request.candidates)
-        order = sorted(range(len(cands)), key=lambda i: (-float(scores[i]), cands[i].doc_id))
-        reordered = [cands[i] for i in order]
-        for cand, i in zip(reordered, order, strict=True):
-            cand.fused_score = float(scores[i])
-        return RerankResult(reordered, scores[order], matrix[order], self.pipeline.names, self.model.model_id,
-                            request.request_time)
+        requests = retrieve_requests(self.retriever, query_texts, request_time=as_utc(request_time), window=window,
+                                     filters=filters, source=source)
+        windows = self.ranker.rerank_many(self.retriever.index, requests)
+        for ranked in windows:
+            for cand, score in zip(ranked.candidates, ranked.scores, strict=True):
+                cand.fused_score = score
+        return windows
 
 
 def rerank_windows(
@@ -121,6 +246,7 @@ def load_reranker(
     click_stats: ClickStats | None = None,
 ) -> Reranker:
     """The reranker for ``retriever``'s index: model from a path, a model id, or ``serving``."""
+    from features.pipeline import FeaturePipeline
     from ltr.training.model import RankingModel
     from ltr.training.registry import ModelRegistry
 
@@ -138,7 +264,7 @@ def rerank_with_model(
     filters: Sequence[dict[str, Any]] = (),
     window: int | None = None,
     request_time: datetime | None = None,
-) -> RerankResult:
+) -> Ranked:
     """One query reranked by a model (what ``hybridrank search --model`` calls).
 
     ``request_time`` defaults to now, taken once here at the request boundary: the features

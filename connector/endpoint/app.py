@@ -8,198 +8,71 @@ shape; everything else is relayed verbatim (method, path, query string, body, he
 The reranker can never fail a search: a model that cannot load or score gives the hybrid order and
 the header ``X-Hybridrank-Fallback: <reason>``; a kNN leg that fails lets Elasticsearch answer alone.
 
-Feedback: every reranked search logs an impression (``connector.events.spool``: handed to a queue, made
-durable and shipped off the request path); apps post clicks to ``POST /_hybridrank/events``. Each
-search's ``X-Request-Id`` is its impression's ``request_id``; item ``i`` (0-based) of an ``_msearch``
-gets ``<X-Request-Id>-<i>``.
+Feedback: every reranked search logs an impression (``connector.endpoint.impressions``, on
+``connector.events.spool``: handed to a queue, made durable and shipped off the request path); apps post
+clicks to ``POST /_hybridrank/events``. Each search's ``X-Request-Id`` is its impression's ``request_id``;
+item ``i`` (0-based) of an ``_msearch`` gets ``<X-Request-Id>-<i>``.
 
-Experiments (``ltr.experiments.store``, re-read when the file changes): a search on an index with a running
-experiment and no explicit variant (header or ``ext``) is ranked by the user's sticky variant (``ab``:
-unit = user header, else session header, else request id) or by the team-draft merge of both variants
-(``interleave``); the response says which in ``X-Hybridrank-Experiment: <id>/<variant|interleave>``.
+Experiments (``ltr.experiments.store``, re-read when the file changes: ``connector.endpoint.assignment``):
+a search on an index with a running experiment and no explicit variant (header or ``ext``) is ranked by
+the user's sticky variant (``ab``: unit = user header, else session header, else request id) or by the
+team-draft merge of both variants (``interleave``); the response says which in
+``X-Hybridrank-Experiment: <id>/<variant|interleave>``.
+
+This module is the app: ``Endpoint`` routes ``[/<index>]/_search`` to ``connector.endpoint.search``,
+``[/<index>]/_msearch`` to ``connector.endpoint.msearch``, ``/_hybridrank/*`` to
+``connector.endpoint.own_routes`` and everything else to ``connector.endpoint.passthrough``, maps typed
+errors to Elasticsearch-shaped ones, logs one line per request, and runs the lifespan (upstream
+client, warm-up, event log).
 """
-
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
-import json
 import logging
-import math
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Sequence
+from functools import cached_property, partial
+from typing import Any
 
-import numpy as np
-from anyio import CapacityLimiter, to_thread
+from anyio import to_thread
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
-from connector.client import cluster_url
-from connector.endpoint import dsl
-from connector.endpoint.metrics import Metrics
-from connector.endpoint.serving import HYBRID, Ranked, RankerHolder
+from connector.endpoint.msearch import msearch
+from connector.endpoint.outcome import Outcome, finish, json_response
+from connector.endpoint.own_routes import events_route, health_route, metrics_route
+from connector.endpoint.passthrough import passthrough
+from connector.endpoint.search import search
+from connector.endpoint.state import EndpointState
 from connector.endpoint.upstream import Upstream, UpstreamError
-from connector.endpoint.wire import (
-    EXPERIMENT_HEADER,
-    EXPLAIN_HEADER,
-    FALLBACK_HEADER,
-    PRODUCT_HEADER,
-    PRODUCT_VALUE,
-    RANKER_HEADER,
-    REQUEST_ID_HEADER,
-    SESSION_HEADER,
-    USER_HEADER,
-    VARIANT_HEADER,
-    RequestRejected,
-    dumps,
-    es_error,
-    forwardable_headers,
-    json_media_type,
-    split_ndjson,
-    truthy,
-)
-from connector.events.intake import parse_events
-from connector.events.schema import IMPRESSION, finite_list, impression_event_id
-from connector.events.spool import EventLog
-from connector.retrieval import hit_ids
-from connector.retrieval.candidates import DENSE, LEXICAL, Candidate, merge_legs
+from connector.endpoint.wire import REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER, RequestRejected, es_error
 from hybridrank.config import Settings
-from hybridrank.errors import ClusterUnavailable, ConfigError
+from hybridrank.errors import ClusterUnavailable
 from hybridrank.runtime import tune_gc
-from ltr.experiments.store import Experiment, ExperimentStore, Variant
-from ltr.experiments.team_draft import team_draft
-
-if TYPE_CHECKING:
-    from connector.embedding.embedder import Embedder
 
 log = logging.getLogger("hybridrank.serve")
 METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
-_SMALL_BODY = 1 << 20  # bodies up to this size are read whole; larger ones stream through
-_MSEARCH_META_KEYS = ("took", "responses")
 
 
-@dataclass
-class _Outcome:
-    """What one request did, for the log line and the metrics."""
+class Endpoint(EndpointState):
+    """The ASGI app (``app``) over the state its requests share (``connector.endpoint.state``)."""
 
-    route: str
-    index: str | None = None
-    outcome: str = "passthrough"
-    reason: str | None = None
-    ranker: str | None = None
-    fallback: str | None = None
-    stages: dict[str, float] = field(default_factory=dict)
-    request_id: str = ""
-    request_time: datetime = field(default_factory=lambda: datetime.now(UTC))  # taken once, at the boundary
-    user_id: str | None = None
-    session_id: str | None = None
-    experiments: list[str] = field(default_factory=list)  # EXPERIMENT_HEADER values, in item order
-
-
-@dataclass(frozen=True)
-class _Assignment:
-    """How one search is ranked with respect to experiments, and the id its impression carries."""
-
-    request_id: str
-    experiment: Experiment | None = None
-    variant: Variant | None = None  # the A/B variant; None under interleaving
-    explicit_variant: str | None = None  # the app's own variant override (no experiment then)
-
-    @property
-    def interleave(self) -> bool:
-        return self.experiment is not None and self.experiment.mode == "interleave"
-
-    @property
-    def label(self) -> str | None:
-        if self.experiment is None:
-            return None
-        return f"{self.experiment.id}/{self.variant.name if self.variant else 'interleave'}"
-
-
-class Endpoint:
-    """The ASGI app and the state it shares between requests."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        upstream_url: str | None = None,
-        embedder: Embedder | None = None,
-        holder: RankerHolder | None = None,
-        connect_timeout_s: float = 1.0,
-        embed_concurrency: int = 2,
-        torch_threads: int | None = None,
-        warm_up: bool = True,
-        upstream_transport: Any = None,
-        event_log: EventLog | None = None,
-        experiments: ExperimentStore | None = None,
-        experiments_check_s: float = 1.0,
-    ) -> None:
-        self.settings = settings
-        self.profiles = dict(settings.indices)
-        self.upstream_url = (upstream_url or cluster_url(settings)).rstrip("/")
-        self.connect_timeout_s = connect_timeout_s
-        self._embedder = embedder
-        self._holder = holder
-        self.metrics = Metrics()
-        # Single queries: one intra-op thread each (on 2 shared cores, torch with 2 threads per query is
-        # ~8x slower under load than 1), at most ``embed_concurrency`` at a time.
-        self.embed_limiter = CapacityLimiter(embed_concurrency)
-        self.torch_threads = torch_threads
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # hits skip the worker-thread hop
-        self._vector_cache_size = settings.embedding.query_cache_size
-        self.warm_up = warm_up
-        self.upstream: Upstream | None = None
-        self.upstream_transport = upstream_transport  # tests fake Elasticsearch at the transport
-        self.events = event_log or EventLog.from_settings(settings, url=self.upstream_url,
-                                                          registry=self.metrics.registry)
-        self.experiment_store = experiments or ExperimentStore(settings.experiments_file)
-        self._pending: set[asyncio.Task[None]] = set()  # post-response work (feature snapshots)
-        self._snapshot_pipelines: dict[str, Any] = {}
-        self._snapshot_es: Any = None
-        self.experiments_check_s = experiments_check_s
-        self._experiments: dict[str, Experiment] = {}
-        self._experiments_mtime: float | None = -1.0
-        self._experiments_checked = -math.inf
-        self._experiments_loading: threading.Thread | None = None
-        self.app = Starlette(
+    @cached_property
+    def app(self) -> Starlette:
+        return Starlette(
             routes=[
-                Route("/_hybridrank/events", self.events_route, methods=["POST"]),
-                Route("/_hybridrank/metrics", self.metrics_route, methods=["GET"]),
-                Route("/_hybridrank/health", self.health_route, methods=["GET"]),
+                Route("/_hybridrank/events", partial(events_route, self), methods=["POST"]),
+                Route("/_hybridrank/metrics", partial(metrics_route, self), methods=["GET"]),
+                Route("/_hybridrank/health", partial(health_route, self), methods=["GET"]),
                 Route("/", self.dispatch, methods=METHODS),
                 Route("/{path:path}", self.dispatch, methods=METHODS),
             ],
             lifespan=self.lifespan,
         )
-
-    # -- lifecycle ----------------------------------------------------------------------------------
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            from connector.embedding.embedder import embedder_from_settings
-
-            self._embedder = embedder_from_settings(self.settings)
-        return self._embedder
-
-    @property
-    def holder(self) -> RankerHolder:
-        if self._holder is None:
-            from connector.client import make_client
-            from connector.endpoint.serving import learned_holder
-
-            self._holder = learned_holder(self.settings, lambda: make_client(self.settings, url=self.upstream_url))
-        return self._holder
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -224,81 +97,48 @@ class Endpoint:
             yield
         finally:
             try:
-                if self._pending:  # snapshots still computing: bounded wait, then log without them
-                    _, late = await asyncio.wait(set(self._pending), timeout=10.0)
-                    for task in late:
-                        task.cancel()
-                    await asyncio.gather(*late, return_exceptions=True)
+                await self.impressions.drain()  # snapshots still computing: bounded wait, then log without them
                 await self.events.aclose()  # queued impressions reach the spool before we exit
-                if self._snapshot_es is not None:
-                    self._snapshot_es.close()
+                self.impressions.close()
             finally:
                 await self.upstream.aclose()
 
-    # -- routes -------------------------------------------------------------------------------------
-    async def metrics_route(self, _request: Request) -> Response:
-        return Response(self.metrics.render(), media_type=self.metrics.content_type)
-
-    async def events_route(self, request: Request) -> Response:
-        """``POST /_hybridrank/events``: clicks (one object, an array, or NDJSON) -> 202 once on disk."""
-        started = time.perf_counter()
-        rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        outcome = _Outcome(route="events", request_id=rid)
-        raw = await request.body()
-        try:
-            events = parse_events(raw, user_id=request.headers.get(USER_HEADER),
-                                  session_id=request.headers.get(SESSION_HEADER))
-            await to_thread.run_sync(self.events.append, events)
-        except RequestRejected as exc:
-            outcome.outcome, outcome.reason = "rejected", str(exc)
-            response = self._json(request, es_error(exc.status, exc.error_type, str(exc)), exc.status)
-        except OSError as exc:  # the spool cannot be written: the app should retry, nothing was accepted
-            log.exception("cannot write the event spool")
-            outcome.outcome, outcome.reason = "error", str(exc)
-            response = self._json(request, es_error(503, "spool_write_exception",
-                                                    f"cannot write the event spool: {exc}"), 503)
-        else:
-            outcome.outcome = "accepted"
-            response = self._json(request, {"accepted": len(events)}, 202)
-        self._finish(response, rid, outcome)
-        self.metrics.count(outcome.route, outcome.outcome)
-        log.info("request", extra={"request_id": rid, "method": request.method, "path": request.url.path,
-                                   "status": response.status_code, "route": outcome.route, "outcome": outcome.outcome,
-                                   "reason": outcome.reason,
-                                   "took_ms": round((time.perf_counter() - started) * 1000, 2)})
-        return response
-
-    async def health_route(self, request: Request) -> Response:
-        body = {"upstream": self.upstream_url, "profiles": sorted(self.profiles), "rankers": self.holder.describe()}
-        return self._json(request, body, 200)
+    def _load_serving_rankers(self) -> None:
+        """Load what will serve each profiled index (its default model, the running experiment's
+        variants) before the endpoint says it is ready: loading on the first search made the app's
+        first requests wait ~3 s each."""
+        self.experiments.refresh()
+        for index in self.profiles:
+            self.holder.get(index, None)
+        self.experiments.wait_until_live()
 
     async def dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
         rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         parts = [p for p in request.url.path.split("/") if p]
         is_search = request.method in ("GET", "POST")
-        outcome = _Outcome(route="passthrough", request_id=rid, user_id=request.headers.get(USER_HEADER),
-                           session_id=request.headers.get(SESSION_HEADER))
+        outcome = Outcome(route="passthrough", request_id=rid, user_id=request.headers.get(USER_HEADER),
+                          session_id=request.headers.get(SESSION_HEADER))
         try:
             if is_search and parts and parts[-1] == "_search" and len(parts) <= 2 and not _underscore(parts[:-1]):
                 outcome.route = "search"
-                response = await self.search(request, parts[0] if len(parts) == 2 else None, started, outcome)
+                response = await search(self, request, parts[0] if len(parts) == 2 else None, started, outcome)
             elif is_search and parts and parts[-1] == "_msearch" and len(parts) <= 2 and not _underscore(parts[:-1]):
                 outcome.route = "msearch"
-                response = await self.msearch(request, parts[0] if len(parts) == 2 else None, started, outcome)
+                response = await msearch(self, request, parts[0] if len(parts) == 2 else None, started, outcome)
             else:
-                response = await self.passthrough(request, None, outcome)
+                response = await passthrough(self, request, None, outcome)
         except ClusterUnavailable as exc:
             outcome.outcome = "unavailable"
-            response = self._json(request, es_error(503, "connect_transport_exception", str(exc)), 503)
+            response = json_response(request, es_error(503, "connect_transport_exception", str(exc)), 503)
         except RequestRejected as exc:
             outcome.outcome = "rejected"
-            response = self._json(request, es_error(exc.status, exc.error_type, str(exc)), exc.status)
+            response = json_response(request, es_error(exc.status, exc.error_type, str(exc)), exc.status)
         except UpstreamError as exc:
             outcome.outcome = "upstream_error"
-            response = self._json(request, exc.body, exc.status)
+            response = json_response(request, exc.body, exc.status)
         total = time.perf_counter() - started
-        self._finish(response, rid, outcome)
+        finish(response, rid, outcome)
         self.metrics.count(outcome.route, outcome.outcome)
         if outcome.route != "passthrough":
             self.metrics.observe("total", total)
@@ -310,592 +150,14 @@ class Endpoint:
         })
         return response
 
-    # -- _search --------------------------------------------------------------------------------------
-    async def search(self, request: Request, index: str | None, started: float, outcome: _Outcome) -> Response:
-        outcome.index = index
-        if index not in self.profiles:
-            outcome.reason = "index without a ranking profile"
-            return await self.passthrough(request, None, outcome)
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            outcome.reason = "invalid JSON"  # Elasticsearch words the parse error itself
-            return await self.passthrough(request, raw, outcome)
-        plan = dsl.plan_search(index, body, _params(request), self.profiles,
-                               explain_header=truthy(request.headers.get(EXPLAIN_HEADER)),
-                               variant_header=request.headers.get(VARIANT_HEADER))
-        if isinstance(plan, dsl.Passthrough):
-            outcome.reason = plan.reason
-            return await self.passthrough(request, _clean_body(body, raw), outcome)
-        plan, assignment = self._assign(plan, outcome.request_id, outcome)
-        try:
-            vector = await self._embed(plan.query_text, outcome)
-            headers = list(request.headers.items())
-            assert self.upstream is not None
-            with _stage(outcome, "retrieve", self.metrics):
-                result = await self._legs_msearch(
-                    lambda: [(plan.header, dsl.lexical_leg(plan)),
-                             (plan.header, dsl.knn_leg(plan, vector, self.profiles[index]))],
-                    {0: index, 1: index}, headers, plan.url_params)
-            lexical, dense = result["responses"]
-            if "error" in lexical or "error" in dense:
-                failed = lexical if "error" in lexical else dense
-                outcome.reason = f"{'lexical' if failed is lexical else 'knn'} leg failed"
-                if failed is dense:
-                    outcome.fallback = f"knn-leg-failed: {_error_reason(dense)}"
-                return await self.passthrough(request, _clean_body(body, raw), outcome)
-            answer = await self._answer(plan, lexical, dense, vector, headers, outcome, assignment)
-        except (ClusterUnavailable, RequestRejected, UpstreamError):
-            raise
-        except Exception as exc:  # a bug of ours must not fail the app's search: let ES answer alone
-            log.exception("rerank failed; passing through", extra={"index": index})
-            outcome.fallback = f"internal-error: {type(exc).__name__}"
-            return await self.passthrough(request, _clean_body(body, raw), outcome)
-        answer["took"] = int((time.perf_counter() - started) * 1000)
-        return self._json(request, _ordered_response(answer), 200)
-
-    async def _legs_msearch(self, searches: Callable[[], list[tuple[Mapping[str, Any], Mapping[str, Any]]]],
-                            leg_slots: Mapping[int, str], headers: Sequence[tuple[str, str]],
-                            params: Mapping[str, str]) -> dict[str, Any]:
-        """One upstream ``_msearch`` of ``searches()``; sent again if a leg (position -> index in
-        ``leg_slots``) had hits without ids (an index on stored-field ids: ``connector.retrieval.hit_ids``)."""
-        assert self.upstream is not None
-        result = await self.upstream.msearch(searches(), app_headers=headers, params=params)
-        responses = result.get("responses", [])
-        # judged on the answers, not on the index's state: a concurrent search may have marked it meanwhile
-        unnamed = [index for position, index in leg_slots.items()
-                   if position < len(responses) and not hit_ids.all_named(index, [responses[position]])]
-        if unnamed:
-            result = await self.upstream.msearch(searches(), app_headers=headers, params=params)
-        return result
-
-    async def _embed(self, text: str, outcome: _Outcome) -> np.ndarray:
-        with _stage(outcome, "embed", self.metrics):
-            vector = self._vectors.get(text)
-            if vector is not None:
-                self._vectors.move_to_end(text)
-                return vector
-            vector = await to_thread.run_sync(self.embedder.encode_query, text, limiter=self.embed_limiter)
-            if self._vector_cache_size:
-                self._vectors[text] = vector
-                if len(self._vectors) > self._vector_cache_size:
-                    self._vectors.popitem(last=False)
-        return vector
-
-    async def _answer(self, plan: dsl.SearchPlan, lexical: dict[str, Any], dense: dict[str, Any],
-                      vector: np.ndarray, headers: Sequence[tuple[str, str]], outcome: _Outcome,
-                      assignment: _Assignment) -> dict[str, Any]:
-        """One reranked search response in Elasticsearch's shape (``took`` set by the caller)."""
-        lex_hits = lexical.get("hits", {}).get("hits", [])
-        knn_hits = dense.get("hits", {}).get("hits", [])
-        candidates = list(merge_legs(plan.index, {LEXICAL: lex_hits, DENSE: knn_hits}).values())
-        ranked = await self._rerank(plan, vector, candidates, outcome, assignment)
-        window = ranked.candidates[: plan.window]
-        scores = ranked.scores[: plan.window]
-        page = list(range(plan.from_, min(plan.from_ + plan.size, len(window))))
-        rendered = await self._render(plan, [window[i] for i in page], headers, outcome)
-        hits: list[dict[str, Any]] = []
-        shown: list[int] = []  # window positions of the hits returned
-        names = ranked.feature_names or []
-        for i in page:
-            cand = window[i]
-            base = rendered.get(cand.doc_id)
-            if base is None:
-                continue  # deleted between retrieval and the page fetch
-            hit = _with_score(base, _finite(scores[i]))
-            if plan.explain:
-                row = ranked.features[i] if ranked.features is not None else None
-                hit["_hybridrank"] = {
-                    "ranker": ranked.ranker,
-                    "model": ranked.model_id,
-                    "rank": i + 1,
-                    "leg_scores": cand.leg_scores,
-                    "leg_ranks": cand.leg_ranks,
-                    "features": None if row is None else {n: _finite(v) for n, v in zip(names, row, strict=True)},
-                }
-                if ranked.teams is not None:
-                    hit["_hybridrank"]["team"] = ranked.teams[i]
-            hits.append(hit)
-            shown.append(i)
-        if self.settings.feedback.log_impressions:
-            if ranked.features is None and self.settings.feedback.log_features:
-                self._later(self._snapshot_then_log(plan, ranked, shown, outcome, assignment, vector))
-            else:
-                self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
-        answer = {k: v for k, v in lexical.items() if k not in ("hits", "status")}
-        answer["timed_out"] = bool(lexical.get("timed_out")) or bool(dense.get("timed_out"))
-        lex_hits_meta = lexical.get("hits", {})
-        hits_block: dict[str, Any] = {}
-        if "total" in lex_hits_meta:
-            hits_block["total"] = lex_hits_meta["total"]
-        hits_block["max_score"] = _finite(max(scores)) if scores else None
-        hits_block["hits"] = hits
-        answer["hits"] = hits_block
-        return answer
-
-    @property
-    def post_response_work(self) -> int:
-        """Feature snapshots still being computed after their responses (their impressions are not queued yet)."""
-        return len(self._pending)
-
-    def _later(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` after the response; shutdown waits for it (``lifespan``)."""
-        task = asyncio.create_task(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _snapshot_then_log(self, plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int],
-                                 outcome: _Outcome, assignment: _Assignment, vector: np.ndarray) -> None:
-        """Log the impression with the index's feature snapshot (the code the models are served with),
-        computed after the response; if that fails, the impression is logged without it, never lost."""
-        try:
-            # in a worker thread: the first call per index builds the pipeline (reads the click statistics)
-            pipeline = await to_thread.run_sync(self._snapshot_pipeline, plan.index)
-            matrix = await to_thread.run_sync(
-                lambda: pipeline.compute(self._snapshot_client(), plan.index, plan.query_text, vector,
-                                         ranked.candidates, request_time=outcome.request_time))
-            ranked = replace(ranked, feature_names=list(pipeline.names), features=matrix)
-        except Exception as exc:
-            log.warning("feature snapshot failed; impression logged without it",
-                        extra={"index": plan.index, "reason": f"{type(exc).__name__}: {exc}"})
-        finally:  # also when cancelled at shutdown
-            self.events.enqueue(_impression(plan, ranked, shown, outcome, assignment))
-
-    def _snapshot_pipeline(self, index: str) -> Any:
-        pipeline = self._snapshot_pipelines.get(index)
-        if pipeline is None:
-            from features.pipeline import FeaturePipeline
-            from ltr.clicks.click_model import load_click_stats
-
-            pipeline = FeaturePipeline.from_config(self.profiles[index],
-                                                   click_stats=load_click_stats(self.settings, index))
-            self._snapshot_pipelines[index] = pipeline
-        return pipeline
-
-    def _snapshot_client(self) -> Any:
-        if self._snapshot_es is None:
-            from connector.client import make_client
-
-            self._snapshot_es = make_client(self.settings, url=self.upstream_url)
-        return self._snapshot_es
-
-    async def _rerank(self, plan: dsl.SearchPlan, vector: np.ndarray, candidates: list[Candidate],
-                      outcome: _Outcome, assignment: _Assignment) -> Ranked:
-        request_time = outcome.request_time
-        fallback: str | None
-        if assignment.interleave:
-            assert assignment.experiment is not None
-            team_a, team_b = assignment.experiment.variants
-            # each ranker gets its own copies: fusion rankers write ``fused_score`` on the candidates
-            ranked_a, fallback_a = await self._run_ranker(plan, team_a.ranker, vector,
-                                                          [replace(c) for c in candidates], request_time)
-            ranked_b, fallback_b = await self._run_ranker(plan, team_b.ranker, vector,
-                                                          [replace(c) for c in candidates], request_time)
-            ranked = _interleave(ranked_a, ranked_b, team_a, team_b, seed=assignment.request_id, length=plan.window)
-            fallback = "; ".join(f"{v.name}: {f}" for v, f in ((team_a, fallback_a), (team_b, fallback_b)) if f) or None
-        else:
-            ranked, fallback = await self._run_ranker(plan, plan.variant, vector, candidates, request_time)
-        if assignment.label:
-            outcome.experiments.append(assignment.label)
-        for stage, seconds in ranked.timings.items():
-            outcome.stages[stage] = seconds
-            self.metrics.observe(stage, seconds)
-        outcome.ranker = ranked.ranker
-        outcome.outcome = "reranked"
-        if fallback:
-            ranked.fallback = fallback
-            outcome.fallback = fallback
-            outcome.outcome = "fallback"
-            self.metrics.fallback(fallback)
-        return ranked
-
-    async def _run_ranker(self, plan: dsl.SearchPlan, variant: str | None, vector: np.ndarray,
-                          candidates: list[Candidate], request_time: datetime) -> tuple[Ranked, str | None]:
-        """The window ranked by ``variant`` (a registry variant or a ranker spec); hybrid order on failure."""
-        holder = self.holder
-        if holder.needs_thread(plan.index, variant):
-            ranker, fallback = await to_thread.run_sync(holder.get, plan.index, variant)
-        else:
-            ranker, fallback = holder.get(plan.index, variant)
-        ranked: Ranked | None = None
-        if ranker is not holder.hybrid:
-            try:
-                if ranker.blocking:
-                    ranked = await to_thread.run_sync(ranker.rerank, plan.index, plan.query_text, vector,
-                                                      candidates, request_time)
-                else:
-                    ranked = ranker.rerank(plan.index, plan.query_text, vector, candidates, request_time)
-            except Exception as exc:
-                fallback = f"model-error: {ranker.name}: {type(exc).__name__}: {exc}"
-                log.warning("model failed; hybrid order", extra={"index": plan.index, "reason": fallback})
-        if ranked is None:
-            ranked = holder.hybrid.rerank(plan.index, plan.query_text, vector, candidates, request_time)
-        return ranked, fallback
-
-    def _load_serving_rankers(self) -> None:
-        """Load what will serve each profiled index (its default model, the running experiment's
-        variants) before the endpoint says it is ready: loading on the first search made the app's
-        first requests wait ~3 s each."""
-        self._refresh_experiments()
-        for index in self.profiles:
-            self.holder.get(index, None)
-        if self._experiments_loading is not None:
-            self._experiments_loading.join()
-
-    # -- experiments ----------------------------------------------------------------------------------
-    def _running_experiment(self, index: str) -> Experiment | None:
-        """The running experiment of ``index``; the file is checked at most once per ``experiments_check_s``."""
-        self._refresh_experiments()
-        return self._experiments.get(index)
-
-    def _refresh_experiments(self) -> None:
-        """Re-read the experiments file if it changed. The new state goes live once the rankers its
-        experiments name are loaded: a background thread loads them while searches go on under the
-        previous state, so no search waits for a model load."""
-        now = time.monotonic()
-        if now - self._experiments_checked >= self.experiments_check_s and not self._loading_experiments():
-            self._experiments_checked = now
-            mtime = self.experiment_store.mtime()
-            if mtime != self._experiments_mtime:
-                try:
-                    running = {e.index: e for e in self.experiment_store.all() if e.running}
-                except (ConfigError, OSError, TypeError, KeyError) as exc:  # keep serving the last good state
-                    log.warning("experiments file unreadable; keeping the previous state", extra={"reason": str(exc)})
-                else:
-                    self._experiments_mtime = mtime
-                    if any(self.holder.needs_thread(e.index, v.ranker) for e in running.values() for v in e.variants):
-                        self._experiments_loading = threading.Thread(target=self._go_live, args=(running,),
-                                                                     name="experiments-load", daemon=True)
-                        self._experiments_loading.start()
-                    else:
-                        self._go_live(running)
-
-    def _loading_experiments(self) -> bool:
-        return self._experiments_loading is not None and self._experiments_loading.is_alive()
-
-    def _go_live(self, running: dict[str, Experiment]) -> None:
-        try:
-            for experiment in running.values():
-                for variant in experiment.variants:
-                    self.holder.get(experiment.index, variant.ranker)  # a failed load is a fallback, never raises
-        finally:
-            self._experiments = running  # one reference assignment, as the holder swaps its slots
-            log.info("experiments loaded", extra={"running": {i: e.id for i, e in running.items()}})
-
-    def _assign(self, plan: dsl.SearchPlan, request_id: str, outcome: _Outcome) -> tuple[dsl.SearchPlan, _Assignment]:
-        """The plan with the variant the experiment gives this search, and the assignment to log."""
-        if plan.variant is not None:
-            return plan, _Assignment(request_id, explicit_variant=plan.variant)
-        experiment = self._running_experiment(plan.index)
-        if experiment is None:
-            return plan, _Assignment(request_id)
-        if experiment.mode == "interleave":
-            return plan, _Assignment(request_id, experiment)
-        variant = experiment.assign(outcome.user_id or outcome.session_id or request_id)
-        return replace(plan, variant=variant.ranker), _Assignment(request_id, experiment, variant)
-
-    async def _render(self, plan: dsl.SearchPlan, page: Sequence[Candidate],
-                      headers: Sequence[tuple[str, str]], outcome: _Outcome) -> dict[str, dict[str, Any]]:
-        """The page's hits as the app asked for them (one small follow-up search, when needed)."""
-        if not page:
-            return {}
-        if not dsl.needs_page_fetch(plan):
-            return {c.doc_id: {"_index": c.index or plan.index, "_id": c.doc_id, "_score": None} for c in page}
-        assert self.upstream is not None
-        ids = [c.doc_id for c in page]
-        mget = dsl.page_mget(plan, ids)
-        if mget is not None:
-            with _stage(outcome, "page", self.metrics):
-                got = await self.upstream.mget(mget, app_headers=headers)
-            return {d["_id"]: {k: d[k] for k in ("_index", "_id", "_source") if k in d}
-                    for d in got.get("docs", []) if d.get("found")}
-        with _stage(outcome, "page", self.metrics):
-            result = await self.upstream.search(plan.index, dsl.page_body(plan, ids),
-                                                app_headers=headers, header=plan.header)
-        if "error" in result:
-            raise UpstreamError(int(result.get("status", 500)), result, "page_fetch_failed")
-        return {h["_id"]: h for h in result.get("hits", {}).get("hits", [])}
-
-    # -- _msearch -------------------------------------------------------------------------------------
-    async def msearch(self, request: Request, url_index: str | None, started: float, outcome: _Outcome) -> Response:
-        raw = await request.body()
-        try:
-            lines = split_ndjson(raw)
-        except ValueError:
-            outcome.reason = "invalid NDJSON"
-            return await self.passthrough(request, raw, outcome)
-        if len(lines) % 2 or not all(isinstance(x, dict) for x in lines):
-            outcome.reason = "not header/body pairs"
-            return await self.passthrough(request, raw, outcome)
-        explain = truthy(request.headers.get(EXPLAIN_HEADER))
-        variant = request.headers.get(VARIANT_HEADER)
-        items: list[dsl.SearchPlan | dsl.Passthrough | dict[str, Any]] = []
-        for header, body in zip(lines[0::2], lines[1::2], strict=True):
-            index = header.get("index", url_index)
-            index = ",".join(index) if isinstance(index, list) else index
-            extra = [k for k in header if k != "index"]
-            try:
-                plan = dsl.plan_search(index, body, {}, self.profiles, explain_header=explain, variant_header=variant)
-            except RequestRejected as exc:
-                items.append(es_error(exc.status, exc.error_type, str(exc)))
-                continue
-            if isinstance(plan, dsl.SearchPlan):
-                if extra and not all(k in dsl.HEADER_PARAMS for k in extra):
-                    items.append(dsl.Passthrough("unknown msearch header key"))
-                    continue
-                plan = replace(plan, header={**header, "index": index})
-            items.append(plan)
-        plans = [p for p in items if isinstance(p, dsl.SearchPlan)]
-        if not plans:
-            outcome.reason = "no reranked search in the batch"
-            return await self.passthrough(request, raw, outcome)
-        # searches upstream, in order: passthrough items as sent (ext removed), reranked items as two legs
-        vectors: dict[int, np.ndarray] = {}
-        pairs = list(zip(lines[0::2], lines[1::2], strict=True))
-        assignments: dict[int, _Assignment] = {}
-        for i, item in enumerate(items):
-            if isinstance(item, dsl.SearchPlan):
-                items[i], assignments[i] = self._assign(item, f"{outcome.request_id}-{i}", outcome)
-        try:
-            for i, item in enumerate(items):
-                if isinstance(item, dsl.SearchPlan):
-                    vectors[i] = await self._embed(item.query_text, outcome)
-
-            def searches() -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-                out: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
-                for i, item in enumerate(items):
-                    if isinstance(item, dsl.SearchPlan):
-                        out.append((item.header, dsl.lexical_leg(item)))
-                        out.append((item.header, dsl.knn_leg(item, vectors[i], self.profiles[item.index])))
-                    elif isinstance(item, dsl.Passthrough):
-                        header, body = pairs[i]
-                        out.append((header, dsl.pop_ext(body)[0]))
-                return out
-
-            leg_slots: dict[int, str] = {}  # upstream position -> index, for our legs only
-            position = 0
-            for item in items:
-                if isinstance(item, dsl.SearchPlan):
-                    leg_slots[position] = leg_slots[position + 1] = item.index
-                    position += 2
-                elif isinstance(item, dsl.Passthrough):
-                    position += 1
-            headers = list(request.headers.items())
-            with _stage(outcome, "retrieve", self.metrics):
-                result = await self._legs_msearch(searches, leg_slots, headers, _params(request))
-            upstream_items = iter(result["responses"])
-            responses: list[dict[str, Any]] = []
-            for i, item in enumerate(items):
-                if isinstance(item, dsl.SearchPlan):
-                    lexical, dense = next(upstream_items), next(upstream_items)
-                    if "error" in lexical:
-                        responses.append(lexical)
-                    elif "error" in dense:  # the app's query alone, in its own order
-                        outcome.fallback = f"knn-leg-failed: {_error_reason(dense)}"
-                        alone = _Assignment(assignments[i].request_id)  # not an experiment's answer
-                        answer = await self._answer(replace(item, variant=HYBRID), lexical, {"hits": {"hits": []}},
-                                                    vectors[i], headers, outcome, alone)
-                        answer["status"] = 200
-                        responses.append(_ordered_response(answer))
-                    else:
-                        sub_started = time.perf_counter()
-                        answer = await self._answer(item, lexical, dense, vectors[i], headers, outcome, assignments[i])
-                        answer["took"] = int(lexical.get("took", 0)) + int((time.perf_counter() - sub_started) * 1000)
-                        answer["status"] = 200
-                        responses.append(_ordered_response(answer))
-                elif isinstance(item, dsl.Passthrough):
-                    responses.append(next(upstream_items))
-                else:
-                    responses.append(item)
-        except (ClusterUnavailable, RequestRejected, UpstreamError):
-            raise
-        except Exception as exc:
-            log.exception("msearch rerank failed; passing through")
-            outcome.fallback = f"internal-error: {type(exc).__name__}"
-            return await self.passthrough(request, raw, outcome)
-        outcome.outcome = "fallback" if outcome.fallback else "reranked"
-        took = int((time.perf_counter() - started) * 1000)
-        return self._json(request, {"took": took, "responses": responses}, 200)
-
-    # -- passthrough ----------------------------------------------------------------------------------
-    async def passthrough(self, request: Request, body: bytes | None, outcome: _Outcome) -> Response:
-        """Relay the request verbatim (``body`` replaces the app's body when we had to read it)."""
-        assert self.upstream is not None
-        if outcome.route != "passthrough":
-            outcome.outcome = "fallback" if outcome.fallback else "passthrough"
-        headers = list(request.headers.items())
-        content: bytes | AsyncIterator[bytes] | None
-        if body is not None:
-            content = body
-            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        else:
-            length = request.headers.get("content-length")
-            chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
-            if length is not None and int(length or 0) <= _SMALL_BODY:
-                content = await request.body() if int(length or 0) else None
-            elif length is not None or chunked:
-                content = request.stream()
-            else:
-                content = None
-        raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        upstream_response = await self.upstream.forward(
-            request.method, raw_path.decode("latin-1"), request.scope.get("query_string", b""), headers, content)
-        if outcome.route == "passthrough":
-            outcome.outcome = f"{upstream_response.status_code // 100}xx"
-        response = StreamingResponse(upstream_response.aiter_raw(), status_code=upstream_response.status_code,
-                                     background=BackgroundTask(upstream_response.aclose))
-        response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1"))
-                                for k, v in forwardable_headers(upstream_response.headers.multi_items())]
-        return response
-
-    # -- helpers --------------------------------------------------------------------------------------
-    def _json(self, request: Request, body: Any, status: int) -> Response:
-        return Response(dumps(body), status_code=status, media_type=json_media_type(request.headers))
-
-    def _finish(self, response: Response, rid: str, outcome: _Outcome) -> None:
-        headers = response.headers
-        if PRODUCT_HEADER.lower() not in {k.lower() for k in headers}:
-            headers[PRODUCT_HEADER] = PRODUCT_VALUE
-        headers[REQUEST_ID_HEADER] = rid
-        if outcome.ranker:
-            headers[RANKER_HEADER] = outcome.ranker
-        if outcome.fallback:
-            headers[FALLBACK_HEADER] = _header_safe(outcome.fallback)
-        if outcome.experiments:
-            headers[EXPERIMENT_HEADER] = _header_safe(",".join(dict.fromkeys(outcome.experiments)))
-
 
 def create_app(settings: Settings, **options: Any) -> Starlette:
-    """The ASGI app (see ``Endpoint`` for the options)."""
+    """The ASGI app (see ``EndpointState`` for the options)."""
     return Endpoint(settings, **options).app
-
-
-# -- module helpers ---------------------------------------------------------------------------------
-def _interleave(ranked_a: Ranked, ranked_b: Ranked, team_a: Variant, team_b: Variant, *, seed: str,
-                length: int) -> Ranked:
-    """Team-draft merge of two rankings of the same window; scores fall with the merged rank."""
-    merged, teams = team_draft([c.doc_id for c in ranked_a.candidates], [c.doc_id for c in ranked_b.candidates],
-                               seed=seed, length=length)
-    by_id = {c.doc_id: c for c in ranked_b.candidates}
-    by_id.update({c.doc_id: c for c in ranked_a.candidates})
-    source = ranked_a if ranked_a.features is not None else ranked_b if ranked_b.features is not None else None
-    features = None
-    if source is not None and source.features is not None:
-        rows = {c.doc_id: source.features[i] for i, c in enumerate(source.candidates)}
-        if all(d in rows for d in merged):
-            features = np.asarray([rows[d] for d in merged]) if merged else source.features[:0]
-    timings: dict[str, float] = {}
-    for part in (ranked_a, ranked_b):
-        for stage, seconds in part.timings.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-    count = len(merged)
-    return Ranked(
-        [by_id[d] for d in merged], [float(count - i) for i in range(count)],
-        ranker=f"interleave({ranked_a.ranker},{ranked_b.ranker})",
-        feature_names=source.feature_names if features is not None and source is not None else None,
-        features=features, timings=timings, teams=teams,
-        team_rankers={"A": {"variant": team_a.name, "ranker": ranked_a.ranker, "model_id": ranked_a.model_id},
-                      "B": {"variant": team_b.name, "ranker": ranked_b.ranker, "model_id": ranked_b.model_id}},
-    )
-
-
-def _impression(plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int], outcome: _Outcome,
-                assignment: _Assignment) -> dict[str, Any]:
-    """The impression event of one reranked search (schema: ``connector.events.schema``)."""
-    hits = []
-    for position, i in enumerate(shown, start=plan.from_ + 1):
-        row = ranked.features[i] if ranked.features is not None else None
-        hits.append({"doc_id": ranked.candidates[i].doc_id, "position": position,
-                     "team": ranked.teams[i] if ranked.teams is not None else None,
-                     "features": None if row is None else finite_list(row)})
-    experiment = assignment.experiment
-    event: dict[str, Any] = {
-        "event_id": impression_event_id(assignment.request_id),
-        "type": IMPRESSION,
-        "@timestamp": outcome.request_time.isoformat(timespec="milliseconds"),
-        "request_id": assignment.request_id,
-        "user_id": outcome.user_id,
-        "session_id": outcome.session_id,
-        "index": plan.index,
-        "query": plan.query_text,
-        "experiment": experiment.id if experiment else None,
-        "variant": assignment.variant.name if assignment.variant else assignment.explicit_variant,
-        "ranker": ranked.ranker,
-        "model_id": ranked.model_id,
-        "feature_names": ranked.feature_names if ranked.features is not None else None,
-        "hits": hits,
-    }
-    if ranked.team_rankers is not None:
-        event["teams"] = ranked.team_rankers
-    if ranked.fallback:
-        event["fallback"] = ranked.fallback
-    return event
-
-
-@contextlib.contextmanager
-def _stage(outcome: _Outcome, name: str, metrics: Metrics) -> Any:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds = time.perf_counter() - start
-        outcome.stages[name] = outcome.stages.get(name, 0.0) + seconds
-        metrics.observe(name, seconds)
 
 
 def _underscore(parts: Sequence[str]) -> bool:
     return any(p.startswith("_") for p in parts)
-
-
-def _params(request: Request) -> dict[str, str]:
-    return dict(request.query_params)
-
-
-def _clean_body(body: Any, raw: bytes) -> bytes:
-    """The app's body without our ``ext.hybridrank`` block (Elasticsearch rejects it), else as sent."""
-    if isinstance(body, dict):
-        cleaned, own = dsl.pop_ext(body)
-        if own or (isinstance(body.get("ext"), dict) and dsl.EXT_KEY in body["ext"]):
-            return dumps(cleaned)
-    return raw
-
-
-def _error_reason(response: Mapping[str, Any]) -> str:
-    error = response.get("error")
-    if isinstance(error, dict):
-        causes = error.get("root_cause") or []
-        cause = causes[0].get("reason") if causes and isinstance(causes[0], dict) else None
-        return str(cause or error.get("reason") or error.get("type"))
-    return str(error)
-
-
-def _with_score(hit: Mapping[str, Any], score: float | None) -> dict[str, Any]:
-    """The hit with our score, ``_score`` placed after ``_id`` as Elasticsearch orders hit keys."""
-    out: dict[str, Any] = {}
-    for key, value in hit.items():
-        if key != "_score":
-            out[key] = value
-        if key == "_id":
-            out["_score"] = score
-    out.setdefault("_score", score)
-    return out
-
-
-def _ordered_response(answer: dict[str, Any]) -> dict[str, Any]:
-    head = ("took", "timed_out", "_shards", "hits")
-    out = {k: answer[k] for k in head if k in answer}
-    out.update({k: v for k, v in answer.items() if k not in head})
-    return out
-
-
-def _finite(value: Any) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _header_safe(text: str) -> str:
-    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:300]
 
 
 def _auth_headers(settings: Settings) -> dict[str, str]:

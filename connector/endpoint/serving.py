@@ -1,21 +1,15 @@
-"""The reranking stage of the endpoint: one injected object, swappable while serving.
+"""Which ranker serves which (index, variant) while the endpoint runs, swapped without a restart.
 
-- ``HybridOrder``: the fused score (linear fusion of the two legs); always available, and what the
-  endpoint falls back to whenever a learned model cannot serve.
-- ``EsOrder``: Elasticsearch's own order of the app's query (the lexical leg), kNN-only documents
-  after it by dense rank; ``RrfOrder``: reciprocal rank fusion of the legs. Both are experiment
-  baselines, asked for by ranker spec.
-- ``LearnedRanker``: the feature pipeline + a ``ltr.training.model.RankingModel``.
-- ``RankerHolder``: which ranker serves (index, variant). A variant is a registry variant name or a
-  ranker spec (``es``, ``hybrid``, ``rrf``, ``model:<id>``, ``variant:<registry variant>``) — the
-  same specs experiments name, so the explicit variant header and experiments share one mechanism.
-  It reads ``ltr.training.registry`` (imported lazily,
-  feature-detected at startup), checks the registry file's mtime at most once per
-  ``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
-  it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error.
-  ``watched_files`` (the click statistics the ``ctr`` feature reads) are checked the same way: when
-  one changes, every loaded model is reloaded, so ``hybridrank clicks aggregate`` reaches serving
-  without a promotion.
+``RankerHolder`` answers (index, variant) with a ranker (``ltr.ranking``). A variant is a registry
+variant name or a ranker spec (``es``, ``hybrid``, ``rrf``, ``model:<id>``, ``variant:<registry variant>``) —
+the same specs experiments name, so the explicit variant header and experiments share one mechanism.
+It reads ``ltr.training.registry`` (imported lazily, feature-detected at startup by ``learned_holder``:
+an unusable ``ltr`` serves hybrid order with the reason), checks the registry file's mtime at most once per
+``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
+it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error.
+``watched_files`` (the click statistics the ``ctr`` feature reads) are checked the same way: when
+one changes, every loaded model is reloaded, so ``hybridrank clicks aggregate`` reaches serving
+without a promotion.
 """
 
 from __future__ import annotations
@@ -24,125 +18,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
-from connector.retrieval.fusion import FUSIONS, ordered
 from hybridrank.config import IndexConfig, Settings
 from hybridrank.errors import HybridRankError
+from ltr.ranking import (
+    ES_ORDER,
+    HYBRID,
+    MODEL_PREFIX,
+    RRF,
+    VARIANT_PREFIX,
+    EsOrder,
+    HybridOrder,
+    LearnedRanker,
+    Ranker,
+    RrfOrder,
+)
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 log = logging.getLogger("hybridrank.serve")
-HYBRID = "hybrid"  # the variant name that asks for hybrid order explicitly (no fallback reported)
-ES_ORDER = "es"
-RRF = "rrf"
-MODEL_PREFIX = "model:"
-VARIANT_PREFIX = "variant:"
-DEFAULT_VARIANT = "default"
-
-
-@dataclass
-class Ranked:
-    """The reranked window: candidates best first, their scores, and what produced them."""
-
-    candidates: list[Candidate]
-    scores: list[float]
-    ranker: str
-    model_id: str | None = None
-    feature_names: list[str] | None = None
-    features: np.ndarray | None = None  # rows in ``candidates`` order
-    fallback: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    teams: list[str] | None = None  # interleaving: the team ("A"/"B") that placed each candidate
-    team_rankers: dict[str, dict[str, Any]] | None = None  # interleaving: team -> variant, ranker, model
-
-
-class Ranker(Protocol):
-    """What the endpoint calls. ``blocking`` rankers run in a worker thread."""
-
-    name: str
-    blocking: bool
-
-    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked: ...
-
-
-class HybridOrder:
-    """A fusion of the legs in the profile's settings: ``linear`` (min-max normalised, the profile's dense
-    weight) is the hybrid order every fallback uses; ``RrfOrder`` is the same with reciprocal rank fusion."""
-
-    name = HYBRID
-    fusion = "linear"
-    blocking = False
-
-    def __init__(self, profiles: Mapping[str, IndexConfig]) -> None:
-        self.profiles = profiles
-
-    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
-        config = self.profiles.get(index) or IndexConfig()
-        FUSIONS[self.fusion](candidates, k=config.rrf_k, weight=config.linear_weight)
-        best = ordered(candidates)
-        return Ranked(best, [c.fused_score for c in best], ranker=self.name)
-
-
-class EsOrder:
-    """Elasticsearch's own order of the app's query; documents only the kNN leg found follow by dense rank.
-
-    Lexical hits keep Elasticsearch's score; kNN-only documents score 0 (the app's query did not match).
-    """
-
-    name = ES_ORDER
-    blocking = False
-
-    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
-        lexical = sorted((c for c in candidates if c.found_by(LEXICAL)), key=lambda c: c.leg_ranks[LEXICAL])
-        dense = sorted((c for c in candidates if not c.found_by(LEXICAL)),
-                       key=lambda c: (c.leg_ranks.get(DENSE, 1 << 30), c.doc_id))
-        return Ranked(lexical + dense, [c.leg_scores[LEXICAL] for c in lexical] + [0.0] * len(dense),
-                      ranker=self.name)
-
-
-class RrfOrder(HybridOrder):
-    """Reciprocal rank fusion of the legs (the profile's ``rrf_k``)."""
-
-    name = RRF
-    fusion = "rrf"
-
-
-class LearnedRanker:
-    """Features for every candidate (one upstream search), scored by a model, best first."""
-
-    blocking = True
-
-    def __init__(self, model: Any, pipeline: Any, client: Elasticsearch) -> None:
-        self.model = model
-        self.pipeline = pipeline
-        self.client = client
-        self.name = f"model:{model.model_id}"
-
-    def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
-        start = time.perf_counter()
-        matrix = self.pipeline.compute(self.client, index, query_text, query_vector, candidates,
-                                       request_time=request_time)
-        mid = time.perf_counter()
-        scores = np.asarray(self.model.score(matrix), dtype=np.float64)
-        end = time.perf_counter()
-        cands = list(candidates)
-        order = sorted(range(len(cands)), key=lambda i: (-float(scores[i]), cands[i].doc_id))
-        return Ranked([cands[i] for i in order], [float(scores[i]) for i in order], ranker=self.name,
-                      model_id=str(self.model.model_id), feature_names=list(self.pipeline.names),
-                      features=matrix[order], timings={"features": mid - start, "score": end - mid})
-
+DEFAULT_VARIANT = "default"  # the registry variant a search without one is served by
 
 # (index, model_id) -> a ranker; raises on a model that cannot load
 Loader = Callable[[str, str], Ranker]
@@ -292,11 +191,6 @@ def _chosen(variant: str | None) -> str:
     if chosen.startswith(VARIANT_PREFIX):
         chosen = chosen[len(VARIANT_PREFIX):] or DEFAULT_VARIANT
     return chosen
-
-
-def is_ranker_spec(text: str) -> bool:
-    """Whether ``text`` is a ranker spec rather than a bare registry variant name."""
-    return text in (HYBRID, ES_ORDER, RRF) or text.startswith((MODEL_PREFIX, VARIANT_PREFIX))
 
 
 def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearch],

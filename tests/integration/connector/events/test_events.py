@@ -21,7 +21,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from connector.endpoint.app import Endpoint
-from connector.endpoint.serving import Ranked, RankerHolder
+from connector.endpoint.serving import RankerHolder
 from connector.endpoint.thread import ServerThread, free_port
 from connector.events.intake import parse_events
 from connector.events.schema import EVENTS_MAPPING, click_event_id
@@ -29,6 +29,7 @@ from connector.events.spool import EventLog
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
 from hybridrank.config import IndexConfig, Settings
 from ltr.clicks.impressions import read_impressions
+from ltr.ranking import Ranked
 from tests.support.indices import temporary_index
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}

@@ -1,4 +1,4 @@
-"""Reading an app's search request: query text, filters, passthrough decisions, leg bodies."""
+"""Planning an app's search: rerank it (paging, headers, URL parameters, ext) or pass it through, and why."""
 
 from __future__ import annotations
 
@@ -8,61 +8,7 @@ import pytest
 
 from connector.endpoint import dsl
 from connector.endpoint.wire import RequestRejected
-from hybridrank.config import IndexConfig
-
-PROFILES = {"docs": IndexConfig(candidate_window=100, knn_num_candidates=200)}
-
-
-def plan(body: dict[str, Any], params: dict[str, str] | None = None, index: str = "docs",
-         **kw: Any) -> dsl.SearchPlan | dsl.Passthrough:
-    return dsl.plan_search(index, body, params or {}, PROFILES, **kw)
-
-
-@pytest.mark.parametrize(("query", "text"), [
-    ({"match": {"title": "heart attack"}}, "heart attack"),
-    ({"match": {"title": {"query": "heart attack", "operator": "and"}}}, "heart attack"),
-    ({"match_phrase": {"text": {"query": "gene therapy", "slop": 2}}}, "gene therapy"),
-    ({"multi_match": {"query": "vitamin d", "fields": ["title^2", "text"]}}, "vitamin d"),
-    ({"combined_fields": {"query": "stem cells", "fields": ["title", "text"]}}, "stem cells"),
-    ({"query_string": {"query": "title:(covid AND vaccine) OR \"mrna\"~2 boost^3"}}, "covid vaccine mrna boost"),
-    ({"simple_query_string": {"query": "+diabetes -type1 insulin*"}}, "diabetes type1 insulin"),
-    ({"bool": {"must": [{"match": {"title": "a b"}}], "should": [{"match": {"text": "c"}}]}}, "a b c"),
-    ({"bool": {"should": [{"match": {"title": "same"}}, {"match": {"text": "same"}}]}}, "same"),
-    ({"function_score": {"query": {"match": {"title": "inner"}}, "functions": []}}, "inner"),
-    ({"dis_max": {"queries": [{"match": {"title": "x"}}, {"match": {"text": "y"}}]}}, "x y"),
-    ({"boosting": {"positive": {"match": {"title": "pos"}}, "negative": {"match": {"title": "neg"}},
-                   "negative_boost": 0.5}}, "pos"),
-])
-def test_query_text_from_text_clauses(query: dict[str, Any], text: str) -> None:
-    assert dsl.extract_query(query)[0] == text
-
-
-def test_filters_come_from_filter_must_not_and_non_text_must_clauses() -> None:
-    query = {"bool": {
-        "must": [{"match": {"title": "fever"}}, {"range": {"year": {"gte": 2000}}},
-                 {"bool": {"must": [{"match": {"text": "child"}}], "filter": [{"term": {"lang": "en"}}]}}],
-        "should": [{"term": {"tag": "boost-only"}}],
-        "filter": {"term": {"status": "published"}},
-        "must_not": [{"term": {"retracted": True}}],
-    }}
-    text, filters = dsl.extract_query(query)
-    assert text == "fever child"
-    assert {"range": {"year": {"gte": 2000}}} in filters
-    assert {"term": {"lang": "en"}} in filters  # a filter under a must holds for the whole query
-    assert {"term": {"status": "published"}} in filters
-    assert {"bool": {"must_not": [{"term": {"retracted": True}}]}} in filters
-    assert {"term": {"tag": "boost-only"}} not in filters  # should clauses only score
-
-
-def test_filters_inside_should_do_not_restrict() -> None:
-    query = {"bool": {"should": [{"bool": {"must": [{"match": {"title": "a"}}], "filter": [{"term": {"x": 1}}]}}]}}
-    assert dsl.extract_query(query) == ("a", [])
-
-
-@pytest.mark.parametrize("query", [None, {}, {"match_all": {}}, {"term": {"id": "1"}},
-                                   {"bool": {"filter": [{"term": {"x": 1}}]}}])
-def test_no_text_means_no_text(query: Any) -> None:
-    assert dsl.extract_query(query) == ("", [])
+from tests.support.search_plans import plan
 
 
 def test_a_plain_search_is_planned_with_paging_and_headers() -> None:
@@ -74,15 +20,6 @@ def test_a_plain_search_is_planned_with_paging_and_headers() -> None:
     assert result.filters == ({"term": {"y": 1}},)
     assert result.header == {"index": "docs", "routing": "r1"}
     assert result.url_params == {"typed_keys": "true"}
-    lexical = dsl.lexical_leg(result)
-    ids_only = {"stored_fields": "_none_", "docvalue_fields": ["hybridrank_id"]}  # no stored-field read
-    assert lexical == {"query": body["query"], "aggs": body["aggs"], "from": 0, "size": 100, **ids_only}
-    knn = dsl.knn_leg(result, [0.5, 0.25], PROFILES["docs"])
-    assert knn == {
-        "knn": {"field": "embedding", "query_vector": [0.5, 0.25], "k": 100, "num_candidates": 200,
-                "filter": [{"term": {"y": 1}}]},
-        "size": 100, "track_total_hits": False, **ids_only,
-    }
 
 
 def test_post_filter_also_filters_the_knn_leg() -> None:
@@ -139,37 +76,3 @@ def test_paging_beyond_the_window_is_rejected(from_: int, size: int) -> None:
         plan({"query": {"match": {"t": "x"}}, "from": from_, "size": size})
     assert caught.value.status == 400 and caught.value.error_type == "illegal_argument_exception"
     assert "[100]" in str(caught.value) and f"[{from_ + size}]" in str(caught.value)
-
-
-def test_the_page_fetch_renders_hits_as_the_app_asked() -> None:
-    body = {"query": {"match": {"t": "x"}}, "highlight": {"fields": {"t": {}}}, "_source": ["t"],
-            "docvalue_fields": ["y"], "runtime_mappings": {"r": {"type": "long"}}, "aggs": {"a": {}}}
-    result = plan(body)
-    assert isinstance(result, dsl.SearchPlan)
-    assert dsl.needs_page_fetch(result)
-    assert dsl.page_body(result, ["9", "3"]) == {
-        "query": {"bool": {"filter": [{"ids": {"values": ["9", "3"]}}], "should": [{"match": {"t": "x"}}]}},
-        "size": 2, "track_total_hits": False, "_source": ["t"], "docvalue_fields": ["y"],
-        "highlight": {"fields": {"t": {}}}, "runtime_mappings": {"r": {"type": "long"}},
-    }
-    lexical = dsl.lexical_leg(result)
-    assert "highlight" not in lexical and "_source" not in lexical
-    assert lexical["docvalue_fields"] == ["hybridrank_id"] and lexical["stored_fields"] == "_none_"  # app's dropped
-    assert lexical["runtime_mappings"] == body["runtime_mappings"] and lexical["aggs"] == {"a": {}}
-    bare = plan({"query": {"match": {"t": "x"}}, "_source": False})
-    assert isinstance(bare, dsl.SearchPlan) and not dsl.needs_page_fetch(bare)
-
-
-def test_a_page_that_only_needs_source_is_an_mget() -> None:
-    result = plan({"query": {"match": {"t": "x"}}, "_source": {"excludes": ["v"]}})
-    assert isinstance(result, dsl.SearchPlan)
-    assert dsl.page_mget(result, ["1", "2"]) == {"docs": [
-        {"_index": "docs", "_id": "1", "_source": {"excludes": ["v"]}},
-        {"_index": "docs", "_id": "2", "_source": {"excludes": ["v"]}},
-    ]}
-    for body in ({"query": {"match": {"t": {"query": "x", "_name": "n"}}}},
-                 {"query": {"match": {"t": "x"}}, "highlight": {"fields": {"t": {}}}}):
-        needs_search = plan(body)
-        assert isinstance(needs_search, dsl.SearchPlan) and dsl.page_mget(needs_search, ["1"]) is None
-    routed = plan({"query": {"match": {"t": "x"}}}, {"routing": "r"})
-    assert isinstance(routed, dsl.SearchPlan) and dsl.page_mget(routed, ["1"]) is None

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
-from connector.endpoint.serving import EsOrder, HybridOrder, Ranked, RankerHolder, RrfOrder
+from connector.endpoint.serving import RankerHolder
 from connector.events.schema import EVENTS_MAPPING, click_event_id
 from connector.events.spool import EventLog
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
 from ltr.experiments.store import Variant
 from ltr.experiments.team_draft import team_draft
+from ltr.ranking import EsOrder, HybridOrder, Ranked, RrfOrder
 from tests.support.fake_events_cluster import INDEX, NOW, FakeCluster, clicks, event_log
 
 
@@ -195,19 +196,19 @@ def test_an_experiment_goes_live_once_its_models_are_loaded(tmp_path: Path) -> N
     endpoint = Endpoint(settings, holder=holder, warm_up=False, experiments_check_s=0.0)
     store = ExperimentStore(settings.experiments_file)
     store.create(Experiment("exp-m", "docs", "ab", (Variant("a", "es"), Variant("b", "model:m1")), salt="s"))
-    assert endpoint._running_experiment("docs") is None  # m1 is loading: the experiment is not live yet
-    assert endpoint._running_experiment("docs") is None and loads == ["m1"]  # one loader, no search blocked
+    assert endpoint.experiments.running("docs") is None  # m1 is loading: the experiment is not live yet
+    assert endpoint.experiments.running("docs") is None and loads == ["m1"]  # one loader, no search blocked
     release.set()
     deadline = time.monotonic() + 10
-    while endpoint._running_experiment("docs") is None and time.monotonic() < deadline:
+    while endpoint.experiments.running("docs") is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    live = endpoint._running_experiment("docs")
+    live = endpoint.experiments.running("docs")
     assert live is not None and live.id == "exp-m" and holder.describe()["docs/model:m1"]["model"] == "m1"
     # stopping, and experiments of fixed rankers only, apply at once
     store.stop("exp-m")
-    assert endpoint._running_experiment("docs") is None
+    assert endpoint.experiments.running("docs") is None
     store.create(Experiment("exp-f", "docs", "ab", (Variant("a", "es"), Variant("b", "rrf")), salt="s"))
-    fixed = endpoint._running_experiment("docs")
+    fixed = endpoint.experiments.running("docs")
     assert fixed is not None and fixed.id == "exp-f" and loads == ["m1"]
 
 
@@ -245,13 +246,13 @@ def test_holder_reloads_models_when_the_click_statistics_change(tmp_path: Path) 
 
 
 def test_interleaved_ranking_is_the_team_draft_merge_with_features_and_teams() -> None:
-    from connector.endpoint.app import _interleave
+    from connector.endpoint.assignment import interleave
 
     cands = _cands()
     a = Ranked(cands, [4.0, 3.0, 2.0, 1.0], ranker="model:m1", model_id="m1", feature_names=["f"],
                features=np.array([[0.0], [1.0], [2.0], [np.nan]]))
     b = Ranked(list(reversed(cands)), [4.0, 3.0, 2.0, 1.0], ranker="hybrid")
-    merged = _interleave(a, b, Variant("control", "model:m1"), Variant("new", "hybrid"), seed="rid-1", length=3)
+    merged = interleave(a, b, Variant("control", "model:m1"), Variant("new", "hybrid"), seed="rid-1", length=3)
     ids, teams = team_draft(["a", "b", "c", "d"], ["d", "c", "b", "a"], seed="rid-1", length=3)
     assert [c.doc_id for c in merged.candidates] == ids and merged.teams == teams
     assert merged.scores == [3.0, 2.0, 1.0]

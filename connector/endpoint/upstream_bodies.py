@@ -1,0 +1,89 @@
+"""What the endpoint sends upstream for a ``SearchPlan``: its two legs and the fetch of its page.
+
+The legs ask for ids and scores only (``connector.retrieval.hit_ids.ids_only``): the lexical leg is the
+app's own search over the whole window (its totals and aggregations are Elasticsearch's answer to the
+app), the kNN leg the same filters around the query vector. Only the page shown is rendered as the app
+asked (``_source``, highlight, fields, named queries): by ``_mget`` when ``_source`` alone shapes it, else
+by a small ids search. Query builders, as in ``connector.retrieval.queries``: plain dicts, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from connector.endpoint.dsl import Body, SearchPlan
+from connector.retrieval import hit_ids, queries
+from hybridrank.config import IndexConfig
+
+# Keys that only shape the returned hits: the legs leave them out (ids and scores suffice to rank)
+# and the page fetch applies them to the page alone.
+_RENDER_ONLY = ("_source", "stored_fields", "docvalue_fields", "fields", "script_fields", "version",
+                "seq_no_primary_term", "highlight", "explain")
+# Keys the legs keep because their query or aggregations may depend on them.
+_SHARED_CONTEXT = ("runtime_mappings", "timeout")
+
+
+def lexical_leg(plan: SearchPlan) -> Body:
+    """The app's own search over the whole window, ids and scores only.
+
+    Its ``hits.total`` and aggregations are Elasticsearch's own answer to the app's query.
+    """
+    body = {k: v for k, v in plan.body.items() if k not in _RENDER_ONLY}
+    body["size"] = plan.window
+    body["from"] = 0
+    body["_source"] = False
+    return hit_ids.ids_only(body, plan.index)
+
+
+def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> Body:
+    """The dense leg: same filters, ids and scores only, no totals or aggregations."""
+    section = queries.knn_section(vector, config.vector_field, k=plan.window,
+                                  num_candidates=max(config.knn_num_candidates, plan.window),
+                                  filters=plan.filters)
+    body: Body = {"knn": section, "size": plan.window, "track_total_hits": False, "_source": False}
+    for key in _SHARED_CONTEXT:
+        if key in plan.body:
+            body[key] = plan.body[key]
+    return hit_ids.ids_only(body, plan.index)
+
+
+def needs_page_fetch(plan: SearchPlan) -> bool:
+    """Whether the page's hits need more than ``_index``/``_id`` (source, highlight, fields...)."""
+    if plan.body.get("_source", True) is not False:
+        return True
+    return any(key in plan.body for key in _RENDER_ONLY if key != "_source")
+
+
+def page_mget(plan: SearchPlan, doc_ids: Sequence[str]) -> Body | None:
+    """The page as an ``_mget`` (cheaper than a search) when only ``_source`` shapes the hits, else None.
+
+    Highlights, fields, named queries and routed searches need the search form (``page_body``).
+    """
+    if any(key in plan.body for key in _RENDER_ONLY if key != "_source") or set(plan.header) - {"index"}:
+        return None
+    if '"_name"' in json.dumps(plan.body.get("query"), separators=(",", ":")):
+        return None  # matched_queries come from a search only
+    docs: list[Body] = [{"_index": plan.index, "_id": doc_id} for doc_id in doc_ids]
+    if "_source" in plan.body:
+        for doc in docs:
+            doc["_source"] = plan.body["_source"]
+    return {"docs": docs}
+
+
+def page_body(plan: SearchPlan, doc_ids: Sequence[str]) -> Body:
+    """The page's hits rendered as the app asked: its ``_source``, highlight, fields, named queries.
+
+    The app's query rides along as a ``should`` so highlights and ``matched_queries`` are the ones
+    Elasticsearch gives for that query; the ids filter keeps documents only the kNN leg found.
+    """
+    query: Body = {"ids": {"values": list(doc_ids)}}
+    app_query = plan.body.get("query")
+    bool_query: Body = {"filter": [query]}
+    if isinstance(app_query, dict) and app_query:
+        bool_query["should"] = [app_query]
+    body: Body = {"query": {"bool": bool_query}, "size": len(doc_ids), "track_total_hits": False}
+    for key in (*_RENDER_ONLY, *_SHARED_CONTEXT):
+        if key in plan.body and key != "explain":
+            body[key] = plan.body[key]
+    return body
