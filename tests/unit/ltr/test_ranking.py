@@ -14,7 +14,8 @@ from connector.retrieval.candidates import LEXICAL, Candidate
 from connector.retrieval.retriever import QueryLegs
 from features.pipeline import FeatureRequest
 from hybridrank.config import IndexConfig
-from ltr.ranking import LearnedRanker, Reranker, is_ranker_spec
+from ltr.ranking import EsOrder, LearnedRanker, Reranker, RrfOrder, is_ranker_spec
+from tests.support.candidates import small_window
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -109,3 +110,11 @@ def test_the_offline_reranker_orders_with_the_learned_ranker_and_keeps_the_score
     assert [c.doc_id for c in first.candidates] == ["b-3", "a-1", "c-1"] and first.scores == [6.0, 2.0, 2.0]
     assert [c.fused_score for c in first.candidates] == first.scores
     assert [c.fused_score for c in second.candidates] == [4.0] and second.model_id == "m1"
+
+
+def test_es_order_is_the_lexical_order_then_knn_only_docs() -> None:
+    ranked = EsOrder().rerank("i", "q", None, small_window(), NOW)
+    assert [c.doc_id for c in ranked.candidates] == ["b", "a", "c", "d"]
+    assert ranked.scores == [5.0, 3.0, 0.0, 0.0] and ranked.ranker == "es"
+    rrf = RrfOrder({}).rerank("i", "q", None, small_window(), NOW)
+    assert rrf.candidates[0].doc_id == "b"
