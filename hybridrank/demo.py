@@ -1,4 +1,4 @@
-"""``hybridrank demo``: the main job end to end, on any BEIR-layout collection.
+"""The main job end to end, on any BEIR-layout collection (``hybridrank demo`` calls ``run_demo``).
 
 1. start the managed local Elasticsearch (or use ``ES_URL``),
 2. create the index and load the corpus (embedding cached on disk, so a re-run is quick),
@@ -14,12 +14,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import click
-
-from hybridrank.cli.support import handle_errors, settings_from
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,31 +28,24 @@ if TYPE_CHECKING:
     from ltr.evaluation.metrics import RunDict
 
 
-@click.command()
-@click.option("--collection", "collection_spec", default=None,
-              help="A BEIR-layout folder, or beir:<name>. Default: scifact among the shared collections "
-                   "(../shared/datasets beside the repository, or $HYBRIDRANK_SHARED_DIR/datasets).")
-@click.option("--index", "index_name", default=None, help="Index name (default: the collection's name).")
-@click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
-@click.option("--train-split", default="train", show_default=True,
-              help="Split to train the learned ranker on (skipped if the collection has none).")
-@click.option("--remove-query-doc/--keep-query-doc", default=None,
-              help="Drop a query's own document from its results (ArguAna's convention). "
-                   "Default: on when most query ids are also document ids.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Where results go (default runs/<collection>).")
-@click.option("--loop/--no-loop", "with_loop", default=True, show_default=True,
-              help="Run the feedback loop (simulated users, clicks, click-trained ranker, interleaving report).")
-@click.option("--loop-sessions", type=click.IntRange(50), default=1500, show_default=True,
-              help="Simulated searches that train the click-based ranker.")
-@click.option("--experiment-sessions", type=click.IntRange(50), default=1000, show_default=True,
-              help="Simulated searches of the interleaving experiment.")
-@click.pass_context
-@handle_errors
-def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None, split: str, train_split: str,
-         remove_query_doc: bool | None, out_dir: str | None, with_loop: bool, loop_sessions: int,
-         experiment_sessions: int) -> None:
-    """Start Elasticsearch, index a collection, evaluate every mode, train and show the learned gain."""
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``hybridrank demo`` lets a user choose (its options' defaults are these)."""
+
+    collection: str | None = None  # a BEIR folder or beir:<name>; default: scifact among the shared collections
+    index: str | None = None  # default: the collection's name
+    split: str = "test"
+    train_split: str = "train"
+    remove_query_doc: bool | None = None  # default: on when most query ids are also document ids
+    out_dir: Path | None = None  # default: runs/<collection>
+    with_loop: bool = True
+    loop_sessions: int = 1500
+    experiment_sessions: int = 1000
+
+
+def run_demo(settings: Settings, options: DemoOptions, *, echo: Callable[[str], None] = print) -> None:
+    """Start Elasticsearch, index a collection, evaluate every mode, train and show the learned gain,
+    then close the feedback loop. Progress goes to stderr; result lines to ``echo``."""
     from rich.console import Console
 
     from connector.client import make_client
@@ -67,7 +58,9 @@ def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None
     from ltr.evaluation.metrics import evaluate_runs, retrieve_windows, run_from_windows
 
     console = Console(stderr=True)
-    settings = settings_from(ctx)
+    collection_spec, index_name, split, train_split = (options.collection, options.index, options.split,
+                                                       options.train_split)
+    remove_query_doc = options.remove_query_doc
     if collection_spec is None:
         from ltr.evaluation.datasets import shared_datasets_dir
 
@@ -75,7 +68,7 @@ def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None
     collection = load_collection(collection_spec, home=settings.home)
     index_name = index_name or collection.name
     config = settings.index(index_name)
-    out = Path(out_dir or Path("runs") / collection.name)
+    out = Path(options.out_dir or Path("runs") / collection.name)
 
     console.rule("[bold]1. Elasticsearch")
     url = _ensure_cluster(settings, console)
@@ -119,14 +112,14 @@ def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None
         for name in learned_names:
             delta = versus.means[name]["ndcg@10"] - versus.means[reference]["ndcg@10"]
             wtl = versus.win_tie_loss[name]["ndcg@10"]
-            click.echo(f"{name} vs {reference}: NDCG@10 {delta:+.4f}, p = {versus.p_values[name]['ndcg@10']:.4f} "
+            echo(f"{name} vs {reference}: NDCG@10 {delta:+.4f}, p = {versus.p_values[name]['ndcg@10']:.4f} "
                        f"(paired t-test), W/T/L {wtl['W']}/{wtl['T']}/{wtl['L']}")
         result.meta[f"vs_{reference}"] = versus.to_dict()["p_values"]
-    click.echo(_gain_line(result.means))
+    echo(_gain_line(result.means))
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(result.to_json(), encoding="utf-8")
-    click.echo(f"all numbers: {out / 'evaluation.json'}")
-    if not with_loop:
+    echo(f"all numbers: {out / 'evaluation.json'}")
+    if not options.with_loop:
         return
     if train_split not in collection.splits():
         console.print(f"no '{train_split}' split: the feedback loop needs one (its clicks train, {split} judges)")
@@ -134,7 +127,8 @@ def demo(ctx: click.Context, collection_spec: str | None, index_name: str | None
     console.rule("[bold]5. The feedback loop: simulated users → clicks → click-trained ranker → experiment")
     _feedback_loop(settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"url": url})}),
                    collection, index_name, embedder, split, train_split, runs, out, console,
-                   loop_sessions=loop_sessions, experiment_sessions=experiment_sessions)
+                   loop_sessions=options.loop_sessions, experiment_sessions=options.experiment_sessions,
+                   echo=echo)
 
 
 def _ensure_cluster(settings: Settings, console: Console) -> str:
@@ -161,7 +155,7 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
     from datetime import UTC, datetime
 
     from ltr.evaluation.learned import cross_validated_run, log_split, model_scores, run_from_scores
-    from ltr.training.model import compile_for_serving
+    from ltr.training.promotion import promote_model
     from ltr.training.registry import ModelRegistry
     from ltr.training.train import TrainConfig, train_model
 
@@ -183,11 +177,10 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
         console.print(f"trained {model_type} {result.contract.model_id} on {result.train_queries} queries "
                       f"-> {result.model_dir}")
         if model_type == "lightgbm":
-            with console.status("compiling the model for the endpoint"):
-                compiled = compile_for_serving(result.model_dir, None, settings.compiled_dir)
-            registry.promote(index_name, result.contract.model_id)
+            with console.status("checking the model and compiling it for the endpoint"):
+                promotion = promote_model(settings, index_name, result.contract.model_id)
             console.print(f"promoted {result.contract.model_id} to serve index {index_name}"
-                          + (f"; {compiled}" if compiled else ""))
+                          + (f"; {promotion.compiled}" if promotion.compiled else ""))
         runs[model_type] = run_from_scores(test_log, model_scores(result.model_dir, test_log),
                                            remove_query_doc=remove_query_doc)
     return runs
@@ -195,7 +188,7 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
 
 def _feedback_loop(settings: Settings, collection: Collection, index_name: str, embedder: Any, split: str,
                    train_split: str, runs: dict[str, RunDict], out: Path, console: Console, *,
-                   loop_sessions: int, experiment_sessions: int) -> None:
+                   loop_sessions: int, experiment_sessions: int, echo: Callable[[str], None]) -> None:
     from datetime import UTC, datetime
 
     from rich.table import Table
@@ -257,8 +250,8 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
         loop.stop_experiments()
     report = compute_stats(ab_impressions, experiment)
     html = render_report(report, out / "ab-report.html")
-    click.echo(f"interleaving BM25 order vs the promoted LightGBM: {report.verdict}")
-    click.echo(f"experiment report: {html}")
+    echo(f"interleaving BM25 order vs the promoted LightGBM: {report.verdict}")
+    echo(f"experiment report: {html}")
 
 
 def _gain_line(means: dict[str, dict[str, float]]) -> str:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from hybridrank.cli.features import parse_request_time
-from hybridrank.cli.support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, parse_request_time, settings_from
 
 if TYPE_CHECKING:
-    from ltr.clicks.pbm import PositionModel
+    pass
 
 
 @click.group()
@@ -46,7 +44,7 @@ def aggregate(ctx: click.Context, index_name: str, since: datetime | None, until
         resolve_window,
         write_click_stats,
     )
-    from ltr.clicks.pbm import DESIGN_EXAMINATION
+    from ltr.clicks.pbm import DESIGN_EXAMINATION, plot_examination
 
     settings = settings_from(ctx)
     console = Console()
@@ -80,26 +78,3 @@ def aggregate(ctx: click.Context, index_name: str, since: datetime | None, until
         plot_examination(model, png, title=f"{index_name}: examination by position")
         console.print(f"plot: {png}")
     console.print(f"click statistics written to {path}")
-
-
-def plot_examination(model: PositionModel, path: Path, *, title: str) -> None:
-    """Fitted examination (relative to rank 1) beside DESIGN.md's simulated users', as PNG (Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ltr.clicks.pbm import DESIGN_EXAMINATION
-
-    positions = sorted(model.examination)[:20]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot(positions, [model.examination[p] for p in positions], "o-", label="fitted (EM)")
-    ax.plot(range(1, 11), [e / DESIGN_EXAMINATION[0] for e in DESIGN_EXAMINATION], "s--", alpha=0.7,
-            label="DESIGN.md simulation")
-    ax.set_xlabel("position")
-    ax.set_ylabel(f"examination / rank {model.anchor_position}")
-    ax.set_title(title, fontsize=9)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

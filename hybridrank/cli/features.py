@@ -8,62 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hybridrank.cli.support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, parse_request_time, progress_bar, settings_from
 
 if TYPE_CHECKING:
-    from hybridrank.config import Settings
-    from ltr.training.feature_log import LogSummary
-
-
-def parse_request_time(_ctx: click.Context | None, _param: click.Parameter | None,
-                       value: str | None) -> datetime | None:
-    """ISO-8601 (naive = UTC); None when not given."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"not an ISO-8601 date/time: {value!r}") from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def run_feature_log(
-    settings: Settings,
-    *,
-    collection: str,
-    split: str,
-    index: str,
-    out: Path,
-    window: int | None,
-    limit_queries: int | None,
-    request_time: datetime,
-    batch_size: int = 32,
-    progress: bool = True,
-) -> LogSummary:
-    """Retrieve + feature-log a split of a collection (the library side of ``features log``)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from connector.client import make_client
-    from connector.embedding.embedder import embedder_from_settings
-    from connector.retrieval.retriever import Retriever
-    from features.pipeline import FeaturePipeline
-    from ltr.evaluation.datasets import load_collection
-    from ltr.evaluation.judgments import Judgments
-    from ltr.training.feature_log import log_features
-
-    coll = load_collection(collection, home=settings.home)
-    judgments = Judgments(coll.qrels(split), name=f"{coll.name}:{split}")
-    queries = coll.split_queries(split, limit=limit_queries)
-    config = settings.index(index)
-    retriever = Retriever(make_client(settings), index, config, embedder_from_settings(settings))
-    pipeline = FeaturePipeline.from_config(config)
-    meta = {"collection": str(collection), "collection_name": coll.name, "split": split}
-    with Progress(TextColumn("logging features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress, transient=True) as bar:
-        task = bar.add_task("log", total=len(queries))
-        return log_features(retriever, pipeline, queries, judgments, out, request_time=request_time,
-                            window=window, batch_size=batch_size, metadata=meta,
-                            on_batch=lambda n: bar.advance(task, n))
+    pass
 
 
 @click.group()
@@ -88,10 +36,14 @@ def features() -> None:
 def log(ctx: click.Context, collection: str, split: str, index_name: str, out: Path, window: int | None,
         limit_queries: int | None, request_time: datetime | None, batch_size: int) -> None:
     """Retrieve each query's candidate window and write one row per (query, candidate) with every feature."""
+    from ltr.training.feature_log import log_collection_split
+
     settings = settings_from(ctx)
-    summary = run_feature_log(settings, collection=collection, split=split, index=index_name, out=out,
-                              window=window, limit_queries=limit_queries,
-                              request_time=request_time or datetime.now(UTC), batch_size=batch_size)
+    with progress_bar("logging features") as bar:
+        summary = log_collection_split(settings, collection=collection, split=split, index=index_name, out=out,
+                                       window=window, limit_queries=limit_queries,
+                                       request_time=request_time or datetime.now(UTC), batch_size=batch_size,
+                                       on_batch=bar.advance, on_total=bar.set_total)
     click.echo(f"wrote {summary.rows} rows for {summary.queries} queries to {summary.path} "
                f"({summary.queries_per_second:.1f} queries/s); {len(summary.feature_names)} features: "
                f"{', '.join(summary.feature_names)}")

@@ -94,31 +94,3 @@ def serve(ctx: click.Context, host: str, port: int, upstream_url: str | None, co
     app = create_app(settings, upstream_url=upstream_url, connect_timeout_s=connect_timeout,
                      torch_threads=torch_threads, embed_concurrency=embed_concurrency)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None)
-
-
-@click.group()
-def events() -> None:
-    """The endpoint's event spool (impressions and clicks waiting for Elasticsearch)."""
-
-
-@events.command("flush")
-@click.option("--upstream", "upstream_url", default=None, help="Elasticsearch URL (default: the configured cluster).")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              help="Seconds to wait for another shipper of this spool (a running endpoint's flusher) to finish.")
-@click.pass_context
-@handle_errors
-def events_flush(ctx: click.Context, upstream_url: str | None, wait_s: float) -> None:
-    """Ship every spooled event to the events index now (safe beside a running endpoint)."""
-    from connector.events.spool import EventLog
-    from hybridrank.errors import ClusterUnavailable
-
-    settings = settings_from(ctx)
-    log = EventLog.from_settings(settings, url=upstream_url)
-    try:
-        result = log.flush_once(wait_s=wait_s)
-    finally:
-        log.close()
-    click.echo(f"stored {result.stored}, duplicates {result.duplicates}, rejected {result.rejected}, "
-               f"still spooled {result.retained} ({settings.spool_dir} -> {settings.feedback.events_index})")
-    if result.error:
-        raise ClusterUnavailable(f"events kept in the spool: {result.error}")

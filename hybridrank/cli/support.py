@@ -1,10 +1,13 @@
-"""What every subcommand shares: the settings from the group's ``--config``, and error mapping."""
+"""What every subcommand shares: the settings from the group's ``--config``, error mapping, option parsing,
+progress bars."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -50,3 +53,38 @@ def os_error_message(exc: OSError) -> str:
     if exc.strerror and exc.filename is not None:
         return f"{exc.strerror}: {exc.filename!r}"
     return str(exc)
+
+
+def parse_request_time(_ctx: click.Context | None, _param: click.Parameter | None,
+                       value: str | None) -> datetime | None:
+    """ISO-8601 (naive = UTC); None when not given."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO-8601 date/time: {value!r}") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class Bar:
+    """A started rich progress bar: ``advance(n)`` as work is done, ``set_total(n)`` once it is known."""
+
+    def __init__(self, progress: Any, task: Any) -> None:
+        self._progress, self._task = progress, task
+
+    def advance(self, n: int) -> None:
+        self._progress.advance(self._task, n)
+
+    def set_total(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int | None = None, *, enabled: bool = True) -> Iterator[Bar]:
+    """A transient bar on stderr while the block runs."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=not enabled, transient=True) as progress:
+        yield Bar(progress, progress.add_task(label, total=total))

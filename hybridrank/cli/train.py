@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hybridrank.cli.features import parse_request_time
-from hybridrank.cli.support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, parse_request_time, progress_bar, settings_from
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,8 +85,7 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
 
-    from hybridrank.cli.features import run_feature_log
-    from ltr.training.feature_log import read_feature_log
+    from ltr.training.feature_log import log_collection_split, read_feature_log
     from ltr.training.promotion import check_log_serves
     from ltr.training.registry import ModelRegistry
     from ltr.training.train import TrainConfig, train_model
@@ -113,9 +111,11 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
         if log_path is None:
             assert collection is not None
             moment = request_time or datetime.now(UTC)
-            summary = run_feature_log(settings, collection=collection, split=train_split, index=index_name,
-                                      out=Path(tmp) / "features.parquet", window=window,
-                                      limit_queries=limit_queries, request_time=moment)
+            with progress_bar("logging features") as bar:
+                summary = log_collection_split(settings, collection=collection, split=train_split,
+                                               index=index_name, out=Path(tmp) / "features.parquet",
+                                               window=window, limit_queries=limit_queries, request_time=moment,
+                                               on_batch=bar.advance, on_total=bar.set_total)
             console.print(f"logged {summary.rows} rows for {summary.queries} queries "
                           f"({summary.queries_per_second:.1f} queries/s)")
             log_path = summary.path

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -128,3 +129,23 @@ def fit_pbm(impressions: Sequence[Impression], *, max_iter: int = 2000, tol: flo
         anchor_position=positions[anchor], iterations=iterations, converged=converged,
         log_likelihood=log_likelihood, observations=int(n.sum()), varied_pairs=float(varied.mean()))
 
+
+def plot_examination(model: PositionModel, path: Path, *, title: str) -> None:
+    """Fitted examination (relative to rank 1) beside DESIGN.md's simulated users', as PNG (Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    positions = sorted(model.examination)[:20]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(positions, [model.examination[p] for p in positions], "o-", label="fitted (EM)")
+    ax.plot(range(1, 11), [e / DESIGN_EXAMINATION[0] for e in DESIGN_EXAMINATION], "s--", alpha=0.7,
+            label="DESIGN.md simulation")
+    ax.set_xlabel("position")
+    ax.set_ylabel(f"examination / rank {model.anchor_position}")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
