@@ -9,22 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hybridrank.cli.support import handle_errors, settings_from
+from hybridrank.cli.support import handle_errors, parse_request_time, settings_from
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ltr.clicks.simulator import SessionResult, SimulationReport
-
-
-def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"not an ISO-8601 date or datetime: {value!r}") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @click.command()
@@ -44,7 +34,7 @@ def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
               help="Users prefer recent documents, with this half-life (needs the index's timestamp_field).")
 @click.option("--freshness-weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="How much the recency factor weighs in a result's attractiveness (0 = none, 1 = all).")
-@click.option("--as-of", callback=_as_of, default=None,
+@click.option("--as-of", callback=parse_request_time, default=None,
               help="Moment ages are counted from (ISO-8601; default: now). Fix it for reproducible runs.")
 @click.option("--user-propensity-sd", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Users differ in how much they click: each gets a fixed propensity (gamma, mean 1) "
