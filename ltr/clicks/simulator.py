@@ -10,6 +10,9 @@ on the ranking shown, and posting each click to ``POST /_hybridrank/events``. A 
 query and clicks come from its own RNG seeded by ``(seed, session number)``, so a run is
 reproducible whatever the thread timing. A click that cannot be posted after retries is counted as
 lost, with its reason — never dropped silently.
+
+One idea at ~360 lines: a session's plan, its run against the endpoint with retries, and the report of
+the runs read best together (the report counts what the session loop decides).
 """
 
 from __future__ import annotations
