@@ -3,7 +3,9 @@
 #   - system packages: Maven (fetches Elasticsearch from Maven Central), Debian's en_US hunspell
 #     dictionary (English stemming on a bare Elasticsearch), unzip, Chromium (HTML report tests);
 #   - a Java 21+ runtime must exist (Elasticsearch 9 needs it; the launcher finds it);
-#   - a virtualenv (.venv, or $HYBRIDRANK_VENV) with the project and its dev tools installed.
+#   - a virtualenv (.venv, or $HYBRIDRANK_VENV) with the project and its dev tools installed;
+#   - the project's Elasticsearch plugin (plugin/, Maven + the JDK 21+), rebuilt when its sources change;
+#     the launcher installs it into the managed node (connector/node/plugin.py).
 # Caches live outside the repo: pip's cache, and ~/.cache/hybridrank for the Elasticsearch download.
 set -euo pipefail
 HR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,3 +53,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$HR_VENV/bin:$PATH"
+
+plugin_sum=$(cd "$HR_ROOT/plugin" && find pom.xml build.sh src -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+plugin_stamp="$HR_ROOT/plugin/target/.built-$plugin_sum"
+if [ -z "${ES_URL:-}" ] && [ ! -f "$plugin_stamp" ]; then
+  echo "bootstrap: building the Elasticsearch plugin (plugin/build.sh; Maven's cache is reused)" >&2
+  rm -f "$HR_ROOT"/plugin/target/.built-*
+  mkdir -p "$HR_ROOT/plugin/target"
+  if ! "$HR_ROOT/plugin/build.sh" > "$HR_ROOT/plugin/target/build.log" 2>&1; then
+    tail -n 40 "$HR_ROOT/plugin/target/build.log" >&2
+    echo "bootstrap: the plugin did not build (whole log: plugin/target/build.log)" >&2
+    exit 1
+  fi
+  touch "$plugin_stamp"
+fi

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 ANALYSIS_COMMON = "analysis-common"
 RANK_RRF = "rank-rrf"
+HYBRIDRANK_PLUGIN = "hybridrank"  # the project's own (connector.node.plugin), named in its descriptor
 HUNSPELL_PROBE_TEXT = "studies"
 HUNSPELL_PROBE_STEM = "study"
 
@@ -66,6 +67,12 @@ class ClusterInfo:
         return RANK_RRF in self.modules
 
     @property
+    def has_hybridrank_plugin(self) -> bool:
+        """The project's own plugin (``connector.node.plugin``): ``GET /``, the ``hybridrank`` score script
+        (exact vector similarity) and the ``hybridrank_*`` English stemming filters."""
+        return HYBRIDRANK_PLUGIN in self.plugins
+
+    @property
     def has_hunspell_en_us(self) -> bool:
         """True if a hunspell ``en_US`` filter stems on this cluster (its nodes have the dictionary)."""
         if self._hunspell is None:
@@ -94,7 +101,8 @@ class ClusterInfo:
 
         return (
             f"Elasticsearch {self.version}; english analyzer: {yes(self.has_english_analyzer)}, "
-            f"rrf retriever: {yes(self.has_rrf_retriever)}, hunspell en_US: {yes(self.has_hunspell_en_us)}"
+            f"rrf retriever: {yes(self.has_rrf_retriever)}, hunspell en_US: {yes(self.has_hunspell_en_us)}, "
+            f"hybridrank plugin: {yes(self.has_hybridrank_plugin)}"
         )
 
 

@@ -9,8 +9,8 @@ Layout under the cache directory (``settings.home``, outside the repository)::
 
 ``LocalElasticsearch`` puts the parts together: a JDK (``connector.node.java``), the server
 (``connector.node.distribution``), the node's command line and config (``connector.node.configuration``),
-the system user it runs as when we are root (``connector.node.service_user``) and the pid, port and
-lock helpers (``connector.node.process``).
+the project's own plugin (``connector.node.plugin``), the system user it runs as when we are root
+(``connector.node.service_user``) and the pid, port and lock helpers (``connector.node.process``).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from connector.node.configuration import (
 )
 from connector.node.distribution import download, unpack
 from connector.node.java import find_java
+from connector.node.plugin import install_plugin, plugin_zip
 from connector.node.process import LOG_TAIL_LINES, live_pid, locked, port_in_use, tail, terminate
 from connector.node.service_user import SERVICE_USER, base_dir_for, chown_tree, ensure_service_user, privilege_prefix
 from hybridrank.config import ClusterConfig, Settings
@@ -87,6 +88,7 @@ class LocalElasticsearch:
         self.security = security
         self._configured_password = password
         self.last_start_s: float | None = None
+        self.plugin_changed = False  # ensure_installed put a new plugin build into the server
 
     @classmethod
     def from_settings(
@@ -172,6 +174,12 @@ class LocalElasticsearch:
                     os.chmod(directory, 0o755)
             if not (self.es_home / "bin" / "elasticsearch").is_file():
                 unpack(download(self.base / "dist", self.version), self.es_home)
+            zip_path = plugin_zip(self.version)
+            if zip_path is None:
+                log.info("the hybridrank plugin is not built (scripts/bootstrap.sh builds it): this node has no "
+                         "GET /, no native vector-similarity script and no English stemmers")
+            else:
+                self.plugin_changed = install_plugin(self.es_home, zip_path, self.version)
             prepare_config(self.es_home, self.conf_dir)
         return self.es_home
 
@@ -184,6 +192,9 @@ class LocalElasticsearch:
             if pid is not None:
                 if self._wait_healthy(min(wait_s, 30)):
                     log.info("Elasticsearch %r already running at %s (pid %d)", self.name, self.url, pid)
+                    if self.plugin_changed:
+                        log.warning("the hybridrank plugin changed: node %r loads it when restarted "
+                                    "(`hybridrank es stop`, then start)", self.name)
                     return self.status()
                 raise LauncherError(
                     f"node {self.name!r} (pid {pid}) runs but does not answer at {self.url}; "
