@@ -67,7 +67,11 @@ def install_plugin(es_home: Path, zip_path: Path, version: str) -> bool:
     target = es_home / "plugins" / PLUGIN_NAME
     if (target / CHECKSUM_FILE).is_file() and (target / CHECKSUM_FILE).read_text().strip() == digest:
         return False
-    with zipfile.ZipFile(zip_path) as archive:
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile as exc:
+        raise LauncherError(f"{zip_path} is not a zip ({exc}): rebuild it with `plugin/build.sh`") from exc
+    with archive:
         names = archive.namelist()
         if DESCRIPTOR not in names:
             raise LauncherError(f"{zip_path} is not an Elasticsearch plugin: it has no {DESCRIPTOR}")

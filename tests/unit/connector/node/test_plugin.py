@@ -47,6 +47,10 @@ def test_a_plugin_for_another_version_or_not_a_plugin_is_refused(tmp_path: Path)
         install_plugin(home, bare, "9.2.4")
     with pytest.raises(LauncherError, match="outside the plugin folder"):
         install_plugin(home, _zip(tmp_path / "evil.zip", extra={"../../etc/x": b""}), "9.2.4")
+    torn = tmp_path / "torn.zip"
+    torn.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(LauncherError, match="is not a zip"):
+        install_plugin(home, torn, "9.2.4")
     assert not (home / "plugins" / "hybridrank").exists()
 
 
