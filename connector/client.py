@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from connector.credentials import without_userinfo
 from hybridrank.config import Settings
 from hybridrank.errors import ClusterError, ClusterUnavailable, IndexNotFound
 
@@ -18,24 +19,31 @@ def cluster_url(settings: Settings) -> str:
     return settings.cluster.url or f"http://127.0.0.1:{settings.cluster.port}"
 
 
-def make_client(settings: Settings, *, url: str | None = None, timeout_s: float | None = None) -> Elasticsearch:
-    """A client with retries on 429/502/503/504 and connection errors, and our auth settings."""
+def make_client(settings: Settings, *, url: str | None = None, timeout_s: float | None = None,
+                anonymous: bool = False, **options: Any) -> Elasticsearch:
+    """A client with retries on 429/502/503/504 and connection errors, and our auth settings.
+
+    ``anonymous``: without the configured credentials — the client that acts for apps, each call
+    carrying the app's own (``connector.credentials.on_behalf_of``). ``options`` go to ``Elasticsearch``.
+    """
     from elasticsearch import Elasticsearch
 
     cluster = settings.cluster
+    target = url or cluster_url(settings)
     auth: dict = {}
-    if cluster.api_key:
+    if cluster.api_key and not anonymous:
         auth["api_key"] = cluster.api_key
-    elif cluster.username:
+    elif cluster.username and not anonymous:
         auth["basic_auth"] = (cluster.username, cluster.password)
     return Elasticsearch(
-        url or cluster_url(settings),
+        without_userinfo(target) if anonymous else target,
         request_timeout=timeout_s or cluster.request_timeout_s,
         retry_on_status=(429, 502, 503, 504),
         retry_on_timeout=True,
         max_retries=3,
         serializers=_orjson_serializers(),
         **auth,
+        **options,
     )
 
 

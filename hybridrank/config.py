@@ -130,11 +130,35 @@ class FeedbackConfig(_Strict):
     spool_dir: Path | None = Field(None, description="Durable local spool; empty = <home>/spool.")
     flush_interval_s: float = Field(1.0, gt=0, description="How often the spool is sent to Elasticsearch.")
     batch_size: int = Field(500, ge=1, le=10_000, description="Events per bulk request.")
+    max_post_bytes: int = Field(1 << 20, ge=1024, le=1 << 30, description="Largest POST /_hybridrank/events "
+                                "body accepted (bytes); a larger one is refused whole with a 413.")
+    max_post_events: int = Field(10_000, ge=1, description="Most events in one POST /_hybridrank/events.")
     log_impressions: bool = Field(True, description="Log an impression for every reranked search.")
     log_features: bool = Field(True, description="Impressions of rankers without features (es, hybrid, rrf) "
                                "still carry the index's feature snapshot, computed after the response.")
     ctr_prior_weight: float = Field(10.0, ge=0, description="Pseudo-impressions of the CTR smoothing prior.")
     ctr_window_days: float = Field(0.0, ge=0, description="Only events this recent count; 0 = all.")
+
+
+class AuthConfig(_Strict):
+    """Who may call the endpoint's own routes, POST /_hybridrank/events and GET /_hybridrank/metrics
+    (``connector.endpoint.auth``; /_hybridrank/health is open). Apps' own requests are not judged by
+    the endpoint: they reach Elasticsearch with the app's credentials or none, never the configured ones."""
+
+    own_routes: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto = authenticate callers when the cluster has security on (an anonymous "
+        "GET /_security/_authenticate answers 401, or 200 from its anonymous realm); on = always (a cluster "
+        "without security then gives 503); off = never (only behind a network that already authenticates).")
+    events_privilege: str = Field(
+        "create_doc", description="Index privilege on feedback.events_index that posting events needs (the "
+        "right to add documents to the index the events are stored in); '' = any authenticated caller.")
+    metrics_privilege: str = Field(
+        "monitor", description="Cluster privilege that reading the metrics needs; '' = any authenticated caller.")
+    cache_ttl_s: float = Field(30.0, ge=0, description="How long a caller's authentication and privilege "
+                               "answer is reused (per hash of its credentials); 0 = ask every time.")
+    cache_size: int = Field(1024, ge=1, description="Most callers whose answers are kept at once.")
+    outage_grace_s: float = Field(300.0, ge=0, description="While Elasticsearch cannot be asked, an answer that "
+                                  "expired less than this long ago still holds (events keep being accepted).")
 
 
 class Settings(_Strict):
@@ -145,6 +169,7 @@ class Settings(_Strict):
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     indices: dict[str, IndexConfig] = Field(default_factory=dict)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     compile_models: bool = Field(True, description="The endpoint scores LightGBM models as native code "
                                  "(lleaves; built in the background, cached in <home>/compiled, checked "
                                  "against LightGBM); false = LightGBM's own predict.")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from connector.credentials import Credentials, on_behalf_of
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate
 from connector.retrieval.fusion import FUSIONS, ordered
 from hybridrank.config import IndexConfig
@@ -69,13 +70,18 @@ class Ranked:
 
 
 class Ranker(Protocol):
-    """What the endpoint calls. ``blocking`` rankers run in a worker thread."""
+    """What the endpoint calls. ``blocking`` rankers run in a worker thread.
+
+    ``credentials``: whose identity a ranker's own requests to Elasticsearch carry — the app's, when the
+    endpoint reranks its search (``connector.credentials``); None = the ranker's client's own (offline use).
+    """
 
     name: str
     blocking: bool
 
     def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked: ...
+               candidates: Sequence[Candidate], request_time: datetime, *,
+               credentials: Credentials | None = None) -> Ranked: ...
 
 
 class HybridOrder:
@@ -90,7 +96,8 @@ class HybridOrder:
         self.profiles = profiles
 
     def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+               candidates: Sequence[Candidate], request_time: datetime, *,
+               credentials: Credentials | None = None) -> Ranked:
         config = self.profiles.get(index) or IndexConfig()
         FUSIONS[self.fusion](candidates, k=config.rrf_k, weight=config.linear_weight)
         best = ordered(candidates)
@@ -107,7 +114,8 @@ class EsOrder:
     blocking = False
 
     def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+               candidates: Sequence[Candidate], request_time: datetime, *,
+               credentials: Credentials | None = None) -> Ranked:
         lexical = sorted((c for c in candidates if c.found_by(LEXICAL)), key=lambda c: c.leg_ranks[LEXICAL])
         dense = sorted((c for c in candidates if not c.found_by(LEXICAL)),
                        key=lambda c: (c.leg_ranks.get(DENSE, 1 << 30), c.doc_id))
@@ -134,9 +142,11 @@ class LearnedRanker:
         self.name = f"model:{model.model_id}"
 
     def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+               candidates: Sequence[Candidate], request_time: datetime, *,
+               credentials: Credentials | None = None) -> Ranked:
         start = time.perf_counter()
-        matrix = self.pipeline.compute(self.client, index, query_text, query_vector, candidates,
+        client = self.client if credentials is None else on_behalf_of(self.client, credentials)
+        matrix = self.pipeline.compute(client, index, query_text, query_vector, candidates,
                                        request_time=request_time)
         return self._ordered(candidates, matrix, features_s=time.perf_counter() - start)
 

@@ -6,6 +6,10 @@ fetch both legs in one upstream ``_msearch`` (``legs_msearch``), then ``answer``
 window, rank it with the search's variant (or interleave an experiment's two; a ranker that cannot
 serve gives hybrid order and a fallback reason), render the page as the app asked for it, log the
 impression, and build the response from the lexical leg's (``took`` is the caller's).
+
+Every request to Elasticsearch on this path (legs, the features' exact scores, the page, the feature
+snapshot of the impression) carries the app's credentials, taken from its headers, or none
+(``connector.credentials``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
 from anyio import to_thread
 
+from connector.credentials import Credentials
 from connector.endpoint import dsl, upstream_bodies
 from connector.endpoint.assignment import Assignment, interleave
 from connector.endpoint.outcome import Outcome, stage
@@ -70,7 +76,8 @@ async def answer(state: EndpointState, plan: dsl.SearchPlan, lexical: dict[str, 
     lex_hits = lexical.get("hits", {}).get("hits", [])
     knn_hits = dense.get("hits", {}).get("hits", [])
     candidates = list(merge_legs(plan.index, {LEXICAL: lex_hits, DENSE: knn_hits}).values())
-    ranked = await _rerank(state, plan, vector, candidates, outcome, assignment)
+    credentials = Credentials.of(headers)  # the app's, for the requests the ranker makes itself
+    ranked = await _rerank(state, plan, vector, candidates, outcome, assignment, credentials)
     window = ranked.candidates[: plan.window]
     scores = ranked.scores[: plan.window]
     page = list(range(plan.from_, min(plan.from_ + plan.size, len(window))))
@@ -98,7 +105,7 @@ async def answer(state: EndpointState, plan: dsl.SearchPlan, lexical: dict[str, 
                 hit["_hybridrank"]["team"] = ranked.teams[i]
         hits.append(hit)
         shown.append(i)
-    state.impressions.log(plan, ranked, shown, outcome, assignment, vector)
+    state.impressions.log(plan, ranked, shown, outcome, assignment, vector, credentials)
     response = {k: v for k, v in lexical.items() if k not in ("hits", "status")}
     response["timed_out"] = bool(lexical.get("timed_out")) or bool(dense.get("timed_out"))
     lex_hits_meta = lexical.get("hits", {})
@@ -130,7 +137,7 @@ def error_reason(response: Mapping[str, Any]) -> str:
 
 
 async def _rerank(state: EndpointState, plan: dsl.SearchPlan, vector: np.ndarray, candidates: list[Candidate],
-                  outcome: Outcome, assignment: Assignment) -> Ranked:
+                  outcome: Outcome, assignment: Assignment, credentials: Credentials) -> Ranked:
     request_time = outcome.request_time
     fallback: str | None
     if assignment.interleave:
@@ -138,13 +145,14 @@ async def _rerank(state: EndpointState, plan: dsl.SearchPlan, vector: np.ndarray
         team_a, team_b = assignment.experiment.variants
         # each ranker gets its own copies: fusion rankers write ``fused_score`` on the candidates
         ranked_a, fallback_a = await _run_ranker(state, plan, team_a.ranker, vector,
-                                                 [replace(c) for c in candidates], request_time)
+                                                 [replace(c) for c in candidates], request_time, credentials)
         ranked_b, fallback_b = await _run_ranker(state, plan, team_b.ranker, vector,
-                                                 [replace(c) for c in candidates], request_time)
+                                                 [replace(c) for c in candidates], request_time, credentials)
         ranked = interleave(ranked_a, ranked_b, team_a, team_b, seed=assignment.request_id, length=plan.window)
         fallback = "; ".join(f"{v.name}: {f}" for v, f in ((team_a, fallback_a), (team_b, fallback_b)) if f) or None
     else:
-        ranked, fallback = await _run_ranker(state, plan, plan.variant, vector, candidates, request_time)
+        ranked, fallback = await _run_ranker(state, plan, plan.variant, vector, candidates, request_time,
+                                             credentials)
     if assignment.label:
         outcome.experiments.append(assignment.label)
     for name, seconds in ranked.timings.items():
@@ -161,7 +169,8 @@ async def _rerank(state: EndpointState, plan: dsl.SearchPlan, vector: np.ndarray
 
 
 async def _run_ranker(state: EndpointState, plan: dsl.SearchPlan, variant: str | None, vector: np.ndarray,
-                      candidates: list[Candidate], request_time: datetime) -> tuple[Ranked, str | None]:
+                      candidates: list[Candidate], request_time: datetime,
+                      credentials: Credentials) -> tuple[Ranked, str | None]:
     """The window ranked by ``variant`` (a registry variant or a ranker spec); hybrid order on failure."""
     holder = state.holder
     if holder.needs_thread(plan.index, variant):
@@ -171,16 +180,15 @@ async def _run_ranker(state: EndpointState, plan: dsl.SearchPlan, variant: str |
     ranked: Ranked | None = None
     if ranker is not holder.hybrid:
         try:
-            if ranker.blocking:
-                ranked = await to_thread.run_sync(ranker.rerank, plan.index, plan.query_text, vector,
-                                                  candidates, request_time)
-            else:
-                ranked = ranker.rerank(plan.index, plan.query_text, vector, candidates, request_time)
+            rerank = partial(ranker.rerank, plan.index, plan.query_text, vector, candidates, request_time,
+                             credentials=credentials)
+            ranked = await to_thread.run_sync(rerank) if ranker.blocking else rerank()
         except Exception as exc:
             fallback = f"model-error: {ranker.name}: {type(exc).__name__}: {exc}"
             log.warning("model failed; hybrid order", extra={"index": plan.index, "reason": fallback})
     if ranked is None:
-        ranked = holder.hybrid.rerank(plan.index, plan.query_text, vector, candidates, request_time)
+        ranked = holder.hybrid.rerank(plan.index, plan.query_text, vector, candidates, request_time,
+                                      credentials=credentials)
     return ranked, fallback
 
 

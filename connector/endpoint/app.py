@@ -27,7 +27,6 @@ client, warm-up, event log).
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import time
@@ -79,7 +78,7 @@ class Endpoint(EndpointState):
         tune_gc()  # the endpoint owns its process: every search parses thousands of short-lived objects
         self.upstream = Upstream(self.upstream_url, connect_timeout_s=self.connect_timeout_s,
                                  read_timeout_s=self.settings.cluster.request_timeout_s,
-                                 auth_headers=_auth_headers(self.settings), transport=self.upstream_transport)
+                                 transport=self.upstream_transport)
         if self.torch_threads:
             import torch
 
@@ -99,7 +98,7 @@ class Endpoint(EndpointState):
             try:
                 await self.impressions.drain()  # snapshots still computing: bounded wait, then log without them
                 await self.events.aclose()  # queued impressions reach the spool before we exit
-                self.impressions.close()
+                self.close_clients()
             finally:
                 await self.upstream.aclose()
 
@@ -159,12 +158,3 @@ def create_app(settings: Settings, **options: Any) -> Starlette:
 def _underscore(parts: Sequence[str]) -> bool:
     return any(p.startswith("_") for p in parts)
 
-
-def _auth_headers(settings: Settings) -> dict[str, str]:
-    cluster = settings.cluster
-    if cluster.api_key:
-        return {"authorization": f"ApiKey {cluster.api_key}"}
-    if cluster.username:
-        token = base64.b64encode(f"{cluster.username}:{cluster.password}".encode()).decode()
-        return {"authorization": f"Basic {token}"}
-    return {}

@@ -6,20 +6,22 @@ experiment and ranker answered, and each shown hit with its position, team and f
 features (fusion orders) and ``feedback.log_features`` is on, the index's feature snapshot — the code
 the models are served with — is computed after the response and the impression is logged with it;
 if that fails, the impression is logged without it. Shutdown waits a bounded time for that work.
+The snapshot's search carries the searching app's credentials, as the search itself did: it may
+read only what the app may read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from anyio import to_thread
 
-from connector.client import make_client
+from connector.credentials import Credentials, on_behalf_of
 from connector.endpoint import dsl
 from connector.endpoint.assignment import Assignment
 from connector.endpoint.outcome import Outcome
@@ -69,14 +71,13 @@ class Impressions:
     """Logs impressions on ``events``; owns the post-response snapshot work and what it needs per index."""
 
     def __init__(self, settings: Settings, profiles: Mapping[str, IndexConfig], events: EventLog, *,
-                 upstream_url: str) -> None:
+                 caller_client: Callable[[], Any]) -> None:
         self.settings = settings
         self.profiles = profiles
         self.events = events
-        self.upstream_url = upstream_url
+        self.caller_client = caller_client  # the client without an identity of its own (``EndpointState``)
         self._pending: set[asyncio.Task[None]] = set()  # post-response work (feature snapshots)
         self._pipelines: dict[str, Any] = {}
-        self._es: Any = None
 
     @property
     def pending(self) -> int:
@@ -84,12 +85,13 @@ class Impressions:
         return len(self._pending)
 
     def log(self, plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int], outcome: Outcome,
-            assignment: Assignment, vector: np.ndarray) -> None:
-        """Log the impression of the hits at window positions ``shown`` (if ``feedback.log_impressions``)."""
+            assignment: Assignment, vector: np.ndarray, credentials: Credentials) -> None:
+        """Log the impression of the hits at window positions ``shown`` (if ``feedback.log_impressions``);
+        a feature snapshot is fetched with ``credentials`` (the searching app's)."""
         if not self.settings.feedback.log_impressions:
             return
         if ranked.features is None and self.settings.feedback.log_features:
-            self._later(self._snapshot_then_log(plan, ranked, shown, outcome, assignment, vector))
+            self._later(self._snapshot_then_log(plan, ranked, shown, outcome, assignment, vector, credentials))
         else:
             self.events.enqueue(impression_event(plan, ranked, shown, outcome, assignment))
 
@@ -102,10 +104,6 @@ class Impressions:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
 
-    def close(self) -> None:
-        if self._es is not None:
-            self._es.close()
-
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` after the response; shutdown waits for it (``drain``)."""
         task = asyncio.create_task(work)
@@ -113,14 +111,16 @@ class Impressions:
         task.add_done_callback(self._pending.discard)
 
     async def _snapshot_then_log(self, plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int],
-                                 outcome: Outcome, assignment: Assignment, vector: np.ndarray) -> None:
+                                 outcome: Outcome, assignment: Assignment, vector: np.ndarray,
+                                 credentials: Credentials) -> None:
         """Log the impression with the index's feature snapshot (the code the models are served with),
         computed after the response; if that fails, the impression is logged without it, never lost."""
         try:
             # in a worker thread: the first call per index builds the pipeline (reads the click statistics)
             pipeline = await to_thread.run_sync(self._pipeline, plan.index)
+            client = on_behalf_of(self.caller_client(), credentials)
             matrix = await to_thread.run_sync(
-                lambda: pipeline.compute(self._client(), plan.index, plan.query_text, vector,
+                lambda: pipeline.compute(client, plan.index, plan.query_text, vector,
                                          ranked.candidates, request_time=outcome.request_time))
             ranked = replace(ranked, feature_names=list(pipeline.names), features=matrix)
         except Exception as exc:
@@ -139,8 +139,3 @@ class Impressions:
                                                    click_stats=load_click_stats(self.settings, index))
             self._pipelines[index] = pipeline
         return pipeline
-
-    def _client(self) -> Any:
-        if self._es is None:
-            self._es = make_client(self.settings, url=self.upstream_url)
-        return self._es

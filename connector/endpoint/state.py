@@ -4,11 +4,18 @@ Every handler (``connector.endpoint.search``, ``.msearch``, ``.passthrough``, ``
 function of this state and the request; ``connector.endpoint.app.Endpoint`` is this state plus the
 Starlette app that routes to them. The embedder and the ranker holder load on first use (the
 lifespan warms them up); the upstream client exists while the app runs.
+
+Both clients that talk to Elasticsearch for apps — ``upstream`` (async: legs, page, pass-through) and
+``caller_client`` (sync, in worker threads: the features' exact scores, impression snapshots) — have
+no credentials of their own; each request carries the app's (``connector.credentials``). The
+configured credentials serve the endpoint's own work only (the event log's shipping).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +23,7 @@ from anyio import CapacityLimiter
 
 from connector.client import cluster_url, make_client
 from connector.endpoint.assignment import Experiments
+from connector.endpoint.auth import OwnRoutesAuth
 from connector.endpoint.impressions import Impressions
 from connector.endpoint.metrics import Metrics
 from connector.endpoint.serving import RankerHolder, learned_holder
@@ -25,6 +33,8 @@ from hybridrank.config import Settings
 from ltr.experiments.store import ExperimentStore
 
 if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
     from connector.embedding.embedder import Embedder
 
 
@@ -46,6 +56,7 @@ class EndpointState:
         event_log: EventLog | None = None,
         experiments: ExperimentStore | None = None,
         experiments_check_s: float = 1.0,
+        caller_client_factory: Callable[[], Elasticsearch] | None = None,
     ) -> None:
         self.settings = settings
         self.profiles = dict(settings.indices)
@@ -63,11 +74,16 @@ class EndpointState:
         self.warm_up = warm_up
         self.upstream: Upstream | None = None  # set by the app's lifespan
         self.upstream_transport = upstream_transport  # tests fake Elasticsearch at the transport
+        self._caller_client_factory = caller_client_factory or (
+            lambda: make_client(settings, url=self.upstream_url, anonymous=True))
+        self._caller_client: Elasticsearch | None = None
+        self._caller_lock = threading.Lock()
+        self.own_routes_auth = OwnRoutesAuth(settings)
         self.events = event_log or EventLog.from_settings(settings, url=self.upstream_url,
                                                           registry=self.metrics.registry)
         self.experiments = Experiments(experiments or ExperimentStore(settings.experiments_file),
                                        lambda: self.holder, check_s=experiments_check_s)
-        self.impressions = Impressions(settings, self.profiles, self.events, upstream_url=self.upstream_url)
+        self.impressions = Impressions(settings, self.profiles, self.events, caller_client=self.caller_client)
 
     @property
     def embedder(self) -> Embedder:
@@ -80,8 +96,21 @@ class EndpointState:
     @property
     def holder(self) -> RankerHolder:
         if self._holder is None:
-            self._holder = learned_holder(self.settings, lambda: make_client(self.settings, url=self.upstream_url))
+            self._holder = learned_holder(self.settings, self.caller_client)
         return self._holder
+
+    def caller_client(self) -> Elasticsearch:
+        """The sync client that acts for apps (no credentials of its own: ``on_behalf_of`` adds theirs)."""
+        with self._caller_lock:
+            if self._caller_client is None:
+                self._caller_client = self._caller_client_factory()
+            return self._caller_client
+
+    def close_clients(self) -> None:
+        with self._caller_lock:
+            if self._caller_client is not None:
+                self._caller_client.close()
+                self._caller_client = None
 
     @property
     def post_response_work(self) -> int:

@@ -4,16 +4,22 @@
 ``Upstream.msearch`` runs many searches in one round trip and returns the parsed responses.
 A cluster that does not answer raises ``ClusterUnavailable`` promptly (connect timeout ~1 s), so the
 app gets an Elasticsearch-shaped 503 instead of a hang.
+
+Everything sent here is sent on an app's behalf, so the upstream has no identity of its own: a
+request carries the app's credential headers (``connector.credentials``) or none, never the
+endpoint's configured ones (those serve the endpoint's own work: events, models, the CLI).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
 import orjson
 
+from connector.credentials import Credentials, without_userinfo
 from connector.endpoint.wire import dumps, forwardable_headers, join_ndjson, upstream_media_types
 from hybridrank.errors import ClusterError, ClusterUnavailable
 
@@ -34,29 +40,21 @@ class Upstream:
         connect_timeout_s: float = 1.0,
         read_timeout_s: float = 30.0,
         max_connections: int = 64,
-        auth_headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.auth_headers = dict(auth_headers or {})
+        self.base_url = without_userinfo(base_url).rstrip("/")  # user:password@ would be an identity of our own
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s * 5),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
             follow_redirects=False,
+            # one client serves every app: a cookie one answer set must not ride on the next app's request
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-    def _headers(self, headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        pairs = list(headers)
-        present = {k.lower() for k, _ in pairs}
-        # configured credentials only when the app sent none of its own
-        if "authorization" not in present:
-            pairs.extend((k, v) for k, v in self.auth_headers.items())
-        return pairs
 
     async def forward(
         self,
@@ -67,7 +65,7 @@ class Upstream:
         content: bytes | AsyncIterator[bytes] | None,
     ) -> httpx.Response:
         """Send one request as the app sent it; the response is streamed (call ``aclose`` on it)."""
-        pairs = self._headers(forwardable_headers(headers))
+        pairs = forwardable_headers(headers)
         url = httpx.URL(path=path, query=query)
         request = self.client.build_request(method, url, headers=pairs, content=content)
         if not any(k.lower() == "accept-encoding" for k, _ in pairs):
@@ -87,11 +85,11 @@ class Upstream:
     ) -> dict[str, Any]:
         """One ``_msearch`` with (header, body) pairs; the parsed response (``responses`` in order).
 
-        The app's own headers (authorization, opaque id...) go along; the media type keeps the
-        ``compatible-with`` level the app asked for.
+        The app's own headers (its credentials, opaque id...) go along, and no others; the media type
+        keeps the ``compatible-with`` level the app asked for.
         """
         incoming = dict((k.lower(), v) for k, v in app_headers)
-        pairs = self._headers(forwardable_headers(app_headers, drop=_LEG_DROP))
+        pairs = forwardable_headers(app_headers, drop=_LEG_DROP)
         pairs.extend(upstream_media_types(incoming, ndjson=True).items())
         pairs.append(_UNCOMPRESSED)
         payload = join_ndjson(item for pair in searches for item in pair)
@@ -111,7 +109,7 @@ class Upstream:
     async def mget(self, body: Mapping[str, Any], *, app_headers: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         """One ``_mget``; Elasticsearch's error body is raised as ``UpstreamError``."""
         incoming = dict((k.lower(), v) for k, v in app_headers)
-        pairs = self._headers(forwardable_headers(app_headers, drop=_LEG_DROP))
+        pairs = forwardable_headers(app_headers, drop=_LEG_DROP)
         pairs.extend(upstream_media_types(incoming, ndjson=False).items())
         pairs.append(_UNCOMPRESSED)
         try:
@@ -137,6 +135,21 @@ class Upstream:
         result = await self.msearch([(header or {"index": index}, body)], app_headers=app_headers)
         first: dict[str, Any] = result["responses"][0]
         return first
+
+    async def call(self, method: str, path: str, credentials: Credentials,
+                   body: Mapping[str, Any] | None = None) -> tuple[int, httpx.Headers, Any]:
+        """One JSON request with exactly ``credentials`` (and no other header of the app's):
+        (status, response headers, parsed body). The endpoint's own routes ask who their caller is."""
+        pairs = [*credentials.headers, ("accept", "application/json"), _UNCOMPRESSED]
+        content = None
+        if body is not None:
+            pairs.append(("content-type", "application/json"))
+            content = dumps(body)
+        try:
+            response = await self.client.request(method, path, content=content, headers=pairs)
+        except httpx.TransportError as exc:
+            raise _unavailable(self.base_url, exc) from exc
+        return response.status_code, response.headers, _json(response)
 
 
 class UpstreamError(ClusterError):

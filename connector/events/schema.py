@@ -10,7 +10,10 @@ stored once) to ``settings.feedback.events_index``:
   feature vector (null entries = missing, see ``finite_list``) in ``feature_names`` order, or null
   for the hybrid order;
 - click: ``{"event_id", "type": "click", "@timestamp", "request_id", "doc_id", "user_id",
-  "dwell_ms", "conversion"}``.
+  "session_id", "dwell_ms", "conversion", "principal"}`` — ``principal`` is who posted it as
+  Elasticsearch authenticated them (``user``, or ``user/api_key/<id>``:
+  ``connector.endpoint.auth``), absent when the endpoint's own routes do not authenticate; a report
+  can leave a source out by it.
 
 The event log writes these and ``ltr.clicks.impressions`` reads them back, so both take the schema
 from here.
@@ -47,6 +50,7 @@ EVENTS_MAPPING: dict[str, Any] = {
         "doc_id": {"type": "keyword"},
         "dwell_ms": {"type": "float"},
         "conversion": {"type": "boolean"},
+        "principal": {"type": "keyword"},
         "feature_names": {"type": "keyword", "index": False},
         "hits": {"type": "object", "enabled": False},
     },

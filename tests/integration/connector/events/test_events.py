@@ -43,7 +43,7 @@ class LegFeatureRanker:
     blocking = False
 
     def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
-               candidates: Sequence[Candidate], request_time: datetime) -> Ranked:
+               candidates: Sequence[Candidate], request_time: datetime, *, credentials: Any = None) -> Ranked:
         rows = np.array([[c.leg_scores.get(LEXICAL, math.nan), c.leg_scores.get(DENSE, math.nan),
                           0.0 if c.found_by(LEXICAL) else 1.0] for c in candidates])
         scores = np.nansum(rows[:, :2], axis=1)
