@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 
 import httpx
 import numpy as np
-import pytest
 from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node._base import NodeApiResponse
 from starlette.testclient import TestClient

@@ -43,9 +43,33 @@ def test_explicit_fields_are_kept_and_a_conversion_has_its_own_id() -> None:
     (b'{"request_id": "r", "doc_id": "d"}\n{oops\n', "line 2"),
     (b"   ", "request body is required"),
     (b"[]", "no events"),
+    (b'{"request_id": true, "doc_id": "d"}', "[request_id] is required"),
+    (b'{"request_id": "r", "doc_id": "' + b"x" * 513 + b'"}', "[doc_id] is 513 bytes long; at most 512"),
+    (b'{"request_id": "r", "doc_id": "d", "event_id": "' + "\u00e9".encode() * 257 + b'"}', "[event_id] is 514 bytes"),
+    (b'{"request_id": "r", "doc_id": "\\ud800"}', "[doc_id] is not valid UTF-8 text"),
+    (b'{"request_id": "r", "doc_id": "d", "user_id": 5}', "[user_id] must be a non-empty string"),
+    (b'{"request_id": "r", "doc_id": "d", "dwell_ms": 1e39}', "[dwell_ms] must be a non-negative number"),
+    (b'{"request_id": "r", "doc_id": "d", "dwell_ms": NaN}', "[dwell_ms] must be a non-negative number"),
+    (b'{"request_id": "r", "doc_id": "d", "@timestamp": true}', "[@timestamp] must be ISO-8601 text or epoch"),
+    (b'{"request_id": "r", "doc_id": "d", "@timestamp": 1e20}', "[@timestamp]"),
+    (b'[{"request_id": "r", "doc_id": "d"}, [1]]', "event 2: an event must be a JSON object"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b"\xff\xfe{", "neither JSON nor NDJSON"),
 ])
 def test_bad_bodies_are_refused_naming_the_line(body: bytes, message: str) -> None:
     with pytest.raises(RequestRejected) as caught:
         parse_events(body)
     assert message in str(caught.value)
     assert caught.value.status == 400
+
+
+def test_the_principal_is_the_endpoints_word_and_the_count_is_bounded() -> None:
+    (event,) = parse_events(b'{"request_id": "r", "doc_id": "d"}', principal="clicker", now=NOW)
+    assert event["principal"] == "clicker"
+    (anonymous,) = parse_events(b'{"request_id": "r", "doc_id": "d"}', now=NOW)
+    assert "principal" not in anonymous
+    with pytest.raises(RequestRejected) as caught:
+        parse_events(b'{"request_id": "r", "doc_id": "d"}\n' * 3, max_events=2)
+    assert "too many events in one request: 3 > 2" in str(caught.value)
+    with pytest.raises(RequestRejected, match="user_id"):  # the header's default is checked like the body
+        parse_events(b'{"request_id": "r", "doc_id": "d"}', user_id="u" * 600)
