@@ -19,8 +19,10 @@ without security has no such route), checked again every ``auth.cache_ttl_s``. `
 stays open.
 
 Elasticsearch unreachable (the event spool exists so that its outages lose no clicks): an answer
-that expired less than ``auth.outage_grace_s`` ago still holds, and so does the last known state
-of security; a caller never seen, or seen too long ago, gets 503 (the app retries). Never open by default.
+that expired less than ``auth.outage_grace_s`` ago still holds, and so does the last known state of
+security; a caller never seen, or seen too long ago, gets 503 (the app retries). Before Elasticsearch
+has ever answered, ``auto`` takes security to be on exactly when the endpoint has credentials of its
+own configured: without them it could not store an event in a secured cluster anyway.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class OwnRoutesAuth:
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._security: bool | None = {"on": True, "off": False}.get(cfg.own_routes)
         self._security_checked = float("-inf")
+        self._presumed = bool(settings.cluster.username or settings.cluster.api_key)  # until the cluster says
 
     async def authorize(self, upstream: Upstream, credentials: Credentials, route: str,
                         path: str) -> Principal | None:
@@ -153,10 +156,8 @@ class OwnRoutesAuth:
             return self._security
         try:
             status, _, _ = await upstream.call("GET", AUTHENTICATE, NO_CREDENTIALS)
-        except ClusterUnavailable:
-            if self._security is None:
-                raise
-            return self._security  # the last known state: an outage says nothing about security
+        except ClusterUnavailable:  # an outage says nothing about security: the last known state holds
+            return self._presumed if self._security is None else self._security
         if status in (200, 401):
             self._security = True
         elif status in _NO_SECURITY:

@@ -4,7 +4,8 @@ Each header/body pair is planned like a single search (``connector.endpoint.dsl`
 ``_msearch`` carries, in order, every item that passes through (as sent, our ``ext`` removed) and
 both legs of every reranked item; the responses come back in the app's order. Item ``i``'s impression
 carries ``<X-Request-Id>-<i>``. A batch with nothing to rerank, one that is not NDJSON header/body
-pairs, or a bug of ours, is relayed whole.
+pairs, or a bug of ours, is relayed whole; so is one whose credentials Elasticsearch refused as a
+whole (401/403), so the app gets Elasticsearch's own refusal of its own request.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from connector.endpoint.assignment import Assignment
 from connector.endpoint.outcome import Outcome, json_response, stage
 from connector.endpoint.passthrough import passthrough
 from connector.endpoint.state import EndpointState
-from connector.endpoint.upstream import UpstreamError
+from connector.endpoint.upstream import REFUSED, UpstreamError
 from connector.endpoint.wire import EXPLAIN_HEADER, VARIANT_HEADER, RequestRejected, es_error, split_ndjson, truthy
 from hybridrank.errors import ClusterUnavailable
 from ltr.ranking import HYBRID
@@ -125,7 +126,12 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
                 responses.append(next(upstream_items))
             else:
                 responses.append(item)
-    except (ClusterUnavailable, RequestRejected, UpstreamError):
+    except UpstreamError as exc:
+        if exc.status not in REFUSED:
+            raise
+        outcome.reason = f"credentials refused ({exc.status})"
+        return await passthrough(state, request, raw, outcome)
+    except (ClusterUnavailable, RequestRejected):
         raise
     except Exception as exc:
         log.exception("msearch rerank failed; passing through")

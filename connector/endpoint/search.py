@@ -4,6 +4,8 @@ A search on an index with a ranking profile whose body ``connector.endpoint.dsl`
 from the hybrid window (``connector.endpoint.answer``). Anything else — no profile, a body that is not
 JSON, a request the window cannot honour, a failed leg, a bug of ours — is relayed (without our
 ``ext.hybridrank`` block, which Elasticsearch rejects), so the app always gets Elasticsearch's answer.
+So is a search whose credentials Elasticsearch refused (401/403 to our requests): the app gets
+Elasticsearch's own refusal of its own request, worded for it, with its ``WWW-Authenticate``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from connector.endpoint.answer import answer, error_reason, legs_msearch, ordere
 from connector.endpoint.outcome import Outcome, json_response, stage
 from connector.endpoint.passthrough import passthrough
 from connector.endpoint.state import EndpointState
-from connector.endpoint.upstream import UpstreamError
+from connector.endpoint.upstream import REFUSED, UpstreamError
 from connector.endpoint.wire import EXPLAIN_HEADER, VARIANT_HEADER, RequestRejected, dumps, truthy
 from hybridrank.errors import ClusterUnavailable
 
@@ -65,7 +67,12 @@ async def search(state: EndpointState, request: Request, index: str | None, star
                 outcome.fallback = f"knn-leg-failed: {error_reason(dense)}"
             return await passthrough(state, request, _clean_body(body, raw), outcome)
         response = await answer(state, plan, lexical, dense, vector, headers, outcome, assignment)
-    except (ClusterUnavailable, RequestRejected, UpstreamError):
+    except UpstreamError as exc:
+        if exc.status not in REFUSED:
+            raise
+        outcome.reason = f"credentials refused ({exc.status})"
+        return await passthrough(state, request, _clean_body(body, raw), outcome)
+    except (ClusterUnavailable, RequestRejected):
         raise
     except Exception as exc:  # a bug of ours must not fail the app's search: let ES answer alone
         log.exception("rerank failed; passing through", extra={"index": index})

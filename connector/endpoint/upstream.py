@@ -25,6 +25,8 @@ from hybridrank.errors import ClusterError, ClusterUnavailable
 
 # Headers the app sent that we do not copy onto the legs we build ourselves.
 _LEG_DROP = ("content-length", "content-type", "accept", "accept-encoding")
+# Elasticsearch refused the caller's credentials (401) or their privileges (403) for a whole request.
+REFUSED = frozenset({401, 403})
 # Our own searches are read here, not relayed: compression would cost Elasticsearch and us CPU for
 # nothing on a local link (httpx asks for gzip by default; a py-spy profile under load showed it).
 _UNCOMPRESSED = ("accept-encoding", "identity")
@@ -66,7 +68,7 @@ class Upstream:
     ) -> httpx.Response:
         """Send one request as the app sent it; the response is streamed (call ``aclose`` on it)."""
         pairs = forwardable_headers(headers)
-        url = httpx.URL(path=path, query=query)
+        url = httpx.URL(path=path, query=query) if query else httpx.URL(path=path)  # no stray "?" for ES to see
         request = self.client.build_request(method, url, headers=pairs, content=content)
         if not any(k.lower() == "accept-encoding" for k, _ in pairs):
             # httpx adds its own default; an app that asked for no compression must get none

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,22 +14,12 @@ from connector.node.capabilities import detect
 from connector.node.launcher import LocalElasticsearch
 from hybridrank.config import Settings, load_settings
 from hybridrank.errors import ClusterError
-
-SECURE_PORT = int(os.environ.get("HYBRIDRANK_TEST_ES_SECURE_PORT", "9252"))
+from tests.support.secure_node import SECURE_PORT, shared_secure_node
 
 
 @pytest.fixture(scope="module")
-def secure_node() -> Iterator[LocalElasticsearch]:
-    base = load_settings(None)
-    settings = base.model_copy(update={"cluster": base.cluster.model_copy(update={"security": True, "url": ""})})
-    node = LocalElasticsearch.from_settings(settings, port=SECURE_PORT, name="hybridrank-security", heap="512m")
-    node.stop()
-    shutil.rmtree(node.node_dir / "data", ignore_errors=True)  # a fresh cluster: the bootstrap password applies
-    node.start(wait_s=180)
-    try:
-        yield node
-    finally:
-        node.stop()
+def secure_node(request: pytest.FixtureRequest) -> LocalElasticsearch:
+    return shared_secure_node(request.config)
 
 
 def _settings_for(node: LocalElasticsearch, *, username: str = "", password: str = "") -> Settings:
@@ -78,7 +65,7 @@ def test_our_client_without_credentials_gets_a_401_cluster_error(secure_node: Lo
 
 
 def test_stop_frees_the_port(secure_node: LocalElasticsearch) -> None:
-    # runs last in this module: the fixture's own stop() is then a no-op
+    # the shared node's next user starts it again
     assert secure_node.stop(timeout_s=30) is True
     assert not secure_node.status().running
     with socket.socket() as sock:

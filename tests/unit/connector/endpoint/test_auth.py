@@ -40,11 +40,14 @@ class FakeSecurity:
         self.security = security
         self.calls: list[str] = []
         self.down = False
+        self.broken = False  # answers 500 to everything
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request.url.path)
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
+        if self.broken:
+            return httpx.Response(500, json={"error": {"type": "exception", "reason": "boom"}, "status": 500})
         if not self.security:
             return httpx.Response(400, json={"error": f"no handler found for uri [{request.url.path}]"})
         user = self._user(request.headers.get("authorization"))
@@ -205,8 +208,18 @@ def test_answers_expire_the_cache_is_bounded_and_an_outage_keeps_recent_answers(
     assert getattr(late.value, "status", None) == 503
 
 
-def test_an_undecidable_cluster_fails_closed(fake: FakeSecurity) -> None:
+def test_a_cluster_never_reached_is_presumed_secure_when_the_endpoint_has_credentials(fake: FakeSecurity) -> None:
     fake.down = True
-    with pytest.raises(Exception) as caught:
-        _authorize(_auth(lambda: 0.0), fake, basic("clicker"))
+    with_credentials = OwnRoutesAuth(Settings(cluster=ClusterConfig(username="svc", password="pw")))
+    with pytest.raises(Exception) as caught:  # presumed on, and nobody can say who the caller is: 503
+        _authorize(with_credentials, fake, basic("clicker"))
     assert getattr(caught.value, "status", None) == 503
+    # without credentials of its own the endpoint could not store an event in a secured cluster
+    assert _authorize(_auth(lambda: 0.0), fake, basic("clicker")) is None
+    fake.down = False
+    fake.security = False
+    assert _authorize(_auth(lambda: 0.0), fake, {}) is None  # a cluster without security: open
+    fake.broken = True
+    with pytest.raises(AuthRejected) as refused:  # neither "who are you" nor "no such route": cannot tell
+        _authorize(_auth(lambda: 0.0), fake, basic("clicker"))
+    assert refused.value.status == 503

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-import numpy as np
 from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node._base import NodeApiResponse
 from starlette.testclient import TestClient
@@ -31,6 +30,7 @@ from connector.endpoint.upstream import Upstream
 from features.pipeline import FeaturePipeline
 from hybridrank.config import ClusterConfig, FeedbackConfig, IndexConfig, Settings
 from ltr.ranking import LearnedRanker
+from tests.support.stand_ins import ConstantEmbedder, SumModel
 
 CONFIGURED = "Basic " + base64.b64encode(b"svc:configured-secret").decode()
 APP = {"authorization": "ApiKey YXBwOmtleQ==", "es-security-runas-user": "bob"}
@@ -116,20 +116,6 @@ class RecordingNode(BaseNode):
         pass
 
 
-class SumModel:
-    """A stand-in for a trained model: the row's sum (NaN as 0)."""
-
-    model_id = "sum"
-
-    def score(self, matrix: np.ndarray) -> np.ndarray:
-        return np.nansum(matrix, axis=1)
-
-
-class FakeEmbedder:
-    def encode_query(self, text: str) -> np.ndarray:
-        return np.array([1.0, 0.0], dtype=np.float32)
-
-
 @contextlib.contextmanager
 def _endpoint(home: Path) -> Iterator[TestClient]:
     # the configured identity, also as user:password@ in the URL: neither may reach a request made for an app
@@ -141,7 +127,7 @@ def _endpoint(home: Path) -> Iterator[TestClient]:
     pipeline = FeaturePipeline.from_config(CONFIG)
     holder = RankerHolder(settings.indices, resolver=lambda index, variant: "sum",
                           loader=lambda index, model: LearnedRanker(SumModel(), pipeline, box[0].caller_client()))
-    endpoint = Endpoint(settings, embedder=FakeEmbedder(), holder=holder, warm_up=False,  # type: ignore[arg-type]
+    endpoint = Endpoint(settings, embedder=ConstantEmbedder(), holder=holder, warm_up=False,  # type: ignore[arg-type]
                         upstream_transport=httpx.MockTransport(_upstream),
                         caller_client_factory=lambda: make_client(settings, anonymous=True, node_class=RecordingNode))
     box.append(endpoint)
