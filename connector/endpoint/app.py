@@ -88,7 +88,7 @@ class Endpoint(EndpointState):
             await to_thread.run_sync(self.embedder.encode_query, "warm up")
             await to_thread.run_sync(self._load_serving_rankers)
         await self.events.start()
-        log.info("endpoint ready", extra={"upstream": self.upstream_url, "profiles": sorted(self.profiles),
+        log.info("endpoint ready", extra={"upstream": self.upstream.base_url, "profiles": sorted(self.profiles),
                                           "rankers": self.holder.describe(), "spool": str(self.events.spool_dir),
                                           "query_runtime": self.embedder.active_query_runtime
                                           if self.warm_up and self.profiles else "not loaded"})

@@ -20,7 +20,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connector.credentials import Credentials
+from connector.credentials import Credentials, without_userinfo
 from connector.endpoint.auth import AuthRejected, Principal
 from connector.endpoint.outcome import Outcome, finish, json_response
 from connector.endpoint.state import EndpointState
@@ -81,7 +81,9 @@ async def metrics_route(state: EndpointState, request: Request) -> Response:
 
 
 async def health_route(state: EndpointState, request: Request) -> Response:
-    body = {"upstream": state.upstream_url, "profiles": sorted(state.profiles), "rankers": state.holder.describe()}
+    # open to anyone: the upstream is named without any user:password@ it was configured with
+    body = {"upstream": without_userinfo(state.upstream_url), "profiles": sorted(state.profiles),
+            "rankers": state.holder.describe()}
     return json_response(request, body, 200)
 
 

@@ -147,6 +147,7 @@ def _requests(client: TestClient, headers: dict[str, str]) -> None:
     assert multi.status_code == 200 and len(multi.json()["responses"]) == 2
     written = client.put("/docs/_doc/1", json={"title": "t"}, headers=headers)
     assert written.status_code == 201
+    assert client.get("/_hybridrank/health").json()["upstream"] == "http://127.0.0.1:9"  # no user:password@
 
 
 def test_every_request_for_an_app_carries_its_credentials_and_never_the_configured_ones(tmp_path: Path) -> None:
