@@ -36,6 +36,7 @@ ROLES: dict[str, dict[str, Any]] = {
     "sec_write": {"indices": [{"names": ["sec-*"], "privileges": ["read", "write", "create_index"]}]},
     "sec_clicks": {"indices": [{"names": [EVENTS_INDEX], "privileges": ["create_doc"]}]},
     "sec_monitor": {"cluster": ["monitor"]},
+    "sec_run_as": {"run_as": ["only_a", "clicker"]},
 }
 # user -> roles
 USERS: dict[str, tuple[str, ...]] = {
@@ -44,6 +45,7 @@ USERS: dict[str, tuple[str, ...]] = {
     "writer": ("sec_write",),
     "clicker": ("sec_clicks",),
     "ops": ("sec_monitor",),
+    "runner": ("sec_run_as",),  # acts as only_a or clicker with es-security-runas-user
 }
 
 _node: LocalElasticsearch | None = None

@@ -2,9 +2,10 @@
 
 Apps are the official client pointed at the endpoint, as file-realm users (``tests.support.secure_node``):
 ``reader`` reads ``sec-*``, ``only_a`` reads ``sec-a-*``, ``writer`` may write, ``clicker`` may add
-documents to the events index, ``ops`` has ``monitor``. What the endpoint answers for another's
-credentials, or none, is what Elasticsearch itself answers to them. Searches are ranked by a stand-in
-learned model, so the exact-score search of the window runs too, on the app's credentials.
+documents to the events index, ``ops`` has ``monitor``, ``runner`` may run as ``only_a`` or
+``clicker``. What the endpoint answers for another's credentials, or none, is what Elasticsearch
+itself answers to them. Searches are ranked by a stand-in learned model, so the exact-score search
+of the window runs too, on the app's credentials.
 """
 
 from __future__ import annotations
@@ -78,9 +79,11 @@ def endpoint(node: LocalElasticsearch, admin: Elasticsearch, tmp_path_factory: p
         yield server.url
 
 
-def _client(url: str, user: str | None = None, password: str = PASSWORD) -> Elasticsearch:
+def _client(url: str, user: str | None = None, password: str = PASSWORD, *,
+            run_as: str | None = None) -> Elasticsearch:
     auth: dict[str, Any] = {"basic_auth": (user, password)} if user else {}
-    return Elasticsearch(url, request_timeout=30, max_retries=0, **auth)
+    headers = {"es-security-runas-user": run_as} if run_as else None
+    return Elasticsearch(url, request_timeout=30, max_retries=0, headers=headers, **auth)
 
 
 def _refusal(call: Callable[[Elasticsearch], Any], client: Elasticsearch) -> ApiError:
@@ -175,3 +178,14 @@ def test_the_anonymous_check_does_not_open_the_routes_to_a_wrong_password(endpoi
     assert wrong.status_code == 401
     assert wrong.json()["error"]["reason"] == \
         "unable to authenticate user [clicker] for REST request [/_hybridrank/events]"
+
+
+def test_run_as_reaches_elasticsearch_on_every_request(endpoint: str, node: LocalElasticsearch) -> None:
+    via, direct = _client(endpoint, "runner", run_as="only_a"), _client(node.url, "runner", run_as="only_a")
+    response = via.search(index=INDEX_A, query=QUERY)  # runner alone reads nothing: only_a's rights apply
+    assert response.meta.headers["X-Hybridrank-Ranker"] == "model:sum"  # the exact-score search too
+    assert "X-Hybridrank-Fallback" not in response.meta.headers
+    _same_refusal(lambda c: c.search(index=INDEX_B, query=QUERY), via, direct, AuthorizationException)
+    posted = httpx.post(f"{endpoint}/_hybridrank/events", json={"request_id": "run-as", "doc_id": "d"},
+                        auth=_basic("runner"), headers={"es-security-runas-user": "clicker"})
+    assert posted.status_code == 202  # the privilege and the principal are clicker's

@@ -58,7 +58,9 @@ class FakeSecurity:
             return httpx.Response(401, headers={"WWW-Authenticate": CHALLENGE},
                                   json={"error": {"type": "security_exception", "reason": reason}, "status": 401})
         if request.url.path == "/_security/_authenticate":
-            return httpx.Response(200, json={"username": user, "roles": [f"{user}_role"],
+            key = {"api_key": {"id": "k1", "name": "app"}} if request.headers["authorization"].startswith("ApiKey") \
+                else {}
+            return httpx.Response(200, json={"username": user, "roles": [f"{user}_role"], **key,
                                              "authentication_realm": {"name": "file1", "type": "file"}})
         asked = json.loads(request.content)
         wanted = set(asked.get("cluster", [])) | {p for item in asked.get("index", []) for p in item["privileges"]}
@@ -68,6 +70,8 @@ class FakeSecurity:
 
     @staticmethod
     def _user(header: str | None) -> str | None:
+        if header == "ApiKey clicker-key":
+            return "clicker"
         if not header or not header.startswith("Basic "):
             return None
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
@@ -137,6 +141,12 @@ def test_an_allowed_caller_is_accepted_and_its_events_carry_it(client: TestClien
     calls = len(fake.calls)
     assert client.post("/_hybridrank/events", json=CLICK, headers=basic("clicker")).status_code == 202
     assert len(fake.calls) == calls  # answered from the cache
+
+
+def test_an_api_key_is_a_source_of_its_own(client: TestClient, tmp_path: Path) -> None:
+    keyed = client.post("/_hybridrank/events", json=CLICK, headers={"authorization": "ApiKey clicker-key"})
+    assert keyed.status_code == 202
+    assert [e["principal"] for e in _spooled(tmp_path)] == ["clicker/api_key/k1"]
 
 
 def test_a_principal_in_the_body_is_refused(client: TestClient) -> None:
