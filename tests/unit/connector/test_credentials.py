@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -72,3 +74,20 @@ def test_a_client_with_its_own_credentials_cannot_act_for_a_caller() -> None:
 ])
 def test_urls_lose_their_userinfo(url: str, bare: str) -> None:
     assert without_userinfo(url) == bare
+
+
+def test_the_endpoint_builds_clients_without_the_configured_credentials() -> None:
+    """Read from the source: every client the endpoint builds itself acts for apps, so each is anonymous
+    (its own work, shipping events, builds its client in ``connector.events``)."""
+    endpoint = Path(__file__).resolve().parents[3] / "connector" / "endpoint"
+    calls = [(path.name, node) for path in sorted(endpoint.glob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and _called(node) == "make_client"]
+    assert calls  # the caller client is built here
+    for name, call in calls:
+        anonymous = [kw for kw in call.keywords if kw.arg == "anonymous"]
+        assert anonymous and isinstance(anonymous[0].value, ast.Constant) and anonymous[0].value.value is True, name
+
+
+def _called(call: ast.Call) -> str | None:
+    return getattr(call.func, "id", getattr(call.func, "attr", None))
