@@ -171,7 +171,7 @@ def _gated_promotion(settings: Settings, collection: Collection, index_name: str
         with console.status(f"promotion gate for {model_id}: scoring it and the baselines on the {split} queries"):
             promotion = promote_model(settings, index_name, model_id, variant, held_out=held_out)
     except PromotionRefused as refused:
-        echo(f"NOT PROMOTED: {refused}")
+        echo(str(refused))
         return False
     echo(promotion.gate.summary())
     console.print(f"promoted {escape(model_id)} to serve index {index_name} variant {variant}"
