@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hybridrank.cli.main import cli
@@ -23,7 +24,9 @@ def test_promote_and_train_help_describe_the_gate() -> None:
         assert "best baseline" in result.output and "one-sided" in result.output
 
 
-def test_promote_is_refused_without_held_out_judgments_and_force_says_so_loudly(tmp_path: Path) -> None:
+def test_promote_is_refused_without_held_out_judgments_and_force_says_so_loudly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HYBRIDRANK_HOME", raising=False)  # the config's private home, not the environment's
     config = tmp_path / "hybridrank.toml"
     config.write_text(f'home = "{tmp_path / "home"}"\ncompile_models = false\n\n'
                       f"[indices.idx]\nfeatures = {json.dumps(NAMES)}\n", encoding="utf-8")
