@@ -88,7 +88,8 @@ class GateResult:
             line += f"; {self.numbers()}"
         line += f"; held-out judgments: {self.source}"
         if self.excluded_training_queries:
-            line += f" ({self.excluded_training_queries} training queries left out)"
+            n = self.excluded_training_queries
+            line += f" ({n} training quer{'y' if n == 1 else 'ies'} left out)"
         return line + (" -- PROMOTED ANYWAY (--force)" if self.forced and not self.passed else "")
 
     def to_dict(self) -> dict[str, Any]:
