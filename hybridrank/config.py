@@ -161,6 +161,38 @@ class AuthConfig(_Strict):
                                   "expired less than this long ago still holds (events keep being accepted).")
 
 
+BaselineOrder = Literal["bm25", "knn", "es", "rrf", "linear"]  # connector.retrieval.retriever.MODES
+DEFAULT_GATE_BASELINES: tuple[BaselineOrder, ...] = ("bm25", "es", "rrf", "linear")
+
+
+class GateConfig(_Strict):
+    """The promotion gate (``ltr.training.gate``): a model serves an index only if it beats the best
+    baseline order on held-out judged queries of that index. The rule: promote iff
+    ``mean(model) - mean(best baseline) > 0`` on ``metric`` and the paired test's one-sided p < ``alpha``."""
+
+    metric: Literal["ndcg@10", "mrr@10", "recall@100"] = Field(
+        "ndcg@10", description="The metric the model and the baselines are compared on (per query, ranx).")
+    alpha: float = Field(
+        0.05, gt=0, le=1, description="The model must be better with a one-sided paired p below this; "
+        "1.0 = ahead on the mean is enough.")
+    stat_test: Literal["student", "fisher"] = Field(
+        "student", description="The paired test, as `hybridrank evaluate --stat-test`: Student's t or "
+        "Fisher's randomization test.")
+    baselines: list[BaselineOrder] = Field(
+        default_factory=lambda: list(DEFAULT_GATE_BASELINES),
+        description="Orders the model must beat the best of: RRF and linear fusion (the endpoint's hybrid "
+        "order), BM25 and Elasticsearch's own query+knn sum; all from the same legs (es: one more search).")
+    min_queries: int = Field(
+        20, ge=2, description="Fewer held-out judged queries than this is no evidence: the gate refuses.")
+
+    @field_validator("baselines")
+    @classmethod
+    def _some_baseline(cls, value: list[BaselineOrder]) -> list[BaselineOrder]:
+        if not value:
+            raise ValueError("at least one baseline is required")
+        return list(dict.fromkeys(value))
+
+
 class Settings(_Strict):
     """The whole configuration."""
 
@@ -170,6 +202,7 @@ class Settings(_Strict):
     indices: dict[str, IndexConfig] = Field(default_factory=dict)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
     compile_models: bool = Field(True, description="The endpoint scores LightGBM models as native code "
                                  "(lleaves; built in the background, cached in <home>/compiled, checked "
                                  "against LightGBM); false = LightGBM's own predict.")

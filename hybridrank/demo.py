@@ -3,13 +3,17 @@
 1. start the managed local Elasticsearch (or use ``ES_URL``),
 2. create the index and load the corpus (embedding cached on disk, so a re-run is quick),
 3. retrieve the test split once and evaluate every retrieval mode,
-4. log features and train LightGBM (and ListNet) on the train split, promote the LightGBM model to
-   serve the index, and add both to the table; a collection without a train split gets 5-fold CV,
+4. log features and train LightGBM (and ListNet) on the train split, put the LightGBM model through the
+   promotion gate (``ltr.training.gate``: it must beat the best of BM25, ES query+knn, RRF and linear
+   fusion on the held-out test queries) to serve the index, and add both to the table; a collection
+   without a train split gets 5-fold CV (nothing is promoted),
 5. print the table and write every number to ``runs/<collection>/evaluation.json``,
 6. close the feedback loop through the real endpoint (``ltr.clicks.feedback_loop``): simulated users search
    and click (an A/B/C of es / hybrid / rrf order on the train queries) -> ``clicks aggregate`` ->
-   a ranker trained from the clicks alone, scored on the test qrels -> an interleaving experiment of
-   BM25 order vs the promoted LightGBM -> its report (``runs/<collection>/ab-report.html``).
+   a ranker trained from the clicks alone, scored on the test qrels and put through the same gate for the
+   variant ``clicks`` (on SciFact it is usually refused: the demo says so and goes on) -> an interleaving
+   experiment of BM25 order vs the model serving the index (linear fusion if the gate let none serve) ->
+   its report (``runs/<collection>/ab-report.html``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
     from hybridrank.config import Settings
     from ltr.evaluation.datasets import Collection
     from ltr.evaluation.metrics import RunDict
+
+
+CLICKS_VARIANT = "clicks"  # the variant the click-trained ranker is gated for
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,9 @@ def run_demo(settings: Settings, options: DemoOptions, *, echo: Callable[[str], 
     runs = {mode: run_from_windows(w, remove_query_doc=remove_query_doc) for mode, w in windows.items()}
 
     console.rule("[bold]4. Learned rankers")
+    settings = settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"url": url})})
     runs.update(_learned_runs(settings, collection, index_name, retriever, split, train_split,
-                              remove_query_doc, out, console))
+                              remove_query_doc, out, console, echo=echo))
 
     result = evaluate_runs(qrels, runs, baseline="bm25")
     result.meta.update({"collection": collection.name, "split": split, "index": index_name,
@@ -125,10 +133,9 @@ def run_demo(settings: Settings, options: DemoOptions, *, echo: Callable[[str], 
         console.print(f"no '{train_split}' split: the feedback loop needs one (its clicks train, {split} judges)")
         return
     console.rule("[bold]5. The feedback loop: simulated users → clicks → click-trained ranker → experiment")
-    _feedback_loop(settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"url": url})}),
-                   collection, index_name, embedder, split, train_split, runs, out, console,
+    _feedback_loop(settings, collection, index_name, embedder, split, train_split, runs, out, console,
                    loop_sessions=options.loop_sessions, experiment_sessions=options.experiment_sessions,
-                   echo=echo)
+                   remove_query_doc=remove_query_doc, echo=echo)
 
 
 def _ensure_cluster(settings: Settings, console: Console) -> str:
@@ -149,14 +156,38 @@ def _corpus_ids(collection: Collection) -> set[str]:
     return {str(doc["_id"]) for doc in collection.iter_corpus()}
 
 
+def _gated_promotion(settings: Settings, collection: Collection, index_name: str, model_id: str, variant: str,
+                     split: str, remove_query_doc: bool, console: Console, echo: Callable[[str], None]) -> bool:
+    """Put ``model_id`` through the promotion gate on the ``split`` qrels for (index, variant); a refusal is
+    reported with its numbers (and stored with the model) and the demo goes on. True if it now serves."""
+    from rich.markup import escape
+
+    from hybridrank.errors import PromotionRefused
+    from ltr.evaluation.held_out import QrelsHeldOut
+    from ltr.training.promotion import promote_model
+
+    held_out = QrelsHeldOut(str(collection.path), split, remove_query_doc=remove_query_doc)
+    try:
+        with console.status(f"promotion gate for {model_id}: scoring it and the baselines on the {split} queries"):
+            promotion = promote_model(settings, index_name, model_id, variant, held_out=held_out)
+    except PromotionRefused as refused:
+        echo(str(refused))
+        return False
+    echo(promotion.gate.summary())
+    console.print(f"promoted {escape(model_id)} to serve index {index_name} variant {variant}"
+                  + (f"; {escape(promotion.compiled)}" if promotion.compiled else ""))
+    return True
+
+
 def _learned_runs(settings: Settings, collection: Collection, index_name: str, retriever: Retriever, split: str,
-                  train_split: str, remove_query_doc: bool, out: Path, console: Console) -> dict[str, RunDict]:
-    """LightGBM and ListNet on ``train_split`` scored on ``split``; 5-fold CV when there is no train split."""
+                  train_split: str, remove_query_doc: bool, out: Path, console: Console, *,
+                  echo: Callable[[str], None]) -> dict[str, RunDict]:
+    """LightGBM and ListNet on ``train_split`` scored on ``split`` (LightGBM through the promotion gate);
+    5-fold CV when there is no train split."""
     from datetime import UTC, datetime
 
     from ltr.evaluation.learned import cross_validated_run, log_split, model_scores, run_from_scores
-    from ltr.training.promotion import promote_model
-    from ltr.training.registry import ModelRegistry
+    from ltr.training.registry import DEFAULT_VARIANT, ModelRegistry
     from ltr.training.train import TrainConfig, train_model
 
     moment = datetime.now(UTC)
@@ -177,10 +208,8 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
         console.print(f"trained {model_type} {result.contract.model_id} on {result.train_queries} queries "
                       f"-> {result.model_dir}")
         if model_type == "lightgbm":
-            with console.status("checking the model and compiling it for the endpoint"):
-                promotion = promote_model(settings, index_name, result.contract.model_id)
-            console.print(f"promoted {result.contract.model_id} to serve index {index_name}"
-                          + (f"; {promotion.compiled}" if promotion.compiled else ""))
+            _gated_promotion(settings, collection, index_name, result.contract.model_id, DEFAULT_VARIANT, split,
+                             remove_query_doc, console, echo)
         runs[model_type] = run_from_scores(test_log, model_scores(result.model_dir, test_log),
                                            remove_query_doc=remove_query_doc)
     return runs
@@ -188,7 +217,8 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
 
 def _feedback_loop(settings: Settings, collection: Collection, index_name: str, embedder: Any, split: str,
                    train_split: str, runs: dict[str, RunDict], out: Path, console: Console, *,
-                   loop_sessions: int, experiment_sessions: int, echo: Callable[[str], None]) -> None:
+                   loop_sessions: int, experiment_sessions: int, remove_query_doc: bool,
+                   echo: Callable[[str], None]) -> None:
     from datetime import UTC, datetime
 
     from rich.table import Table
@@ -201,8 +231,9 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
     from ltr.evaluation.metrics import evaluate_runs
     from ltr.experiments.report import render_report
     from ltr.experiments.stats import compute_stats
+    from ltr.training.contract import ModelContract
     from ltr.training.feature_log import read_feature_log
-    from ltr.training.registry import ModelRegistry
+    from ltr.training.registry import DEFAULT_VARIANT, ModelRegistry
     from ltr.training.train import TrainConfig
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -242,15 +273,26 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
                                baseline="linear", metrics=("ndcg@10",))
         console.print(versus.table(title=f"a ranker trained from simulated clicks only ({trained.contract.model_id}) "
                                          f"on the {split} qrels"))
+        # the click-trained ranker would serve the variant "clicks"; nothing later depends on it serving
+        _gated_promotion(settings, collection, index_name, trained.contract.model_id, CLICKS_VARIANT, split,
+                         remove_query_doc, console, echo)
 
-        experiment = loop.experiment(f"demo-interleave-{stamp}", "interleave",
-                                     [("bm25", "es"), ("lightgbm", "variant:default")])
+        serving = registry.serving(index_name, DEFAULT_VARIANT)
+        if serving:  # this run's LightGBM if the gate passed it, else whatever served before
+            model_type = ModelContract.read(registry.model_dir(index_name, serving)).model_type
+            challenger = (model_type, f"variant:{DEFAULT_VARIANT}")
+            echo(f"interleaving BM25 order vs the model serving {index_name}: {serving}")
+        else:
+            challenger = ("linear", "hybrid")
+            echo(f"no model serves {index_name} (the gate let none through): interleaving BM25 order vs "
+                 "linear fusion instead")
+        experiment = loop.experiment(f"demo-interleave-{stamp}", "interleave", [("bm25", "es"), challenger])
         loop.simulate(split, experiment_sessions, users=200, seed=2)
         ab_impressions, _ = loop.impressions(experiment.id)
         loop.stop_experiments()
     report = compute_stats(ab_impressions, experiment)
     html = render_report(report, out / "ab-report.html")
-    echo(f"interleaving BM25 order vs the promoted LightGBM: {report.verdict}")
+    echo(f"interleaving BM25 order vs {challenger[0]}: {report.verdict}")
     echo(f"experiment report: {html}")
 
 

@@ -12,7 +12,9 @@ The tree (catch the narrowest one you can handle)::
     ├── DataError                an input file (documents, queries, qrels) is unreadable or malformed
     ├── EmbeddingError           the embedding model cannot be loaded or gives the wrong dimension
     └── ModelError               a ranking model is missing, corrupt, or its contract disagrees
-        └── ContractMismatch     the model was trained on other features than the live config
+        ├── ContractMismatch     the model was trained on other features than the live config
+        └── PromotionRefused     the promotion gate refused the model (not better than the best fusion
+                                 on held-out queries, or no held-out judgments to tell)
 
 The CLI turns these into ``click.ClickException`` (exit 1); the HTTP endpoint turns them into
 Elasticsearch-shaped error bodies.
@@ -76,3 +78,12 @@ class ModelError(HybridRankError):
 
 class ContractMismatch(ModelError):
     """A model's feature contract disagrees with the live feature configuration."""
+
+
+class PromotionRefused(ModelError):
+    """The promotion gate refused the model; ``gate`` is the decision with its numbers
+    (``ltr.training.gate.GateResult``), already stored with the model. ``--force`` overrides it."""
+
+    def __init__(self, message: str, gate: object) -> None:
+        super().__init__(message)
+        self.gate = gate

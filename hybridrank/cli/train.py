@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hybridrank.cli.models import GATE_HELP, gate_lines, gate_options, held_out_from
 from hybridrank.cli.support import handle_errors, parse_request_time, progress_bar, settings_from
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from hybridrank.config import Settings
+    from ltr.evaluation.held_out import HeldOutSource
     from ltr.training.registry import ModelRegistry
     from ltr.training.train import TrainConfig, TrainResult
 
@@ -36,7 +38,8 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
     return params
 
 
-@click.command()
+@click.command(epilog=GATE_HELP + " With --register and --collection, the gate judges the model on that "
+               "collection's --held-out-split (default test).")
 @click.option("--collection", default=None, help="Collection folder (BEIR layout) or beir:<name>.")
 @click.option("--index", "index_name", required=True, help="Index the collection was loaded into.")
 @click.option("--train-split", default="train", show_default=True, help="Qrels split to train on.")
@@ -48,7 +51,8 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Model directory to write (default: the model store <home>/models/<index>/<model id>).")
 @click.option("--register", is_flag=True,
-              help="Put the model in the store (if --out is elsewhere) and promote it to serve the index.")
+              help="Put the model in the store (if --out is elsewhere) and promote it to serve the index, if "
+              "it passes the promotion gate (see below).")
 @click.option("--variant", default="default", show_default=True, help="Variant promoted by --register.")
 @click.option("--window", type=click.IntRange(1, 10_000), default=None, help="Candidate window per leg.")
 @click.option("--limit-queries", type=click.IntRange(1), default=None, help="Train on the first N queries only.")
@@ -75,13 +79,15 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               help="With --from-events: only events at or after (ISO-8601).")
 @click.option("--until", callback=parse_request_time, default=None,
               help="With --from-events: only events before (ISO-8601).")
+@gate_options
 @click.pass_context
 @handle_errors
 def train(ctx: click.Context, collection: str | None, index_name: str, train_split: str,
           features_log: Path | None, valid_fraction: float, model_type: str, out: Path | None, register: bool,
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
-          refit: bool, from_events: bool, labels: str, since: datetime | None, until: datetime | None) -> None:
+          refit: bool, from_events: bool, labels: str, since: datetime | None, until: datetime | None,
+          **gate: Any) -> None:
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
 
@@ -102,7 +108,8 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
         result = _train_from_events(settings, console, index_name, out=out, config=cfg, labels=labels,
                                     since=since, until=until, register=register)
         _report(console, result, model_type, title="validation (click labels of the later period)")
-        _finish(settings, console, registry, result, index_name, register=register, variant=variant)
+        _finish(settings, console, registry, result, index_name, register=register, variant=variant,
+                held_out=held_out_from(gate), force=gate["force"])
         return
     if features_log is None and collection is None:
         raise click.UsageError("give --collection (to log features now), --features-log, or --from-events")
@@ -126,7 +133,8 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
                              training_meta={"features_log": str(features_log) if features_log else None},
                              model_store=lambda model_id: registry.model_dir(index_name, model_id))
     _report(console, result, model_type, title="validation (judgments inside the candidate windows)")
-    _finish(settings, console, registry, result, index_name, register=register, variant=variant)
+    _finish(settings, console, registry, result, index_name, register=register, variant=variant,
+            held_out=held_out_from(gate, default_collection=collection), force=gate["force"])
 
 
 def _train_from_events(settings: Settings, console: Console, index_name: str, *, out: Path | None,
@@ -174,17 +182,23 @@ def _report(console: Console, result: TrainResult, model_type: str, *, title: st
 
 
 def _finish(settings: Settings, console: Console, registry: ModelRegistry, result: TrainResult, index_name: str,
-            *, register: bool, variant: str) -> None:
+            *, register: bool, variant: str, held_out: HeldOutSource | None, force: bool) -> None:
     from ltr.training.promotion import promote_model, store_model
 
-    if register:
-        store_model(registry, index_name, result.contract.model_id, result.model_dir)
-        with console.status("checking the model and compiling it for the endpoint"):
-            # loads the stored copy: checksum, contract against the live features, then compiles
-            promotion = promote_model(settings, index_name, result.contract.model_id, variant)
-        change = promotion.change
-        console.print(f"promoted {change.current} to serve index {index_name!r} variant {variant!r}"
-                      + (f" (was {change.previous})" if change.previous else ""))
-        if promotion.compiled:
-            console.print(promotion.compiled)
-    console.print(f"model {result.contract.model_id} written to {result.model_dir}")
+    model_id = result.contract.model_id
+    if not register:
+        console.print(f"model {model_id} written to {result.model_dir}")
+        return
+    stored = store_model(registry, index_name, model_id, result.model_dir)
+    console.print(f"model {model_id} written to {result.model_dir}"
+                  + (f" (stored as {stored})" if stored.resolve() != result.model_dir.resolve() else ""))
+    # loads the stored copy: contract against the live features, the gate, checksum, then compiles
+    promotion = promote_model(settings, index_name, model_id, variant, held_out=held_out, force=force,
+                              say=console.print)
+    for line in gate_lines(promotion.gate):
+        console.print(line)
+    change = promotion.change
+    console.print(f"promoted {change.current} to serve index {index_name!r} variant {variant!r}"
+                  + (f" (was {change.previous})" if change.previous else ""))
+    if promotion.compiled:
+        console.print(promotion.compiled)

@@ -40,7 +40,8 @@ def log_split(retriever: Retriever, collection: Collection, split: str, out: Pat
     judgments = Judgments(collection.qrels(split), name=f"{collection.name}:{split}")
     log_features(retriever, FeaturePipeline.from_config(retriever.config), queries, judgments, out,
                  request_time=request_time, window=window, on_batch=on_batch,
-                 metadata={"collection": collection.name, "collection_name": collection.name, "split": split})
+                 metadata={"collection": collection.name, "collection_name": collection.name,
+                           "collection_path": str(collection.path), "split": split})
     return read_feature_log(out)
 
 

@@ -25,6 +25,7 @@ from ltr.training.lambdarank import train_lambdarank
 from ltr.training.listnet import train_listnet
 from ltr.training.model import IMPORTANCE_PNG, MODEL_FILES, write_model_dir
 from ltr.training.training_data import TrainingData, prepare, split_queries
+from ltr.training.training_queries import write_training_queries
 
 if TYPE_CHECKING:
     from ltr.training.feature_log import FeatureLog
@@ -119,8 +120,11 @@ def train_model(
     )
     importance = sorted(zip(data.feature_names, gains, strict=True), key=lambda t: -t[1])
     target = Path(out_dir) if out_dir is not None else (model_store(model_id) if model_store else Path(model_id))
-    write_model_dir(target, contract, save,
-                    extras=lambda d: plot_importance(importance, d / IMPORTANCE_PNG, title=model_id))
+    def extras(model_dir: Path) -> None:
+        plot_importance(importance, model_dir / IMPORTANCE_PNG, title=model_id)
+        write_training_queries(model_dir, log)  # the promotion gate judges the model on other queries only
+
+    write_model_dir(target, contract, save, extras=extras)
     return TrainResult(target, contract, importance, data.dropped_queries, len(train_g), len(valid_g))
 
 

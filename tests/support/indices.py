@@ -55,17 +55,6 @@ def build_index(es: Elasticsearch, embedder: Any, shared: Path, name: str) -> No
 
 def judged_slice(shared: Path, n_queries: int, n_docs: int) -> list[dict[str, Any]]:
     """The relevant docs of SciFact's first ``n_queries`` test queries, padded with other docs to ``n_docs``."""
-    from ltr.evaluation.datasets import load_collection
+    from tests.support.collection_slices import collection_slice
 
-    coll = load_collection(str(shared / "scifact"))
-    qrels = coll.qrels("test")
-    wanted = {d for qid in coll.split_queries("test", limit=n_queries) for d in qrels[qid]}
-    docs: list[dict[str, Any]] = []
-    others: list[dict[str, Any]] = []
-    for doc in coll.iter_corpus():
-        if doc["_id"] in wanted:
-            docs.append(doc)
-        elif len(others) < n_docs:
-            others.append(doc)
-    assert len(docs) == len(wanted)
-    return docs + others[: n_docs - len(docs)]
+    return collection_slice(shared, "scifact", "test", n_queries, n_docs)[0]

@@ -132,18 +132,26 @@ def test_aggregate_writes_stats_that_load_back(events_index: tuple[str, dict[tup
     assert empty.exit_code == 1 and "no impressions" in empty.output
     assert load_click_stats(settings, INDEX) is not None
 
-    # train from the same events, register, and find the model serving
+    # train from the same events and register: the promotion gate, judging on the index's clicks, finds
+    # only the queries the model was trained on, so it refuses; forced, the model serves
     trained = CliRunner().invoke(cli, ["--config", str(config), "train", "--from-events", "--index", INDEX,
                                        "--labels", "debiased", "--cv-folds", "0", "--num-boost-round", "40",
-                                       "--param", "min_data_in_leaf=5", "--param", "num_threads=1", "--register"])
-    assert trained.exit_code == 0, trained.output
-    assert "promoted" in trained.output and "split by time" in trained.output
+                                       "--param", "min_data_in_leaf=5", "--param", "num_threads=1", "--register",
+                                       "--held-out-clicks"])
+    assert trained.exit_code == 1, trained.output
+    assert "split by time" in trained.output
+    assert "only 0 held-out judged queries" in trained.output and "(8 training queries left out)" in trained.output
     from ltr.training.contract import ModelContract
     from ltr.training.registry import ModelRegistry
 
     registry = ModelRegistry(settings.home)
+    assert registry.serving(INDEX) is None
+    [model] = registry.list_models(INDEX)
+    forced = CliRunner().invoke(cli, ["--config", str(config), "models", "promote", model.model_id, "--index", INDEX,
+                                      "--force"])
+    assert forced.exit_code == 0 and "WARNING: promoted by --force" in forced.output, forced.output
     serving = registry.serving(INDEX)
-    assert serving is not None
+    assert serving == model.model_id
     contract = ModelContract.read(registry.model_dir(INDEX, serving))
     assert contract.feature_names == default_names() and contract.training["labels"] == "debiased"
 

@@ -165,21 +165,35 @@ def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
     assert logged.exit_code == 0, logged.output
     assert f"for {N_TRAIN} queries" in logged.output
 
+    # the slice judges only N_TEST test queries: too few for the promotion gate, which refuses
+    held_out = ["--held-out-collection", str(shared_datasets / "scifact"), "--held-out-limit", str(N_TEST)]
     first = runner.invoke(cli, ["train", "--index", index, "--features-log", str(tmp_path / "log.parquet"),
-                                "--register"])
-    assert first.exit_code == 0, first.output
-    assert "NDCG@10" in first.output and "dense_cosine" in first.output and "promoted" in first.output
+                                "--register", *held_out])
+    assert first.exit_code == 1, first.output
+    assert "NDCG@10" in first.output and "dense_cosine" in first.output
+    assert f"only {N_TEST} held-out judged queries, the gate needs 20" in " ".join(first.output.split())
+    lgbm_id = json.loads(runner.invoke(cli, ["models", "list", "--index", index, "--json"]).output)[0]["model_id"]
+    # gating on the model's own training queries leaves none to judge it on
+    own = runner.invoke(cli, ["models", "promote", lgbm_id, "--index", index, "--held-out-collection",
+                              str(shared_datasets / "scifact"), "--held-out-split", "train",
+                              "--held-out-limit", str(N_TRAIN)])
+    assert own.exit_code == 1 and f"({N_TRAIN} training queries left out)" in " ".join(own.output.split())
+    pushed = runner.invoke(cli, ["models", "promote", lgbm_id, "--index", index, "--force"])
+    assert pushed.exit_code == 0, pushed.output
+    assert "WARNING: promoted by --force" in pushed.output
     # compiled before it serves, so the endpoint's swap finds the native code in the cache
-    assert "compiled for the endpoint" in first.output, first.output
+    assert "compiled for the endpoint" in pushed.output, pushed.output
     assert list((tmp_path / "home" / "compiled").glob("*.o"))
-    second = runner.invoke(cli, ["train", *common, "--model-type", "listnet", "--register"])
+    second = runner.invoke(cli, ["train", *common, "--model-type", "listnet", "--register", *held_out[2:],
+                                 "--force"])
     assert second.exit_code == 0, second.output
+    assert "promoted" in second.output and "WARNING: promoted by --force" in second.output
 
     listed = json.loads(runner.invoke(cli, ["models", "list", "--index", index, "--json"]).output)
     assert len(listed) == 2
     serving = [m for m in listed if m["serving"]]
     assert len(serving) == 1 and serving[0]["type"] == "listnet"
-    lgbm_id = next(m["model_id"] for m in listed if m["type"] == "lightgbm")
+    assert {m["gate"] for m in listed} == {"no held-out judgments (forced)"}
 
     shown = runner.invoke(cli, ["models", "show", "serving", "--index", index])
     assert shown.exit_code == 0, shown.output
@@ -189,7 +203,7 @@ def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
     assert back.exit_code == 0 and lgbm_id in back.output, back.output
     again = runner.invoke(cli, ["models", "rollback", "--index", index])
     assert again.exit_code == 1 and "nothing to roll back" in again.output
-    canary = runner.invoke(cli, ["models", "promote", lgbm_id, "--index", index, "--variant", "canary"])
+    canary = runner.invoke(cli, ["models", "promote", lgbm_id, "--index", index, "--variant", "canary", "--force"])
     assert canary.exit_code == 0 and "canary: now serving" in canary.output, canary.output
     assert "compiled for the endpoint" in canary.output  # from the cache the first promotion filled
 
@@ -209,6 +223,6 @@ def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
     # a model trained on other features refuses to be promoted for an index configured differently
     (tmp_path / "hybridrank.toml").write_text(f'[indices.{index}]\nfeatures = ["bm25_title", "dense_cosine"]\n')
     refused = runner.invoke(cli, ["--config", str(tmp_path / "hybridrank.toml"), "models", "promote", lgbm_id,
-                                  "--index", index])
+                                  "--index", index, "--force"])  # even forced: the contract is not the gate
     assert refused.exit_code == 1
     assert "feature 'bm25_text' missing from the live config" in refused.output

@@ -27,7 +27,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_model_directory_is_complete_and_learns(trained: Path) -> None:
     assert sorted(p.name for p in trained.iterdir()) == ["contract.json", "importance.png", "metrics.json",
-                                                         "model.txt"]
+                                                         "model.txt", "training-queries.json"]
+    recorded = json.loads((trained / "training-queries.json").read_text())
+    assert recorded["by"] == "id" and len(recorded["queries"]) == 40  # every query, validation ones too
     contract = json.loads((trained / "contract.json").read_text())
     assert contract["feature_names"] == NAMES and contract["missing_policy"] == "native_nan"
     assert contract["metrics"]["dropped_queries_no_relevant"] == 4

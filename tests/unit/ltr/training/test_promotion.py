@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from hybridrank.config import IndexConfig, Settings
-from hybridrank.errors import ContractMismatch
+from hybridrank.errors import ContractMismatch, PromotionRefused
+from ltr.training.gate import NO_HELD_OUT, GateResult, read_decisions
 from ltr.training.promotion import check_log_serves, promote_model, store_model
 from ltr.training.registry import ModelRegistry
 from ltr.training.train import TrainConfig, train_model
@@ -38,10 +39,29 @@ def test_a_model_trained_elsewhere_is_stored_then_promoted_and_a_mismatch_is_ref
     assert store_model(registry, "idx", model_id, stored) == stored  # already in the store: nothing copied
 
     with pytest.raises(ContractMismatch):
-        promote_model(_settings(settings.home, ["bm25_title"]), "idx", model_id)
+        promote_model(_settings(settings.home, ["bm25_title"]), "idx", model_id, force=True)
     assert registry.serving("idx", "default") is None  # a refused promotion changes nothing
+    assert read_decisions(stored) == []  # the contract is checked before the gate even runs
 
-    promotion = promote_model(settings, "idx", model_id, "b")
+    # no held-out judgments here (no Elasticsearch): only --force promotes, and the record says so
+    promotion = promote_model(settings, "idx", model_id, "b", force=True)
     assert (promotion.change.previous, promotion.change.current) == (None, model_id)
     assert promotion.compiled is None  # compile_models = false
     assert registry.serving("idx", "b") == model_id
+    assert promotion.gate.forced and promotion.gate.outcome == NO_HELD_OUT
+    assert read_decisions(stored)[-1]["forced"] is True
+
+
+def test_without_held_out_judgments_the_gate_refuses_and_says_so(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, list(NAMES))
+    registry = ModelRegistry(settings.home)
+    result = train_model(synthetic_log(), None, config=TrainConfig(num_boost_round=20),
+                         model_store=lambda model_id: registry.model_dir("idx", model_id))
+    model_id = result.contract.model_id
+    with pytest.raises(PromotionRefused, match="no held-out judgments were given") as refused:
+        promote_model(settings, "idx", model_id)
+    gate = refused.value.gate
+    assert isinstance(gate, GateResult) and gate.outcome == NO_HELD_OUT and "--force" in str(refused.value)
+    assert registry.serving("idx") is None  # never silently passed
+    [decision] = read_decisions(registry.model_dir("idx", model_id))
+    assert decision["outcome"] == NO_HELD_OUT and decision["forced"] is False and decision["index"] == "idx"
