@@ -89,7 +89,7 @@ class Load:
             traffic.add(Answer(started, time.monotonic() - started, TRANSPORT_ERROR))
             return None
         traffic.add(Answer(started, time.monotonic() - started, response.status_code,
-                           response.text[:300] if response.status_code >= 300 else ""))
+                           response.text[:2000] if response.status_code >= 300 else ""))
         return response
 
     def _search(self, worker: int) -> None:
