@@ -21,10 +21,11 @@ from elasticsearch import Elasticsearch
 from connector.endpoint.app import Endpoint
 from connector.endpoint.thread import ServerThread
 from connector.node.launcher import LocalElasticsearch
-from hybridrank.config import ClusterConfig, IndexConfig, Settings, load_settings
+from hybridrank.config import ClusterConfig, IndexConfig, Settings
 from tests.support.event_counts import duplicates, stored_event_ids
 from tests.support.fault_load import Load
 from tests.support.indices import build_index
+from tests.support.own_node import own_node
 
 KILL_PORT = 9281
 INDEX = "killed-docs"
@@ -33,12 +34,8 @@ EVENTS = "killed-events"
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[LocalElasticsearch]:
-    es_node = LocalElasticsearch.from_settings(load_settings(None), port=KILL_PORT, name="hybridrank-faults-kill")
-    es_node.start(wait_s=180)
-    try:
+    with own_node(KILL_PORT, "hybridrank-faults-kill") as es_node:
         yield es_node
-    finally:
-        es_node.stop()
 
 
 def sigkill(node: LocalElasticsearch) -> None:

@@ -20,11 +20,12 @@ from connector.endpoint.app import Endpoint
 from connector.endpoint.thread import ServerThread
 from connector.events.schema import click_event_id
 from connector.node.launcher import LocalElasticsearch
-from hybridrank.config import ClusterConfig, IndexConfig, Settings, load_settings
+from hybridrank.config import ClusterConfig, IndexConfig, Settings
 from ltr.clicks.impressions import read_impressions
 from ltr.clicks.simulated_users import PositionBasedModel
 from ltr.clicks.simulator import Simulator
 from tests.support.indices import build_index
+from tests.support.own_node import own_node
 
 OUTAGE_PORT = 9272
 INDEX = "outage-docs"
@@ -32,12 +33,8 @@ INDEX = "outage-docs"
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[LocalElasticsearch]:
-    es_node = LocalElasticsearch.from_settings(load_settings(None), port=OUTAGE_PORT, name="hybridrank-outage")
-    es_node.start(wait_s=180)
-    try:
+    with own_node(OUTAGE_PORT, "hybridrank-outage") as es_node:
         yield es_node
-    finally:
-        es_node.stop()
 
 
 def _count_clicks(client: Elasticsearch, events_index: str) -> int:
