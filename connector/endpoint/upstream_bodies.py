@@ -48,6 +48,20 @@ def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> B
     return hit_ids.ids_only(body, plan.index)
 
 
+def render_check(plan: SearchPlan) -> Body | None:
+    """The app's render-only keys alone, over no document, or None if it sent none.
+
+    The legs leave those keys out and the page fetch may not send them (an ``_mget``, or no page at
+    all), so Elasticsearch would never judge them: this search, sent beside the legs in the same
+    ``_msearch`` and free to run (``match_none``), lets it refuse what it would refuse in the app's own
+    search (``explain: null``, a malformed highlight...), and the endpoint then relays its answer.
+    """
+    keys = {k: plan.body[k] for k in (*_RENDER_ONLY, *_SHARED_CONTEXT) if k in plan.body}
+    if not any(k in keys for k in _RENDER_ONLY):
+        return None
+    return {**keys, "query": {"match_none": {}}, "size": 1, "track_total_hits": False}
+
+
 def needs_page_fetch(plan: SearchPlan) -> bool:
     """Whether the page's hits need more than ``_index``/``_id`` (source, highlight, fields...)."""
     if plan.body.get("_source", True) is not False:
