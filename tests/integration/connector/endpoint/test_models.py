@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,33 +23,12 @@ from connector.endpoint.app import Endpoint
 from connector.endpoint.thread import ServerThread
 from features.pipeline import FeaturePipeline
 from hybridrank.config import IndexConfig, Settings
-from ltr.training.contract import ModelContract
-from ltr.training.model import LIGHTGBM_FILE, write_model_dir
+from ltr.training.model import LIGHTGBM_FILE
 from ltr.training.registry import ModelRegistry
 from tests.support.indices import temporary_index
+from tests.support.synthetic_models import train_synthetic
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}
-
-
-def _train(pipeline: FeaturePipeline, target: str, scale: float, path: Path, model_id: str) -> None:
-    """A model whose score is (a step approximation of) the ``target`` feature, over ``[0, scale)``."""
-    import lightgbm as lgb
-
-    rng = np.random.default_rng(7)
-    x = rng.random((2000, len(pipeline.names))) * scale
-    y = x[:, pipeline.names.index(target)]
-    booster = lgb.train({"objective": "regression", "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5,
-                         "num_leaves": 63}, lgb.Dataset(x, y), num_boost_round=60)
-    contract = ModelContract(
-        model_id=model_id, model_type="lightgbm", model_file=LIGHTGBM_FILE, model_sha256="",
-        feature_names=pipeline.names, missing_policy="native_nan", feature_config_hash=pipeline.config_hash(),
-        feature_params=pipeline.feature_params(), context_params=pipeline.context_params(),
-        training={"synthetic": target}, library_versions={"lightgbm": lgb.__version__}, metrics={},
-        created_at=datetime.now(UTC).isoformat())
-    def save(model_file: Path) -> None:
-        booster.save_model(str(model_file))
-
-    write_model_dir(path, contract, save)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +46,8 @@ def _home_with_models(settings: Settings, index_name: str, home: Path,
     registry = ModelRegistry(home)
     pipeline = FeaturePipeline.from_config(config)
     for model_id, target in models.items():
-        _train(pipeline, target, 40.0 if target.startswith("bm25") else 1.0, registry.model_dir(index_name, model_id),
-               model_id)
+        train_synthetic(pipeline, target, 40.0 if target.startswith("bm25") else 1.0,
+                        registry.model_dir(index_name, model_id), model_id)
     return live, registry
 
 
