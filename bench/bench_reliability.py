@@ -7,7 +7,7 @@ own (``--port``, never a shared one), with a small profiled SciFact slice:
   ``--outage`` seconds (15), started again. Searches during the outage, how fast they fail, how soon they
   succeed once the node is back; clicks acknowledged vs stored.
 - ``endpoint_sigkill``: the same traffic; the endpoint is SIGKILLed mid-run and restarted over its spool.
-- ``spool_unwritable``: the spool's disk fills up (a 1 MiB tmpfs filled to the last byte when we may
+- ``spool_unwritable``: the spool's disk fills up (a 64 MiB tmpfs filled to the last byte when we may
   mount one, else ``RLIMIT_FSIZE`` on the endpoint); events must answer 503, searches keep working;
   then space comes back.
 - ``overload``: 200 concurrent clients (asyncio) for ``--overload-s`` seconds, with the configured
@@ -181,9 +181,9 @@ def endpoint_sigkill(bench: Bench) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def small_disk(path: Path) -> Iterator[bool]:
-    """A 1 MiB tmpfs at ``path`` if this process may mount one (root with CAP_SYS_ADMIN); yields whether."""
+    """A 64 MiB tmpfs at ``path`` if this process may mount one (root with CAP_SYS_ADMIN); yields whether."""
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(path)],
                              capture_output=True).returncode == 0
     try:
         yield mounted
@@ -193,18 +193,16 @@ def small_disk(path: Path) -> Iterator[bool]:
 
 
 def fill(path: Path) -> Path:
-    """Fill the filesystem of ``path`` to the last byte; the filler file."""
+    """Fill the filesystem of ``path`` to the last byte (ENOSPC); the filler file."""
     filler = path / "filler.bin"
-    with open(filler, "wb") as handle:
-        block = b"\0" * 4096
-        with contextlib.suppress(OSError):
-            while True:
-                handle.write(block)
-                handle.flush()
-        with contextlib.suppress(OSError):
-            while True:
-                handle.write(b"\0")
-                handle.flush()
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
     return filler
 
 
@@ -217,11 +215,11 @@ def spool_unwritable(bench: Bench, full_s: float) -> dict[str, Any]:
         try:
             with Load(lambda: endpoint.url, INDEX, searchers=5, pause_s=0.02) as load:
                 time.sleep(5)
-                full_at = time.monotonic()
                 if mounted:
                     filler = fill(disk)
                 else:
                     endpoint.limit_file_size(0)
+                full_at = time.monotonic()  # a write into a segment's last, partly used page may still fit
                 time.sleep(full_s)
                 freed_at = time.monotonic()
                 if filler is not None:
@@ -232,10 +230,10 @@ def spool_unwritable(bench: Bench, full_s: float) -> dict[str, Any]:
             counts = bench.stored(events, load.acknowledged)
         finally:
             endpoint.stop()
-    clicks_full = [a for a in load.clicks.snapshot() if full_at + 0.5 <= a.at < freed_at]
+    clicks_full = [a for a in load.clicks.snapshot() if full_at <= a.at < freed_at]
     searches_full = [a for a in load.searches.snapshot() if full_at <= a.at < freed_at]
     refused = [a for a in clicks_full if a.status == 503]
-    return outcome(load, counts, fault="ENOSPC on a full 1 MiB tmpfs" if mounted else "EFBIG (RLIMIT_FSIZE 0)",
+    return outcome(load, counts, fault="ENOSPC on a full 64 MiB tmpfs" if mounted else "EFBIG (RLIMIT_FSIZE 0)",
                    full_s=round(freed_at - full_at, 1),
                    clicks_while_full=dict(Counter(str(a.status) for a in clicks_full)),
                    refusals_es_shaped=all('"spool_write_exception"' in a.body for a in refused),
@@ -332,7 +330,9 @@ def model_hot_swap(bench: Bench) -> dict[str, Any]:
                 registry.promote(INDEX, bad)
                 time.sleep(3)
                 state = httpx.get(f"{endpoint.url}/_hybridrank/health", timeout=10).json()["rankers"]
-                refusals.append(state.get(f"{INDEX}/default", {}).get("refused", "not refused"))
+                slot = state.get(f"{INDEX}/default", {})
+                refusals.append(f"serving {slot.get('model')} ({slot.get('fallback') or 'no fallback'}); "
+                                f"refused: {slot.get('refused', 'nothing')}")
             registry.promote(INDEX, "m-next")
             swapped_at = time.monotonic()
             time.sleep(4)

@@ -72,7 +72,9 @@ class EndpointProcess:
     def start(self, timeout_s: float = 180.0) -> EndpointProcess:
         command = [sys.executable, "-c", "from hybridrank.cli.main import main; main()",
                    "--config", str(self.config), "serve", "--port", str(self.port), "--log-level", "warning"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # the config file says everything: no environment override of its home or cluster
+        overrides = ("HYBRIDRANK_HOME", "HYBRIDRANK_ES_URL", "ES_URL", "HYBRIDRANK_CONFIG")
+        env = {**{k: v for k, v in os.environ.items() if k not in overrides}, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
         self._reader.start()
