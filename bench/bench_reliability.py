@@ -253,14 +253,17 @@ async def _flood(url: str, clients: int, seconds: float) -> tuple[list[tuple[int
                 text = f"{QUERIES[(worker + n) % len(QUERIES)]} {worker % 17}"  # 102 distinct query texts
                 body = {"query": {"match": {"text": text}}, "size": 5}
                 started = time.monotonic()
+                retry_after = 0.0
                 try:
-                    status = (await client.post(f"{url}/{INDEX}/_search", json=body)).status_code
+                    response = await client.post(f"{url}/{INDEX}/_search", json=body)
+                    status = response.status_code
+                    retry_after = float(response.headers.get("retry-after", 0))
                 except httpx.HTTPError:
                     status = 0
                 results.append((status, time.monotonic() - started))
                 n += 1
                 if status == 429:
-                    await asyncio.sleep(0.1)  # a client honouring back-off, briefly
+                    await asyncio.sleep(retry_after)  # a client honouring Retry-After
 
         started = time.monotonic()
         await asyncio.gather(*(one(w) for w in range(clients)))
@@ -274,9 +277,9 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def overload(bench: Bench, clients: int, seconds: float) -> dict[str, Any]:
+def overload(bench: Bench, clients: int, seconds: float, limits: dict[str, Any]) -> dict[str, Any]:
     runs: dict[str, Any] = {}
-    for label, admission in (("admission_on", {}), ("admission_off", {"enabled": False})):
+    for label, admission in (("admission_on", limits), ("admission_off", {"enabled": False})):
         endpoint, _, _ = bench.endpoint(f"overload_{label}", admission=admission)
         endpoint.start()
         try:
@@ -297,7 +300,7 @@ def overload(bench: Bench, clients: int, seconds: float) -> dict[str, Any]:
     on = runs["admission_on"]
     return {"requests": on["requests"], "errors_by_status": on["errors_by_status"], "acknowledged": None,
             "stored": None, "duplicates": None, "recovery_s": None, "clients": clients, "seconds": seconds,
-            "admission": AdmissionConfig().model_dump(), **runs}
+            "admission": AdmissionConfig(**limits).model_dump(), **runs}
 
 
 def model_hot_swap(bench: Bench) -> dict[str, Any]:
@@ -397,9 +400,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--overload-s", type=float, default=30.0)
     parser.add_argument("--fuzz", type=int, default=5000)
+    parser.add_argument("--admission", default="", help="overload only: admission limits to try instead of the "
+                        "defaults, e.g. max_in_flight=8,max_queued=16,queue_timeout_s=1")
     parser.add_argument("--only", nargs="*", default=None, help="scenario names to run (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "reliability.json")
     args = parser.parse_args()
+    limits = {k: float(v) if "." in v else int(v) for k, v in (p.split("=") for p in args.admission.split(",") if p)}
 
     node = LocalElasticsearch.from_settings(load_settings(None), port=args.port, name="hybridrank-bench-reliability")
     node.start(wait_s=180)
@@ -415,7 +421,7 @@ def main() -> None:
         "endpoint_sigkill": lambda: endpoint_sigkill(bench),
         "spool_unwritable": lambda: spool_unwritable(bench, args.full_s),
         "model_hot_swap": lambda: model_hot_swap(bench),
-        "overload": lambda: overload(bench, args.clients, args.overload_s),
+        "overload": lambda: overload(bench, args.clients, args.overload_s, limits),
         "es_sigkill": lambda: es_sigkill(bench, args.outage),  # last but fuzz: it restarts the node
     }
     try:
