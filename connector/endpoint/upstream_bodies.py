@@ -57,9 +57,19 @@ def render_check(plan: SearchPlan) -> Body | None:
     search (``explain: null``, a malformed highlight...), and the endpoint then relays its answer.
     """
     keys = {k: plan.body[k] for k in (*_RENDER_ONLY, *_SHARED_CONTEXT) if k in plan.body}
-    if not any(k in keys for k in _RENDER_ONLY):
-        return None
+    if not any(k in keys for k in _RENDER_ONLY if k != "_source") and _plain_source(keys.get("_source", True)):
+        return None  # the common case costs nothing: a well-formed ``_source`` alone needs no check
     return {**keys, "query": {"match_none": {}}, "size": 1, "track_total_hits": False}
+
+
+def _plain_source(value: object) -> bool:
+    """A ``_source`` Elasticsearch always accepts: a flag, field patterns, or includes/excludes of them."""
+    def patterns(v: object) -> bool:
+        return isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+
+    if isinstance(value, bool) or patterns(value):
+        return True
+    return isinstance(value, dict) and set(value) <= {"includes", "excludes"} and all(map(patterns, value.values()))
 
 
 def needs_page_fetch(plan: SearchPlan) -> bool:

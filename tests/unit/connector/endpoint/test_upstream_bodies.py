@@ -65,8 +65,12 @@ def test_a_page_that_only_needs_source_is_an_mget() -> None:
 
 
 def test_render_keys_are_checked_by_elasticsearch_on_no_document() -> None:
-    plain = plan({"query": {"match": {"text": "x"}}})
-    assert isinstance(plain, dsl.SearchPlan) and render_check(plain) is None
+    for source in ({}, {"_source": False}, {"_source": ["title"]}, {"_source": {"includes": "t*", "excludes": []}}):
+        plain = plan({"query": {"match": {"text": "x"}}, **source})
+        assert isinstance(plain, dsl.SearchPlan) and render_check(plain) is None, source
+    odd = plan({"query": {"match": {"text": "x"}}, "_source": 5})
+    assert isinstance(odd, dsl.SearchPlan) and render_check(odd) == {
+        "_source": 5, "query": {"match_none": {}}, "size": 1, "track_total_hits": False}
     shaped = plan({"query": {"match": {"text": "x"}}, "explain": None, "highlight": {"fields": {"text": {}}},
                    "runtime_mappings": {"r": {"type": "long"}}, "aggs": {"a": {"terms": {"field": "c"}}}})
     assert isinstance(shaped, dsl.SearchPlan)
