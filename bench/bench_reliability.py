@@ -10,8 +10,9 @@ own (``--port``, never a shared one), with a small profiled SciFact slice:
 - ``spool_unwritable``: the spool's disk fills up (a 64 MiB tmpfs filled to the last byte when we may
   mount one, else ``RLIMIT_FSIZE`` on the endpoint); events must answer 503, searches keep working;
   then space comes back.
-- ``overload``: 200 concurrent clients (asyncio) for ``--overload-s`` seconds, with the configured
-  admission limits, and once more with admission off: statuses, p50/p99 of admitted searches, the
+- ``overload``: 200 concurrent clients (asyncio, honouring ``Retry-After``) for ``--overload-s`` seconds,
+  with the configured admission limits, and once more with admission off: statuses, p50/p99 of admitted
+  searches as the clients saw them and as the endpoint's own histogram says (after admission), the
   endpoint's peak RSS (VmHWM).
 - ``model_hot_swap``: searchers while a truncated, an unreadable and a contract-mismatched model are
   promoted over the serving one, then a good one.
@@ -270,6 +271,24 @@ async def _flood(url: str, clients: int, seconds: float) -> tuple[list[tuple[int
     return results, time.monotonic() - started
 
 
+def _server_percentiles(url: str) -> dict[str, float | None]:
+    """p50/p99 of the endpoint's own ``total`` time per search (after admission, to the response),
+    read from its Prometheus histogram: the bucket bound where the cumulative count reaches q."""
+    text = httpx.get(f"{url}/_hybridrank/metrics", timeout=30).text
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        if line.startswith('hybridrank_stage_seconds_bucket{') and 'stage="total"' in line:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0.0
+    out: dict[str, float | None] = {}
+    for q in (50, 99):
+        reached = next((b for b, c in buckets if total and c >= total * q / 100), None)
+        out[f"server_p{q}_ms_at_most"] = None if reached is None else round(reached * 1000, 1)
+    return out
+
+
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -285,6 +304,7 @@ def overload(bench: Bench, clients: int, seconds: float, limits: dict[str, Any])
         try:
             results, elapsed = asyncio.run(_flood(endpoint.url, clients, seconds))
             rss = _peak_rss_mib(endpoint.pid)
+            server = _server_percentiles(endpoint.url)
         finally:
             endpoint.stop()
         admitted = np.array([s for status, s in results if status == 200])
@@ -294,7 +314,7 @@ def overload(bench: Bench, clients: int, seconds: float, limits: dict[str, Any])
             "p50_admitted_ms": round(float(np.percentile(admitted, 50)) * 1000, 1) if len(admitted) else None,
             "p99_admitted_ms": round(float(np.percentile(admitted, 99)) * 1000, 1) if len(admitted) else None,
             "max_admitted_ms": round(float(admitted.max()) * 1000, 1) if len(admitted) else None,
-            "peak_rss_mib": rss,
+            "peak_rss_mib": rss, **server,
         }
         log(f"  overload {label}: {runs[label]}")
     on = runs["admission_on"]
