@@ -145,8 +145,9 @@ class AdmissionConfig(_Strict):
     requests at work and ``max_queued`` waiting, a request is shed at once with Elasticsearch's own
     overload answer (429 ``es_rejected_execution_exception`` + ``Retry-After``); health and metrics are exempt.
 
-    Defaults measured on 2 cores (bench/bench_reliability.py): a reranked search costs ~10-20 ms of CPU,
-    so 32 at work and 64 waiting keep an admitted request's wait near a second at worst."""
+    The defaults bound what one endpoint holds (32 at work, the upstream pool has 64 connections; 64
+    waiting at most 2 s each), not its latency on a given machine: docs/reliability.md has what 200
+    clients measured on 2 shared cores (bench/bench_reliability.py --admission tries other limits)."""
 
     enabled: bool = Field(True, description="false = admit everything (no queue bound).")
     max_in_flight: int = Field(32, ge=1, le=10_000, description="Requests the endpoint works on at once.")
