@@ -271,7 +271,7 @@ async def _flood(url: str, clients: int, seconds: float) -> tuple[list[tuple[int
     return results, time.monotonic() - started
 
 
-def _server_percentiles(url: str) -> dict[str, float | None]:
+def _server_percentiles(url: str) -> dict[str, float | str | None]:
     """p50/p99 of the endpoint's own ``total`` time per search (after admission, to the response),
     read from its Prometheus histogram: the bucket bound where the cumulative count reaches q."""
     text = httpx.get(f"{url}/_hybridrank/metrics", timeout=30).text
@@ -282,10 +282,14 @@ def _server_percentiles(url: str) -> dict[str, float | None]:
             buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
     buckets.sort()
     total = buckets[-1][1] if buckets else 0.0
-    out: dict[str, float | None] = {}
+    out: dict[str, float | str | None] = {}
+    finite = [b for b, _ in buckets if b != float("inf")]
     for q in (50, 99):
         reached = next((b for b, c in buckets if total and c >= total * q / 100), None)
-        out[f"server_p{q}_ms_at_most"] = None if reached is None else round(reached * 1000, 1)
+        if reached == float("inf"):  # beyond the histogram's last bound
+            out[f"server_p{q}_ms_at_most"] = f"> {finite[-1] * 1000:.0f}"
+        else:
+            out[f"server_p{q}_ms_at_most"] = None if reached is None else round(reached * 1000, 1)
     return out
 
 
