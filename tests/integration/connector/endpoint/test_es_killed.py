@@ -27,7 +27,7 @@ from tests.support.fault_load import Load
 from tests.support.indices import build_index
 from tests.support.own_node import own_node
 
-KILL_PORT = 9281
+KILL_PORT = int(os.environ.get("HYBRIDRANK_TEST_ES_KILL_PORT", "9281"))  # its own node's port
 INDEX = "killed-docs"
 EVENTS = "killed-events"
 

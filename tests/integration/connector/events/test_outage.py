@@ -7,6 +7,7 @@ some it already posted); the node comes back; the spool replays. Count in = coun
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from ltr.clicks.simulator import Simulator
 from tests.support.indices import build_index
 from tests.support.own_node import own_node
 
-OUTAGE_PORT = 9272
+OUTAGE_PORT = int(os.environ.get("HYBRIDRANK_TEST_ES_OUTAGE_PORT", "9272"))  # its own node's port
 INDEX = "outage-docs"
 
 
