@@ -97,6 +97,7 @@ def test_aggregate_writes_stats_that_load_back(events_index: tuple[str, dict[tup
     name, truth, count = events_index
     assert count > 300
     monkeypatch.setenv("ES_URL", es_url)
+    monkeypatch.delenv("HYBRIDRANK_HOME", raising=False)  # the config's own home, whatever the shell exports
     config = config_file(tmp_path, name)
     settings: Settings = load_settings(config)
     assert load_click_stats(settings, INDEX) is None
