@@ -2,9 +2,12 @@
 
 - ``EventLog.append(events)`` writes JSON lines to the open spool segment and fsyncs once per call;
   the endpoint answers 202 only after that, so an accepted event survives a crash of the endpoint
-  and any outage of Elasticsearch.
+  and any outage of Elasticsearch. A write or fsync that fails (disk full, I/O error) raises after
+  cutting its partial bytes off the segment: nothing unacknowledged stays half-written, and no torn
+  line can swallow the next acknowledged event (the route answers 503 meanwhile).
 - ``EventLog.enqueue(event)`` is the request path's hand-off for impressions (a deque append, no I/O);
-  the background task appends what is queued, and shutdown drains the queue before closing.
+  the background task appends what is queued, and shutdown drains the queue before closing. At most
+  ``max_queued`` wait (a full disk keeps them in memory); beyond, they are dropped and counted.
 - ``EventLog.flush_once()`` seals the open segment and ships every sealed segment, oldest first
   (``connector.events.shipping``: each event stored exactly once, or dead-lettered). A segment is
   deleted only when each of its events is stored, a duplicate, or dead-lettered; what could not be
