@@ -138,6 +138,25 @@ class FeedbackConfig(_Strict):
                                "still carry the index's feature snapshot, computed after the response.")
     ctr_prior_weight: float = Field(10.0, ge=0, description="Pseudo-impressions of the CTR smoothing prior.")
     ctr_window_days: float = Field(0.0, ge=0, description="Only events this recent count; 0 = all.")
+    max_queued_impressions: int = Field(
+        10_000, ge=1, description="Impressions waiting in memory for the spool (its disk full or unwritable); "
+        "beyond this they are dropped and counted (hybridrank_events_dropped), so memory stays bounded.")
+
+
+class AdmissionConfig(_Strict):
+    """Bounded admission to the endpoint (``connector.endpoint.admission``): beyond ``max_in_flight``
+    requests at work and ``max_queued`` waiting, a request is shed at once with Elasticsearch's own
+    overload answer (429 ``es_rejected_execution_exception`` + ``Retry-After``); health and metrics are exempt.
+
+    The defaults bound what one endpoint holds (32 at work, the upstream pool has 64 connections; 64
+    waiting at most 2 s each), not its latency on a given machine: docs/reliability.md has what 200
+    clients measured on 2 shared cores (bench/bench_reliability.py --admission tries other limits)."""
+
+    enabled: bool = Field(True, description="false = admit everything (no queue bound).")
+    max_in_flight: int = Field(32, ge=1, le=10_000, description="Requests the endpoint works on at once.")
+    max_queued: int = Field(64, ge=0, le=100_000, description="Requests waiting for a slot; beyond: 429 at once.")
+    queue_timeout_s: float = Field(2.0, gt=0, description="A request that waited this long for a slot gets 429.")
+    retry_after_s: int = Field(1, ge=0, le=3600, description="The Retry-After (seconds) of a shed request.")
 
 
 class AuthConfig(_Strict):
@@ -203,6 +222,7 @@ class Settings(_Strict):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     compile_models: bool = Field(True, description="The endpoint scores LightGBM models as native code "
                                  "(lleaves; built in the background, cached in <home>/compiled, checked "
                                  "against LightGBM); false = LightGBM's own predict.")

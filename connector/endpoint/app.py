@@ -37,10 +37,12 @@ from typing import Any
 
 from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connector.endpoint.admission import Admission
 from connector.endpoint.msearch import msearch
 from connector.endpoint.outcome import Outcome, finish, json_response
 from connector.endpoint.own_routes import events_route, health_route, metrics_route
@@ -71,6 +73,8 @@ class Endpoint(EndpointState):
                 Route("/{path:path}", self.dispatch, methods=METHODS),
             ],
             lifespan=self.lifespan,
+            middleware=[Middleware(Admission, limits=self.settings.admission,  # 429 beyond a bounded queue
+                                   on_shed=partial(self.metrics.count, "admission"))],
         )
 
     @contextlib.asynccontextmanager

@@ -113,6 +113,11 @@ def merge_body_params(body: Body, params: Mapping[str, str]) -> Body:
 
 
 # -- planning ------------------------------------------------------------------------------------
+def _count(value: Any) -> bool:
+    """A non-negative integer as Elasticsearch reads ``size``/``from`` (``true`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def plan_search(
     index: str | None,
     body: Body,
@@ -123,7 +128,7 @@ def plan_search(
     variant_header: str | None = None,
 ) -> SearchPlan | Passthrough:
     """Decide how to answer one search; raise ``RequestRejected`` for paging beyond the window."""
-    if not index or "," in index or "*" in index:
+    if not isinstance(index, str) or not index or "," in index or "*" in index:
         return Passthrough("not exactly one index")
     config = profiles.get(index)
     if config is None:
@@ -145,7 +150,7 @@ def plan_search(
     except ValueError:
         return Passthrough("unparsable query parameter")  # Elasticsearch words the error itself
     size, from_ = merged.pop("size", 10), merged.pop("from", 0)
-    if not isinstance(size, int) or not isinstance(from_, int) or size < 0 or from_ < 0:
+    if not _count(size) or not _count(from_):
         return Passthrough("size/from not non-negative integers")  # let Elasticsearch say so
     if size == 0:
         return Passthrough("size 0")

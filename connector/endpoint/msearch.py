@@ -27,7 +27,16 @@ from connector.endpoint.outcome import Outcome, json_response, stage
 from connector.endpoint.passthrough import passthrough
 from connector.endpoint.state import EndpointState
 from connector.endpoint.upstream import REFUSED, UpstreamError
-from connector.endpoint.wire import EXPLAIN_HEADER, VARIANT_HEADER, RequestRejected, es_error, split_ndjson, truthy
+from connector.endpoint.wire import (
+    EXPLAIN_HEADER,
+    VARIANT_HEADER,
+    RequestRejected,
+    es_error,
+    join_ndjson,
+    media_for_elasticsearch,
+    split_ndjson,
+    truthy,
+)
 from hybridrank.errors import ClusterUnavailable
 from ltr.ranking import HYBRID
 
@@ -37,9 +46,13 @@ log = logging.getLogger("hybridrank.serve")
 async def msearch(state: EndpointState, request: Request, url_index: str | None, started: float,
                   outcome: Outcome) -> Response:
     raw = await request.body()
+    media = media_for_elasticsearch(request.headers, has_body=bool(raw.strip()), ndjson=True)
+    if media is not None:
+        outcome.reason = media
+        return await passthrough(state, request, raw, outcome)
     try:
         lines = split_ndjson(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         outcome.reason = "invalid NDJSON"
         return await passthrough(state, request, raw, outcome)
     if len(lines) % 2 or not all(isinstance(x, dict) for x in lines):
@@ -50,13 +63,18 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
     items: list[dsl.SearchPlan | dsl.Passthrough | dict[str, Any]] = []
     for header, body in zip(lines[0::2], lines[1::2], strict=True):
         index = header.get("index", url_index)
-        index = ",".join(index) if isinstance(index, list) else index
+        if isinstance(index, list) and all(isinstance(i, str) for i in index):
+            index = ",".join(index)
         extra = [k for k in header if k != "index"]
         try:
             plan = dsl.plan_search(index, body, {}, state.profiles, explain_header=explain, variant_header=variant)
         except RequestRejected as exc:
             items.append(es_error(exc.status, exc.error_type, str(exc)))
             continue
+        except Exception as exc:  # a bug of ours: the whole batch goes to Elasticsearch as sent
+            log.exception("msearch planning failed; passing through")
+            outcome.fallback = f"internal-error: {type(exc).__name__}"
+            return await passthrough(state, request, _without_ext(lines, raw), outcome)
         if isinstance(plan, dsl.SearchPlan):
             if extra and not all(k in dsl.HEADER_PARAMS for k in extra):
                 items.append(dsl.Passthrough("unknown msearch header key"))
@@ -66,7 +84,7 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
     plans = [p for p in items if isinstance(p, dsl.SearchPlan)]
     if not plans:
         outcome.reason = "no reranked search in the batch"
-        return await passthrough(state, request, raw, outcome)
+        return await passthrough(state, request, _without_ext(lines, raw), outcome)
     # searches upstream, in order: passthrough items as sent (ext removed), reranked items as two legs
     vectors: dict[int, np.ndarray] = {}
     pairs = list(zip(lines[0::2], lines[1::2], strict=True))
@@ -74,6 +92,8 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
     for i, item in enumerate(items):
         if isinstance(item, dsl.SearchPlan):
             items[i], assignments[i] = state.experiments.assign(item, f"{outcome.request_id}-{i}", outcome)
+    checks = {i: upstream_bodies.render_check(item) for i, item in enumerate(items)
+              if isinstance(item, dsl.SearchPlan)}
     try:
         for i, item in enumerate(items):
             if isinstance(item, dsl.SearchPlan):
@@ -85,6 +105,9 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
                 if isinstance(item, dsl.SearchPlan):
                     out.append((item.header, upstream_bodies.lexical_leg(item)))
                     out.append((item.header, upstream_bodies.knn_leg(item, vectors[i], state.profiles[item.index])))
+                    check = checks[i]
+                    if check is not None:
+                        out.append((item.header, check))
                 elif isinstance(item, dsl.Passthrough):
                     header, body = pairs[i]
                     out.append((header, dsl.pop_ext(body)[0]))
@@ -92,10 +115,10 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
 
         leg_slots: dict[int, str] = {}  # upstream position -> index, for our legs only
         position = 0
-        for item in items:
+        for i, item in enumerate(items):
             if isinstance(item, dsl.SearchPlan):
                 leg_slots[position] = leg_slots[position + 1] = item.index
-                position += 2
+                position += 2 + (checks[i] is not None)
             elif isinstance(item, dsl.Passthrough):
                 position += 1
         headers = list(request.headers.items())
@@ -106,7 +129,10 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
         for i, item in enumerate(items):
             if isinstance(item, dsl.SearchPlan):
                 lexical, dense = next(upstream_items), next(upstream_items)
-                if "error" in lexical:
+                checked = next(upstream_items) if checks[i] is not None else {}
+                if "error" in checked:  # Elasticsearch refuses the item's render keys: its answer
+                    responses.append(checked)
+                elif "error" in lexical:
                     responses.append(lexical)
                 elif "error" in dense:  # the app's query alone, in its own order
                     outcome.fallback = f"knn-leg-failed: {error_reason(dense)}"
@@ -136,7 +162,16 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
     except Exception as exc:
         log.exception("msearch rerank failed; passing through")
         outcome.fallback = f"internal-error: {type(exc).__name__}"
-        return await passthrough(state, request, raw, outcome)
+        return await passthrough(state, request, _without_ext(lines, raw), outcome)
     outcome.outcome = "fallback" if outcome.fallback else "reranked"
     took = int((time.perf_counter() - started) * 1000)
     return json_response(request, {"took": took, "responses": responses}, 200)
+
+
+def _without_ext(lines: list[Any], raw: bytes) -> bytes:
+    """The batch as sent, or, if a body carries our ``ext.hybridrank`` (Elasticsearch rejects it), the
+    batch re-encoded without it."""
+    bodies = lines[1::2]
+    if not any(isinstance(b, dict) and isinstance(b.get("ext"), dict) and dsl.EXT_KEY in b["ext"] for b in bodies):
+        return raw
+    return join_ndjson(item if i % 2 == 0 else dsl.pop_ext(item)[0] for i, item in enumerate(lines))

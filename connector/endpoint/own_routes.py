@@ -1,10 +1,11 @@
 """The endpoint's own routes, under ``/_hybridrank/``: events in, metrics and health out.
 
 ``POST /_hybridrank/events`` takes the apps' clicks (one object, an array, or NDJSON;
-``connector.events.intake.parse_events`` checks them) and answers 202 once they are on disk in the
-spool, 400 for an invalid event, 413 for a body over ``feedback.max_post_bytes``, 503 if the spool
-cannot be written (nothing accepted: retry). ``GET /_hybridrank/metrics`` is Prometheus text;
-``GET /_hybridrank/health`` names the upstream, the profiled indices and the rankers loaded.
+``connector.events.intake.parse_events`` checks them) and answers 202 once they are fsynced to disk in
+the spool, 400 for an invalid event, 413 for a body over ``feedback.max_post_bytes``, 503 with
+``Retry-After`` if the spool cannot be written (disk full, unwritable: nothing of the request is
+acknowledged, and nothing half-written stays behind; retry). ``GET /_hybridrank/metrics`` is Prometheus
+text; ``GET /_hybridrank/health`` names the upstream, the profiled indices and the rankers loaded.
 With security on, events and metrics answer only a caller Elasticsearch authenticates and who holds
 the route's privilege (``connector.endpoint.auth``: 401/403 otherwise); each click carries that
 caller as its ``principal``. Health stays open.
@@ -29,6 +30,7 @@ from connector.events.intake import parse_events
 from hybridrank.errors import ClusterUnavailable
 
 log = logging.getLogger("hybridrank.serve")
+SPOOL_RETRY_AFTER_S = "1"  # a full or unwritable spool disk: the app retries (same event ids: stored once)
 
 
 async def events_route(state: EndpointState, request: Request) -> Response:
@@ -58,6 +60,7 @@ async def events_route(state: EndpointState, request: Request) -> Response:
         outcome.outcome, outcome.reason = "error", str(exc)
         response = json_response(request, es_error(503, "spool_write_exception",
                                                    f"cannot write the event spool: {exc}"), 503)
+        response.headers["Retry-After"] = SPOOL_RETRY_AFTER_S
     else:
         outcome.outcome = "accepted"
         response = json_response(request, {"accepted": len(events)}, 202)

@@ -24,7 +24,14 @@ from connector.endpoint.outcome import Outcome, json_response, stage
 from connector.endpoint.passthrough import passthrough
 from connector.endpoint.state import EndpointState
 from connector.endpoint.upstream import REFUSED, UpstreamError
-from connector.endpoint.wire import EXPLAIN_HEADER, VARIANT_HEADER, RequestRejected, dumps, truthy
+from connector.endpoint.wire import (
+    EXPLAIN_HEADER,
+    VARIANT_HEADER,
+    RequestRejected,
+    dumps,
+    media_for_elasticsearch,
+    truthy,
+)
 from hybridrank.errors import ClusterUnavailable
 
 log = logging.getLogger("hybridrank.serve")
@@ -37,14 +44,25 @@ async def search(state: EndpointState, request: Request, index: str | None, star
         outcome.reason = "index without a ranking profile"
         return await passthrough(state, request, None, outcome)
     raw = await request.body()
+    media = media_for_elasticsearch(request.headers, has_body=bool(raw.strip()))
+    if media is not None:
+        outcome.reason = media  # a media type we do not answer in: Elasticsearch judges it
+        return await passthrough(state, request, raw, outcome)
     try:
         body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         outcome.reason = "invalid JSON"  # Elasticsearch words the parse error itself
         return await passthrough(state, request, raw, outcome)
-    plan = dsl.plan_search(index, body, dict(request.query_params), state.profiles,
-                           explain_header=truthy(request.headers.get(EXPLAIN_HEADER)),
-                           variant_header=request.headers.get(VARIANT_HEADER))
+    try:
+        plan = dsl.plan_search(index, body, dict(request.query_params), state.profiles,
+                               explain_header=truthy(request.headers.get(EXPLAIN_HEADER)),
+                               variant_header=request.headers.get(VARIANT_HEADER))
+    except RequestRejected:
+        raise
+    except Exception as exc:  # a body our reading cannot take (a bug of ours): Elasticsearch answers it
+        log.exception("planning failed; passing through", extra={"index": index})
+        outcome.fallback = f"internal-error: {type(exc).__name__}"
+        return await passthrough(state, request, _clean_body(body, raw), outcome)
     if isinstance(plan, dsl.Passthrough):
         outcome.reason = plan.reason
         return await passthrough(state, request, _clean_body(body, raw), outcome)
@@ -53,13 +71,18 @@ async def search(state: EndpointState, request: Request, index: str | None, star
         vector = await query_vector(state, plan.query_text, outcome)
         headers = list(request.headers.items())
         assert state.upstream is not None
+        check = upstream_bodies.render_check(plan)
         with stage(outcome, "retrieve", state.metrics):
             result = await legs_msearch(
                 state,
                 lambda: [(plan.header, upstream_bodies.lexical_leg(plan)),
-                         (plan.header, upstream_bodies.knn_leg(plan, vector, state.profiles[index]))],
+                         (plan.header, upstream_bodies.knn_leg(plan, vector, state.profiles[index])),
+                         *([(plan.header, check)] if check is not None else [])],
                 {0: index, 1: index}, headers, plan.url_params)
-        lexical, dense = result["responses"]
+        lexical, dense, *checked = result["responses"]
+        if checked and "error" in checked[0]:
+            outcome.reason = "Elasticsearch refuses the body's render keys"
+            return await passthrough(state, request, _clean_body(body, raw), outcome)
         if "error" in lexical or "error" in dense:
             failed = lexical if "error" in lexical else dense
             outcome.reason = f"{'lexical' if failed is lexical else 'knn'} leg failed"

@@ -6,7 +6,9 @@ the same specs experiments name, so the explicit variant header and experiments 
 It reads ``ltr.training.registry`` (imported lazily, feature-detected at startup by ``learned_holder``:
 an unusable ``ltr`` serves hybrid order with the reason), checks the registry file's mtime at most once per
 ``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
-it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error.
+it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error;
+on a hot swap, a model that cannot load (corrupt, truncated, contract mismatch) is refused and the
+model serving until then keeps serving (``describe()`` says what was refused and why).
 ``watched_files`` (the click statistics the ``ctr`` feature reads) are checked the same way: when
 one changes, every loaded model is reloaded, so ``hybridrank clicks aggregate`` reaches serving
 without a promotion.
@@ -54,6 +56,7 @@ class _Slot:
     ranker: Ranker
     model_id: str | None
     fallback: str | None
+    failed: bool = False  # the model (or the registry) could not be read: not a choice to serve hybrid
 
 
 class RankerHolder:
@@ -84,6 +87,7 @@ class RankerHolder:
         self._watched = self._watched_mtimes()
         self._checked = time.monotonic()
         self.on_change: Callable[[str, str, _Slot], None] | None = None
+        self.refused: dict[tuple[str, str], str] = {}  # (index, variant) -> why the last swap was refused
 
     # -- public ---------------------------------------------------------------------------------
     def get(self, index: str, variant: str | None) -> tuple[Ranker, str | None]:
@@ -116,7 +120,8 @@ class RankerHolder:
         return (index, chosen) not in self._slots or self._due()
 
     def describe(self) -> dict[str, Any]:
-        return {f"{i}/{v}": {"ranker": s.ranker.name, "model": s.model_id, "fallback": s.fallback}
+        return {f"{i}/{v}": {"ranker": s.ranker.name, "model": s.model_id, "fallback": s.fallback,
+                             **({"refused": self.refused[(i, v)]} if (i, v) in self.refused else {})}
                 for (i, v), s in self._slots.items()}
 
     # -- internals ------------------------------------------------------------------------------
@@ -142,6 +147,15 @@ class RankerHolder:
             fresh: dict[tuple[str, str], _Slot] = {}
             for (index, variant), old in self._slots.items():
                 new = self._load(index, variant, previous=None if reload_all else old)
+                if new.failed and old.fallback is None:
+                    # a corrupt, truncated or mismatched model is refused: the one serving keeps serving
+                    self.refused[(index, variant)] = new.fallback or "unreadable"
+                    log.error("model swap refused; the previous model keeps serving",
+                              extra={"index": index, "variant": variant, "previous": old.model_id,
+                                     "refused": new.model_id, "reason": new.fallback})
+                    new = old
+                else:
+                    self.refused.pop((index, variant), None)
                 fresh[(index, variant)] = new
                 if new.model_id != old.model_id:
                     log.info("model swap", extra={"index": index, "variant": variant,
@@ -162,7 +176,7 @@ class RankerHolder:
         except Exception as exc:
             reason = f"registry-unreadable: {exc}"
             log.warning("fallback", extra={"index": index, "variant": variant, "reason": reason})
-            return _Slot(self.hybrid, None, reason)
+            return _Slot(self.hybrid, None, reason, failed=True)
         if model_id is None:
             reason = f"no-model: no model serves index [{index}] variant [{variant}]"
             return _Slot(self.hybrid, None, reason)
@@ -173,7 +187,7 @@ class RankerHolder:
         except Exception as exc:
             reason = f"model-load-failed: {model_id}: {exc}"
             log.warning("fallback", extra={"index": index, "variant": variant, "reason": reason})
-            return _Slot(self.hybrid, model_id, reason)
+            return _Slot(self.hybrid, model_id, reason, failed=True)
         log.info("model loaded", extra={"index": index, "variant": variant, "model": model_id})
         return _Slot(ranker, model_id, None)
 

@@ -48,6 +48,30 @@ def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> B
     return hit_ids.ids_only(body, plan.index)
 
 
+def render_check(plan: SearchPlan) -> Body | None:
+    """The app's render-only keys alone, over no document, or None if it sent none.
+
+    The legs leave those keys out and the page fetch may not send them (an ``_mget``, or no page at
+    all), so Elasticsearch would never judge them: this search, sent beside the legs in the same
+    ``_msearch`` and free to run (``match_none``), lets it refuse what it would refuse in the app's own
+    search (``explain: null``, a malformed highlight...), and the endpoint then relays its answer.
+    """
+    keys = {k: plan.body[k] for k in (*_RENDER_ONLY, *_SHARED_CONTEXT) if k in plan.body}
+    if not any(k in keys for k in _RENDER_ONLY if k != "_source") and _plain_source(keys.get("_source", True)):
+        return None  # the common case costs nothing: a well-formed ``_source`` alone needs no check
+    return {**keys, "query": {"match_none": {}}, "size": 1, "track_total_hits": False}
+
+
+def _plain_source(value: object) -> bool:
+    """A ``_source`` Elasticsearch always accepts: a flag, field patterns, or includes/excludes of them."""
+    def patterns(v: object) -> bool:
+        return isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+
+    if isinstance(value, bool) or patterns(value):
+        return True
+    return isinstance(value, dict) and set(value) <= {"includes", "excludes"} and all(map(patterns, value.values()))
+
+
 def needs_page_fetch(plan: SearchPlan) -> bool:
     """Whether the page's hits need more than ``_index``/``_id`` (source, highlight, fields...)."""
     if plan.body.get("_source", True) is not False:

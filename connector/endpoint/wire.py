@@ -91,7 +91,10 @@ def forwardable_headers(headers: Iterable[tuple[str, str]], *, drop: Iterable[st
 
 def dumps(body: Any) -> bytes:
     """Compact JSON, UTF-8, as Elasticsearch writes it (orjson: the endpoint's hottest encoder)."""
-    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    try:
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:  # an app's integer beyond 64 bits, a lone surrogate: the standard library
+        return json.dumps(body, separators=(",", ":")).encode("ascii")  # escapes lone surrogates too
 
 
 def split_ndjson(raw: bytes) -> list[Any]:
@@ -114,3 +117,35 @@ def join_ndjson(items: Iterable[Any]) -> bytes:
 def truthy(value: str | None) -> bool:
     """Elasticsearch's reading of a boolean flag: present and not ``false``/``0``."""
     return value is not None and value.strip().lower() not in ("false", "0", "no", "off")
+
+
+_JSON_BODY = re.compile(r"^\s*application/(json|vnd\.elasticsearch\+json)\s*(;.*)?$", re.I)
+_NDJSON_BODY = re.compile(r"^\s*application/(json|x-ndjson|vnd\.elasticsearch\+(json|x-ndjson))\s*(;.*)?$", re.I)
+_JSON_ANSWER = re.compile(r"^\s*(\*/\*|application/\*|application/(json|vnd\.elasticsearch\+json))\s*(;.*)?$", re.I)
+_SUPPORTED_COMPAT = (8, 9)  # the compatible-with levels an Elasticsearch 9 accepts
+
+
+def media_for_elasticsearch(headers: Mapping[str, str], *, has_body: bool, ndjson: bool = False) -> str | None:
+    """Why Elasticsearch, not the endpoint, must judge this request's media types; None when they are
+    plain JSON (NDJSON for ``_msearch``) that we read and answer alike.
+
+    Elasticsearch refuses a body without a supported ``Content-Type`` (406), answers YAML, CBOR or
+    Smile when asked, and requires one ``compatible-with`` level on both headers: such requests are
+    relayed so the app gets Elasticsearch's own answer, not a reranked JSON one.
+    """
+    content_type = headers.get("content-type") or ""
+    accept = headers.get("accept") or ""
+    if has_body and not (_NDJSON_BODY if ndjson else _JSON_BODY).match(content_type):
+        return f"Content-Type [{content_type}]"
+    first = accept.split(",")[0]
+    if accept and not _JSON_ANSWER.match(first):
+        return f"Accept [{accept}]"
+    levels = {_compat_level(value) for value in ((first, content_type) if has_body else (first,)) if value}
+    if any(levels) and (len(levels) > 1 or levels.pop() not in _SUPPORTED_COMPAT):
+        return "compatible-with levels differ or are not supported"
+    return None
+
+
+def _compat_level(media_type: str) -> int | None:
+    match = _COMPAT_RE.search(media_type)
+    return int(match.group(2)) if match else None

@@ -27,3 +27,6 @@ class EventMetrics:
                              registry=registry)
         self.queued = Gauge("hybridrank_events_queued", "Impressions handed off, not yet in the spool.",
                             registry=registry)
+        self.dropped = Counter("hybridrank_events_dropped",
+                               "Impressions dropped because the in-memory queue was full (spool unwritable).",
+                               ("type",), registry=registry)

@@ -2,9 +2,12 @@
 
 - ``EventLog.append(events)`` writes JSON lines to the open spool segment and fsyncs once per call;
   the endpoint answers 202 only after that, so an accepted event survives a crash of the endpoint
-  and any outage of Elasticsearch.
+  and any outage of Elasticsearch. A write or fsync that fails (disk full, I/O error) raises after
+  cutting its partial bytes off the segment: nothing unacknowledged stays half-written, and no torn
+  line can swallow the next acknowledged event (the route answers 503 meanwhile).
 - ``EventLog.enqueue(event)`` is the request path's hand-off for impressions (a deque append, no I/O);
-  the background task appends what is queued, and shutdown drains the queue before closing.
+  the background task appends what is queued, and shutdown drains the queue before closing. At most
+  ``max_queued`` wait (a full disk keeps them in memory); beyond, they are dropped and counted.
 - ``EventLog.flush_once()`` seals the open segment and ships every sealed segment, oldest first
   (``connector.events.shipping``: each event stored exactly once, or dead-lettered). A segment is
   deleted only when each of its events is stored, a duplicate, or dead-lettered; what could not be
@@ -64,6 +67,7 @@ class EventLog:
         batch_size: int = 500,
         flush_interval_s: float = 1.0,
         max_backoff_s: float = 30.0,
+        max_queued: int = 10_000,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.spool_dir = Path(spool_dir).expanduser()
@@ -72,6 +76,8 @@ class EventLog:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_backoff_s = max_backoff_s
+        self.max_queued = max_queued
+        self._dropping = False
         self.metrics = EventMetrics(registry or CollectorRegistry())
         self._shipper = Shipper(self.spool_dir, events_index, client_factory=client_factory, metrics=self.metrics)
         self._lock = threading.Lock()  # the open segment and the backlog count
@@ -96,7 +102,7 @@ class EventLog:
         return cls(settings.spool_dir, feedback.events_index,
                    client_factory=lambda: make_client(settings, url=url, timeout_s=10.0),
                    batch_size=feedback.batch_size, flush_interval_s=feedback.flush_interval_s,
-                   registry=registry)
+                   max_queued=feedback.max_queued_impressions, registry=registry)
 
     # -- writing --------------------------------------------------------------------------------
     def append(self, events: Sequence[Mapping[str, Any]]) -> None:
@@ -107,9 +113,13 @@ class EventLog:
         with self._lock:
             self._ensure_open()
             segment = self._open_segment()
-            segment.write(payload)
-            segment.flush()
-            os.fsync(segment.fileno())
+            start = segment.tell()
+            try:
+                _write_all(segment.fileno(), payload)
+                os.fsync(segment.fileno())
+            except OSError:
+                self._undo_append(start)
+                raise
             self._segment_events += len(events)
             self._backlog += len(events)
             self.metrics.backlog.set(self._backlog)
@@ -117,7 +127,19 @@ class EventLog:
             self.metrics.appended.labels(type=str(ev.get("type", "?"))).inc()
 
     def enqueue(self, event: dict[str, Any]) -> None:
-        """Hand an event to the background task (no I/O): the request path's way to log an impression."""
+        """Hand an event to the background task (no I/O): the request path's way to log an impression.
+
+        At most ``max_queued`` wait in memory (the spool's disk may be full for a while): beyond that
+        the event is dropped and counted (``hybridrank_events_dropped``), so memory stays bounded.
+        """
+        if len(self._queue) >= self.max_queued:
+            self.metrics.dropped.labels(type=str(event.get("type", "?"))).inc()
+            if not self._dropping:
+                log.error("impression queue full (the spool cannot be written?): dropping impressions",
+                          extra={"queued": len(self._queue), "spool": str(self.spool_dir)})
+            self._dropping = True
+            return
+        self._dropping = False
         self._queue.append(event)
         self.metrics.queued.set(len(self._queue))
         if self._wake is not None and threading.get_ident() == self._loop_thread:
@@ -235,13 +257,36 @@ class EventLog:
 
     def _open_segment(self) -> IO[bytes]:
         if self._segment is None:
-            self._segment_path = self.spool_dir / new_segment_name()
-            handle = open(self._segment_path, "ab")  # noqa: SIM115 - kept open across appends
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._segment = handle
+            path = self.spool_dir / new_segment_name()
+            # unbuffered: a failed write leaves nothing pending in a buffer for a later flush to write
+            handle = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fsync_dir(self.spool_dir)
+            except OSError:
+                handle.close()
+                path.unlink(missing_ok=True)
+                raise
+            self._segment, self._segment_path = handle, path
             self._segment_events = 0
-            fsync_dir(self.spool_dir)
         return self._segment
+
+    def _undo_append(self, start: int) -> None:
+        """A write or fsync failed (disk full, I/O error): nothing of this append may stay behind, or
+        a torn line would swallow the next acknowledged event. Cut the segment back to ``start``; if
+        even that fails, retire the segment (its torn tail is reported at replay, never acknowledged)."""
+        assert self._segment is not None and self._segment_path is not None
+        try:
+            os.ftruncate(self._segment.fileno(), start)
+            os.fsync(self._segment.fileno())
+        except OSError:
+            log.exception("cannot cut a failed append off the spool segment; retiring it",
+                          extra={"segment": self._segment_path.name})
+            with contextlib.suppress(OSError):
+                self._seal_current()
+            if self._segment is not None:  # sealing failed too: a later start adopts the open file
+                self._segment.close()
+                self._segment, self._segment_path = None, None
 
     def _seal_current(self) -> Path | None:
         if self._segment is None or self._segment_path is None:
@@ -329,6 +374,14 @@ class EventLog:
                 log.exception("event flush failed")
                 result = FlushResult(error=str(exc))
             delay = self.flush_interval_s if result.error is None else min(delay * 2, self.max_backoff_s)
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    """``os.write`` until all of ``payload`` is written (a write may be partial); OSError as it comes."""
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 __all__ = ["EventLog"]

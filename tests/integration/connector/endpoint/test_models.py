@@ -2,8 +2,8 @@
 
 Two tiny models are trained on synthetic rows with the live pipeline's feature names: one scores
 by the BM25 feature, one by the dense cosine. Promoting one, then the other, must change the order
-served without a restart and without failing concurrent searches; a corrupt model must give the
-hybrid order and the fallback header, never an error.
+served without a restart and without failing concurrent searches; a corrupt model promoted over a
+serving one is refused, and the serving one keeps serving, never an error.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,33 +23,12 @@ from connector.endpoint.app import Endpoint
 from connector.endpoint.thread import ServerThread
 from features.pipeline import FeaturePipeline
 from hybridrank.config import IndexConfig, Settings
-from ltr.training.contract import ModelContract
-from ltr.training.model import LIGHTGBM_FILE, write_model_dir
+from ltr.training.model import LIGHTGBM_FILE
 from ltr.training.registry import ModelRegistry
 from tests.support.indices import temporary_index
+from tests.support.synthetic_models import train_synthetic
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}
-
-
-def _train(pipeline: FeaturePipeline, target: str, scale: float, path: Path, model_id: str) -> None:
-    """A model whose score is (a step approximation of) the ``target`` feature, over ``[0, scale)``."""
-    import lightgbm as lgb
-
-    rng = np.random.default_rng(7)
-    x = rng.random((2000, len(pipeline.names))) * scale
-    y = x[:, pipeline.names.index(target)]
-    booster = lgb.train({"objective": "regression", "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5,
-                         "num_leaves": 63}, lgb.Dataset(x, y), num_boost_round=60)
-    contract = ModelContract(
-        model_id=model_id, model_type="lightgbm", model_file=LIGHTGBM_FILE, model_sha256="",
-        feature_names=pipeline.names, missing_policy="native_nan", feature_config_hash=pipeline.config_hash(),
-        feature_params=pipeline.feature_params(), context_params=pipeline.context_params(),
-        training={"synthetic": target}, library_versions={"lightgbm": lgb.__version__}, metrics={},
-        created_at=datetime.now(UTC).isoformat())
-    def save(model_file: Path) -> None:
-        booster.save_model(str(model_file))
-
-    write_model_dir(path, contract, save)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +46,8 @@ def _home_with_models(settings: Settings, index_name: str, home: Path,
     registry = ModelRegistry(home)
     pipeline = FeaturePipeline.from_config(config)
     for model_id, target in models.items():
-        _train(pipeline, target, 40.0 if target.startswith("bm25") else 1.0, registry.model_dir(index_name, model_id),
-               model_id)
+        train_synthetic(pipeline, target, 40.0 if target.startswith("bm25") else 1.0,
+                        registry.model_dir(index_name, model_id), model_id)
     return live, registry
 
 
@@ -166,18 +144,23 @@ def test_promotion_swaps_live_without_failing_in_flight_searches(setup: tuple[Se
     assert _wait_for(server, index_name, "model:m-bm25").headers["x-hybridrank-ranker"] == "model:m-bm25"
 
 
-def test_a_corrupt_model_falls_back_to_hybrid_order(setup: tuple[ServerThread, ModelRegistry],
-                                                    index_name: str) -> None:
+def test_a_corrupt_model_on_hot_swap_is_refused_and_the_previous_one_keeps_serving(
+        setup: tuple[ServerThread, ModelRegistry], index_name: str) -> None:
     server, registry = setup
     broken = registry.model_dir(index_name, "m-broken") / LIGHTGBM_FILE
     broken.write_text(broken.read_text()[:200])  # truncated after training: the checksum no longer matches
+    assert _search(server, index_name).headers["x-hybridrank-ranker"] == "model:m-bm25"
     registry.promote(index_name, "m-broken")
-    response = _wait_for(server, index_name, "hybrid")
-    assert response.headers["x-hybridrank-ranker"] == "hybrid"
-    assert response.headers["x-hybridrank-fallback"].startswith("model-load-failed: m-broken")
-    assert response.json()["hits"]["hits"]
-    metrics = httpx.get(f"{server.url}/_hybridrank/metrics").text
-    assert 'hybridrank_fallbacks_total{reason="model-load-failed"}' in metrics
+    deadline = time.monotonic() + 10
+    refused: dict[str, Any] = {}
+    while time.monotonic() < deadline and "refused" not in refused:
+        response = _search(server, index_name)  # every search answers, from the model serving until now
+        assert response.headers["x-hybridrank-ranker"] == "model:m-bm25"
+        assert "x-hybridrank-fallback" not in response.headers and response.json()["hits"]["hits"]
+        refused = httpx.get(f"{server.url}/_hybridrank/health").json()["rankers"][f"{index_name}/default"]
+        time.sleep(0.1)
+    assert refused["model"] == "m-bm25"
+    assert refused["refused"].startswith("model-load-failed: m-broken") and "truncated or corrupt" in refused["refused"]
     unknown = _search(server, index_name, **{"X-Hybridrank-Variant": "nope"})
     assert unknown.headers["x-hybridrank-fallback"].startswith("no-model")
     registry.rollback(index_name)

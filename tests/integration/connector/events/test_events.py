@@ -190,7 +190,7 @@ def test_a_dead_cluster_loses_nothing_and_a_resend_is_not_counted_twice(
         # the cluster is back: a new process replays the spool
         revived = EventLog.from_settings(down, url=live.cluster.url)
         assert revived.backlog == 40
-        result = revived.flush_once()
+        result = revived.flush_once(wait_s=30)  # the stopped endpoint's last flush may still hold the spool
         assert (result.stored, result.duplicates, result.error) == (40, 0, None)
         assert _count(es, index) == 40
         # a forced re-send (an app retrying after a lost 202) is recognised

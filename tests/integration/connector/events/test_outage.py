@@ -7,6 +7,7 @@ some it already posted); the node comes back; the spool replays. Count in = coun
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,24 +21,21 @@ from connector.endpoint.app import Endpoint
 from connector.endpoint.thread import ServerThread
 from connector.events.schema import click_event_id
 from connector.node.launcher import LocalElasticsearch
-from hybridrank.config import ClusterConfig, IndexConfig, Settings, load_settings
+from hybridrank.config import ClusterConfig, IndexConfig, Settings
 from ltr.clicks.impressions import read_impressions
 from ltr.clicks.simulated_users import PositionBasedModel
 from ltr.clicks.simulator import Simulator
 from tests.support.indices import build_index
+from tests.support.own_node import own_node
 
-OUTAGE_PORT = 9272
+OUTAGE_PORT = int(os.environ.get("HYBRIDRANK_TEST_ES_OUTAGE_PORT", "9272"))  # its own node's port
 INDEX = "outage-docs"
 
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[LocalElasticsearch]:
-    es_node = LocalElasticsearch.from_settings(load_settings(None), port=OUTAGE_PORT, name="hybridrank-outage")
-    es_node.start(wait_s=180)
-    try:
+    with own_node(OUTAGE_PORT, "hybridrank-outage") as es_node:
         yield es_node
-    finally:
-        es_node.stop()
 
 
 def _count_clicks(client: Elasticsearch, events_index: str) -> int:

@@ -59,10 +59,13 @@ def test_explicit_ext_query_text_wins_and_ext_is_removed() -> None:
     ({"query": {"match": {"t": "x"}}}, {"q": "x"}, "docs", "query parameter q"),
     ({"query": {"match": {"t": "x"}}, "size": 0}, {}, "docs", "size 0"),
     ({"query": {"match": {"t": "x"}}, "size": -1}, {}, "docs", "size/from not non-negative integers"),
+    ({"query": {"match": {"t": "x"}}, "size": True}, {}, "docs", "size/from not non-negative integers"),
+    ({"query": {"match": {"t": "x"}}, "from": False}, {}, "docs", "size/from not non-negative integers"),
+    ({"query": {"match": {"t": "x"}}}, {}, 7, "not exactly one index"),  # an _msearch header's "index": 7
     ({"query": {"match_all": {}}}, {}, "docs", "no query text"),
     ({"query": {"match": {"t": "x"}}, "ext": {"hybridrank": {"variant": "off"}}}, {}, "docs", "variant off"),
 ])
-def test_passthrough_reasons(body: dict[str, Any], params: dict[str, str], index: str, reason: str) -> None:
+def test_passthrough_reasons(body: dict[str, Any], params: dict[str, str], index: Any, reason: str) -> None:
     assert plan(body, params, index) == dsl.Passthrough(reason)
 
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from connector.endpoint import dsl
-from connector.endpoint.upstream_bodies import knn_leg, lexical_leg, needs_page_fetch, page_body, page_mget
+from connector.endpoint.upstream_bodies import (
+    knn_leg,
+    lexical_leg,
+    needs_page_fetch,
+    page_body,
+    page_mget,
+    render_check,
+)
 from tests.support.search_plans import PROFILES, plan
 
 
@@ -55,3 +62,18 @@ def test_a_page_that_only_needs_source_is_an_mget() -> None:
         assert isinstance(needs_search, dsl.SearchPlan) and page_mget(needs_search, ["1"]) is None
     routed = plan({"query": {"match": {"t": "x"}}}, {"routing": "r"})
     assert isinstance(routed, dsl.SearchPlan) and page_mget(routed, ["1"]) is None
+
+
+def test_render_keys_are_checked_by_elasticsearch_on_no_document() -> None:
+    for source in ({}, {"_source": False}, {"_source": ["title"]}, {"_source": {"includes": "t*", "excludes": []}}):
+        plain = plan({"query": {"match": {"text": "x"}}, **source})
+        assert isinstance(plain, dsl.SearchPlan) and render_check(plain) is None, source
+    odd = plan({"query": {"match": {"text": "x"}}, "_source": 5})
+    assert isinstance(odd, dsl.SearchPlan) and render_check(odd) == {
+        "_source": 5, "query": {"match_none": {}}, "size": 1, "track_total_hits": False}
+    shaped = plan({"query": {"match": {"text": "x"}}, "explain": None, "highlight": {"fields": {"text": {}}},
+                   "runtime_mappings": {"r": {"type": "long"}}, "aggs": {"a": {"terms": {"field": "c"}}}})
+    assert isinstance(shaped, dsl.SearchPlan)
+    assert render_check(shaped) == {"explain": None, "highlight": {"fields": {"text": {}}},
+                                    "runtime_mappings": {"r": {"type": "long"}}, "query": {"match_none": {}},
+                                    "size": 1, "track_total_hits": False}

@@ -57,3 +57,30 @@ def test_ndjson_round_trip_and_errors() -> None:
                                                  ("0", False), (None, False)])
 def test_truthy(value: str | None, expected: bool) -> None:
     assert wire.truthy(value) is expected
+
+
+VND9 = "application/vnd.elasticsearch+json; compatible-with=9"
+
+
+@pytest.mark.parametrize(("headers", "has_body", "ndjson", "ours"), [
+    ({"content-type": "application/json"}, True, False, True),
+    ({"content-type": "application/json; charset=UTF-8", "accept": "*/*"}, True, False, True),
+    ({"content-type": VND9, "accept": VND9}, True, False, True),
+    ({}, False, False, True),  # a GET without a body
+    ({}, True, False, False),  # a body without Content-Type: Elasticsearch answers 406
+    ({"content-type": "text/plain"}, True, False, False),
+    ({"content-type": "application/yaml"}, True, False, False),
+    ({"content-type": "application/json", "accept": "application/yaml"}, True, False, False),
+    ({"content-type": "application/json", "accept": VND9}, True, False, False),  # levels must match
+    ({"content-type": VND9.replace("9", "7"), "accept": VND9.replace("9", "7")}, True, False, False),
+    ({"content-type": "application/x-ndjson"}, True, True, True),
+    ({"content-type": "application/x-ndjson"}, True, False, False),
+])
+def test_media_types_the_endpoint_answers_itself(headers: dict[str, str], has_body: bool, ndjson: bool,
+                                                 ours: bool) -> None:
+    reason = wire.media_for_elasticsearch(headers, has_body=has_body, ndjson=ndjson)
+    assert (reason is None) == ours, reason
+
+
+def test_dumps_writes_what_orjson_cannot() -> None:
+    assert wire.dumps({"n": 2**70, "s": "\ud800"}) == b'{"n":1180591620717411303424,"s":"\\ud800"}'

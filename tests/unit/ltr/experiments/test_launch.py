@@ -30,7 +30,8 @@ def test_build_variants_splits_the_remaining_share() -> None:
         build_variants(("A=hybrid:1", "B=rrf"))
 
 
-def test_refusals_are_told_apart_from_config_errors(tmp_path: Path) -> None:
+def test_refusals_are_told_apart_from_config_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HYBRIDRANK_HOME", raising=False)  # the config's own home, whatever the shell exports
     path = tmp_path / "hybridrank.toml"
     path.write_text(f'home = "{tmp_path / "home"}"\n[indices.bad]\nfeatures = ["bogus"]\n', encoding="utf-8")
     settings = load_settings(path)
