@@ -19,9 +19,13 @@ from features.found_by_both import FoundByBoth
 from features.freshness import AgeDays, Freshness
 from features.fused_score import FusedScore
 from features.leg_rank import LegRank
+from features.leg_top_gap import LegTopGap
+from features.leg_zscore import LegZScore
 from features.matched_terms import MatchedTerms, MatchedTermsRatio
 from features.numeric_field import NumericField
+from features.phrase_proximity import BM25Phrase, BM25PhraseRatio
 from features.query_features import QueryLength
+from features.query_idf import QueryIdf
 from features.window_relative import BM25Ratio, DenseGap
 from hybridrank.errors import ConfigError
 
@@ -44,6 +48,15 @@ FIXED: dict[str, Callable[[IndexConfig], Feature]] = {
     "query_length": lambda _cfg: QueryLength(),
     "matched_terms": lambda _cfg: MatchedTerms(),
     "matched_terms_ratio": lambda _cfg: MatchedTermsRatio(),
+    "bm25_zscore": lambda _cfg: LegZScore("bm25"),
+    "dense_zscore": lambda _cfg: LegZScore("dense"),
+    "bm25_top_gap": lambda _cfg: LegTopGap("bm25"),
+    "dense_top_gap": lambda _cfg: LegTopGap("dense"),
+    "query_idf_sum": lambda _cfg: QueryIdf("sum"),
+    "query_idf_max": lambda _cfg: QueryIdf("max"),
+    "query_idf_min": lambda _cfg: QueryIdf("min"),
+    "bm25_phrase": lambda _cfg: BM25Phrase(),
+    "bm25_phrase_ratio": lambda _cfg: BM25PhraseRatio(),
     # optional, never in default_names: a transformer pass per top-N candidate (NaN without a model)
     "cross_encoder": lambda cfg: CrossEncoderScore(cfg.cross_encoder_model, top_n=cfg.cross_encoder_top_n,
                                                    fields=cfg.embed_fields),

@@ -44,15 +44,37 @@ LIGHTGBM_DEFAULTS: dict[str, Any] = {
 }
 
 
+# Features whose direction is known: more evidence never makes a document less relevant (+1), a
+# worse rank never makes it more relevant (-1). Query-level features (the same for every candidate of
+# a query) have no direction and are left free.
+MONOTONE: dict[str, int] = {
+    "bm25_best_fields": 1, "dense_cosine": 1, "bm25_best_fields_ratio": 1, "dense_cosine_gap": 1,
+    "rank_bm25": -1, "rank_knn": -1, "found_by_both": 1, "fused_rrf": 1, "fused_linear": 1,
+    "bm25_zscore": 1, "dense_zscore": 1, "bm25_phrase": 1, "matched_terms": 1, "matched_terms_ratio": 1,
+}
+
+
+FREE = frozenset({"bm25_top_gap", "dense_top_gap", "bm25_phrase_ratio"})
+
+
+def monotone_constraints(feature_names: list[str]) -> list[int]:
+    """LightGBM's ``monotone_constraints`` for these features; a per-field BM25 (``bm25_<field>``) is +1."""
+    from features.bm25_field import PREFIX as BM25_FIELD
+
+    return [MONOTONE.get(n, 1 if n.startswith(BM25_FIELD) and n not in FREE else 0) for n in feature_names]
+
+
 def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int], *, seed: int,
                      lightgbm_params: Mapping[str, Any], num_boost_round: int, early_stopping_rounds: int,
-                     cv_folds: int, refit: bool
+                     cv_folds: int, refit: bool, monotone: bool = False,
                      ) -> tuple[Callable[[Path], None], Callable[[np.ndarray], np.ndarray], list[float],
                                 dict[str, Any]]:
     """(save, validation scorer, gain per feature, info); ``lightgbm_params`` override ``LIGHTGBM_DEFAULTS``."""
     import lightgbm as lgb
 
     params = {**LIGHTGBM_DEFAULTS, "seed": seed, **lightgbm_params}
+    if monotone:
+        params["monotone_constraints"] = monotone_constraints(list(data.feature_names))
     tr, va = data.rows(train_g), data.rows(valid_g)
     train_set = lgb.Dataset(data.matrix[tr], data.labels[tr], group=[len(data.groups[g]) for g in train_g],
                             feature_name=[_lgb_name(n) for n in data.feature_names], free_raw_data=False)
