@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,19 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], help="LightGBM parameter override key=value.")
     parser.add_argument("--train", action="append", default=[], help="TrainConfig override key=value.")
     parser.add_argument("--transfer", action="store_true", help="Also the 3x3 transfer table.")
+    parser.add_argument("--transfer-only", action="store_true",
+                        help="Only the off-diagonal transfer cells (the diagonal: the protocol rows of --json).")
+    parser.add_argument("--drop-query-doc", action="store_true",
+                        help="ArguAna: the query's own document leaves the window before features.")
+    parser.add_argument("--index-suffix", default="", help="Use the indices <collection><suffix> (e.g. _en).")
+    parser.add_argument("--log-only", action="store_true", help="Only write the feature logs.")
     parser.add_argument("--label", default="", help="A name for this trial in the JSON.")
     parser.add_argument("--json", type=Path, default=None, help="Append the results (a JSON list) here.")
     args = parser.parse_args()
 
     settings = load_settings()
-    specs = shared_specs(args.datasets)
+    specs = {n: replace(s, index=s.index + args.index_suffix, name=s.name + args.index_suffix)
+             for n, s in shared_specs(args.datasets).items()}
     names = [n.strip() for n in args.collections.split(",") if n.strip()]
     log_features = [f for f in args.log_features.split(",") if f] or None
     features = [f for f in args.features.split(",") if f] or None
@@ -60,17 +68,19 @@ def main() -> None:
     overrides = {k: _value(v) for k, v in (t.split("=", 1) for t in args.train)}
     config = TrainConfig(lightgbm_params={k: _value(v) for k, v in params.items()}, **overrides)
     logs = {n: log_collection(settings, specs[n], Path(args.logs), request_time=REQUEST_TIME,
-                              features=log_features) for n in names}
+                              features=log_features, drop_query_doc=args.drop_query_doc) for n in names}
+    if args.log_only:
+        return
     started = time.perf_counter()
     record: dict[str, Any] = {"label": args.label, "features": features, "lightgbm_params": config.lightgbm_params,
                               "train_overrides": overrides, "collections": {},
                               "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    for name, coll_logs in logs.items():
+    for name, coll_logs in logs.items() if not args.transfer_only else ():
         row = summary(protocol_report(coll_logs, config, features))
         record["collections"][name] = row
         print(f"{args.label or 'trial'} {name}: {row}", flush=True)
-    if args.transfer:
-        record["transfer"] = transfer_table(logs, config, features)
+    if args.transfer or args.transfer_only:
+        record["transfer"] = transfer_table(logs, config, features, own=record["collections"])
     record["seconds"] = round(time.perf_counter() - started, 1)
     if args.json is not None:
         previous = json.loads(args.json.read_text()) if args.json.exists() else []

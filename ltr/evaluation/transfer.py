@@ -73,10 +73,11 @@ class CollectionLogs:
 
 
 def log_collection(settings: Settings, spec: CollectionSpec, out_dir: Path, *, request_time: datetime,
-                   features: Sequence[str] | None = None, reuse: bool = True,
+                   features: Sequence[str] | None = None, reuse: bool = True, drop_query_doc: bool = False,
                    say: Callable[[str], None] = print) -> CollectionLogs:
     """Feature-log the splits the protocol needs (``<out_dir>/<name>-<split>.parquet``); an existing log with
-    the same feature configuration is reused."""
+    the same feature configuration is reused. ``drop_query_doc`` (with the spec's ``remove_query_doc``):
+    the query's own document leaves the window before features (``log_features``)."""
     from connector.client import make_client
     from connector.embedding.embedder import embedder_from_settings
     from connector.retrieval.retriever import Retriever
@@ -92,8 +93,9 @@ def log_collection(settings: Settings, spec: CollectionSpec, out_dir: Path, *, r
     pipeline = FeaturePipeline.from_config(config)
     retriever: Retriever | None = None
     logs: dict[str, FeatureLog] = {}
+    drop = drop_query_doc and spec.remove_query_doc
     for split in [s for s in (spec.train_split, spec.split) if s]:
-        out = out_dir / f"{spec.name}-{split}.parquet"
+        out = out_dir / f"{spec.name}{'-nodoc' if drop else ''}-{split}.parquet"
         if reuse and out.exists():
             log = read_feature_log(out)
             if log.metadata.get("feature_config_hash") == pipeline.config_hash():
@@ -104,7 +106,7 @@ def log_collection(settings: Settings, spec: CollectionSpec, out_dir: Path, *, r
         queries = collection.split_queries(split)
         say(f"{spec.name}/{split}: logging {len(queries)} queries")
         judgments = Judgments(collection.qrels(split), name=f"{collection.name}:{split}")
-        log_features(retriever, pipeline, queries, judgments, out, request_time=request_time,
+        log_features(retriever, pipeline, queries, judgments, out, request_time=request_time, drop_query_doc=drop,
                      metadata={"collection": collection.name, "collection_name": collection.name, "split": split})
         logs[split] = read_feature_log(out)
     qrels = collection.qrels(spec.split)
@@ -188,10 +190,12 @@ def summary(report: EvalReport) -> dict[str, Any]:
 
 
 def transfer_table(collections: Mapping[str, CollectionLogs], config: TrainConfig,
-                   features: Sequence[str] | None = None,
+                   features: Sequence[str] | None = None, *, own: Mapping[str, dict[str, Any]] | None = None,
                    say: Callable[[str], None] = print) -> dict[str, dict[str, dict[str, Any]]]:
     """source -> target -> numbers: a model trained on ``source``'s training queries scores ``target``'s
-    evaluation queries unchanged (the diagonal is the source's own train->test or CV number)."""
+    evaluation queries unchanged. The diagonal is the source's own protocol (train->test or CV): taken
+    from ``own`` (``summary`` rows of the same configuration) when given (left out if ``own`` lacks it),
+    else computed."""
     from ltr.evaluation.learned import model_scores, run_from_scores
     from ltr.evaluation.metrics import evaluate_runs
     from ltr.training.train import train_model
@@ -204,6 +208,12 @@ def transfer_table(collections: Mapping[str, CollectionLogs], config: TrainConfi
             say(f"transfer: training on {source}")
             model_dir = train_model(train, Path(tmp) / "model", config=config).model_dir
             for target, tgt_logs in collections.items():
+                if target == source and own is not None:  # the diagonal from ``own``, or left out
+                    if source in own:
+                        row = dict(own[source])
+                        row["delta_vs_linear"] = round(row["model"] - row["linear"], 4)
+                        table[source][target] = row
+                    continue
                 if target == source:
                     report = protocol_report(tgt_logs, config, features)
                 else:

@@ -9,7 +9,7 @@ the model that never saw the validation queries. lightgbm is imported inside the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,30 +67,48 @@ def monotone_constraints(feature_names: list[str]) -> list[int]:
 def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int], *, seed: int,
                      lightgbm_params: Mapping[str, Any], num_boost_round: int, early_stopping_rounds: int,
                      cv_folds: int, refit: bool, monotone: bool = False,
+                     param_grid: Sequence[Mapping[str, Any]] = (),
                      ) -> tuple[Callable[[Path], None], Callable[[np.ndarray], np.ndarray], list[float],
                                 dict[str, Any]]:
-    """(save, validation scorer, gain per feature, info); ``lightgbm_params`` override ``LIGHTGBM_DEFAULTS``."""
+    """(save, validation scorer, gain per feature, info); ``lightgbm_params`` override ``LIGHTGBM_DEFAULTS``.
+
+    ``param_grid``: parameter sets (each over the rest) compared by the k-fold CV by query over the
+    training queries; the best CV NDCG@10 wins (with CV only; the test queries never take part)."""
     import lightgbm as lgb
 
     params = {**LIGHTGBM_DEFAULTS, "seed": seed, **lightgbm_params}
     if monotone:
         params["monotone_constraints"] = monotone_constraints(list(data.feature_names))
     tr, va = data.rows(train_g), data.rows(valid_g)
-    train_set = lgb.Dataset(data.matrix[tr], data.labels[tr], group=[len(data.groups[g]) for g in train_g],
-                            feature_name=[_lgb_name(n) for n in data.feature_names], free_raw_data=False)
-    valid_set = lgb.Dataset(data.matrix[va], data.labels[va], group=[len(data.groups[g]) for g in valid_g],
-                            reference=train_set)
+
+    def datasets() -> tuple[Any, Any]:  # fresh per parameter set: some parameters are fixed at construction
+        train_set = lgb.Dataset(data.matrix[tr], data.labels[tr], group=[len(data.groups[g]) for g in train_g],
+                                feature_name=[_lgb_name(n) for n in data.feature_names], free_raw_data=False)
+        valid_set = lgb.Dataset(data.matrix[va], data.labels[va], group=[len(data.groups[g]) for g in valid_g],
+                                reference=train_set)
+        return train_set, valid_set
+
+    train_set, valid_set = datasets()
     evals: dict[str, Any] = {}
     cv_ndcg: float | None = None
+    grid_results: list[dict[str, Any]] = []
     if cv_folds > 1 and len(train_g) >= 2 * cv_folds:
-        # the number of trees from k-fold CV by query over the training queries: steadier than one
-        # small validation split; the held-out queries then only measure
-        cv = lgb.cv(params, train_set, num_boost_round=num_boost_round, nfold=cv_folds,
-                    stratified=False, seed=seed,
-                    callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])
-        curve = np.asarray(next(v for k, v in cv.items() if k.endswith("ndcg@10-mean")), dtype=np.float64)
-        best = int(np.argmax(curve)) + 1
-        cv_ndcg = float(curve[best - 1])
+        # the number of trees (and, with a grid, the parameters) from k-fold CV by query over the
+        # training queries: steadier than one small validation split; the held-out queries only measure
+        chosen: tuple[float, int, dict[str, Any]] | None = None
+        for overrides in param_grid or [{}]:
+            trial = {**params, **overrides}
+            trial_set, _ = datasets()
+            cv = lgb.cv(trial, trial_set, num_boost_round=num_boost_round, nfold=cv_folds,
+                        stratified=False, seed=seed,
+                        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])
+            curve = np.asarray(next(v for k, v in cv.items() if k.endswith("ndcg@10-mean")), dtype=np.float64)
+            trees = int(np.argmax(curve)) + 1
+            grid_results.append({"params": dict(overrides), "cv_ndcg@10": float(curve[trees - 1]), "trees": trees})
+            if chosen is None or float(curve[trees - 1]) > chosen[0]:
+                chosen = (float(curve[trees - 1]), trees, trial)
+        assert chosen is not None
+        cv_ndcg, best, params = chosen
         booster = lgb.train(params, train_set, num_boost_round=best, valid_sets=[valid_set],
                             valid_names=["valid"], callbacks=[lgb.record_evaluation(evals)])
     else:
@@ -114,7 +132,7 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
     gains = [float(g) for g in booster.feature_importance(importance_type="gain", iteration=best)]
     info = {"best_iteration": int(best), "params": params, "refit_on_all_queries": refit,
             "lightgbm_valid_ndcg@10": valid_ndcg, "cv_folds": cv_folds if cv_ndcg is not None else 0,
-            "lightgbm_cv_ndcg@10": cv_ndcg}
+            "lightgbm_cv_ndcg@10": cv_ndcg, "param_grid": grid_results}
 
     def save(path: Path) -> None:
         booster.save_model(str(path), num_iteration=best)
