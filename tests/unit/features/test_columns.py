@@ -48,9 +48,8 @@ def _window(seed: int, size: int) -> tuple[list[Candidate], dict[str, ExactScore
 
 
 def _features() -> list[object]:
-    names = [*default_names(CFG), "matched_terms", "matched_terms_ratio", "bm25_zscore", "dense_zscore",
-             "bm25_top_gap", "dense_top_gap", "query_idf_sum", "query_idf_max", "query_idf_min", "bm25_phrase",
-             "bm25_phrase_ratio"]
+    names = default_names(CFG)
+    assert {"bm25_zscore", "query_idf_sum", "bm25_phrase_ratio", "matched_terms"} <= set(names)
     return [resolve(name, CFG) for name in names]
 
 

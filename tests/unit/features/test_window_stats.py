@@ -121,4 +121,4 @@ def test_the_pipeline_adds_one_phrase_clause_and_asks_for_term_stats() -> None:
     assert [c["match"][f]["_name"] for c, f in zip(should[:2], ["title", "text"], strict=True)] == \
         [bm25_key("title"), bm25_key("text")]
     assert should[2:] == clauses
-    assert not FeaturePipeline(None, CFG).term_stats
+    assert not FeaturePipeline(["bm25_text", "dense_cosine"], CFG).term_stats
