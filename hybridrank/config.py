@@ -83,7 +83,7 @@ class IndexConfig(_Strict):
         description="english = the analysis-common English analyzer (if the cluster has it); "
         "english_hunspell = stop words + hunspell en_US stemming (needs the en_US dictionary in the node's "
         "config); hybridrank_english = the project's plugin's copy of the english analyzer (Porter stemming); "
-        "auto = the best of english > hybridrank_english > english_hunspell > standard the cluster supports.",
+        "auto = the best of english > english_hunspell > hybridrank_english > standard the cluster supports.",
     )
     bm25_k1: float = Field(1.2, ge=0)
     bm25_b: float = Field(0.75, ge=0, le=1)

@@ -22,7 +22,7 @@ HUNSPELL_ANALYZER = "english_hunspell"
 HASH_FIELD = "doc_hash"
 ID_FIELD = "hybridrank_id"  # the id again, as a doc value: hits name documents without a stored-field read
 PLUGIN_ENGLISH = "hybridrank_english"  # the project's plugin: Lucene's EnglishAnalyzer (Porter stemming)
-ANALYZER_PREFERENCE = ("english", PLUGIN_ENGLISH, "english_hunspell", "standard")
+ANALYZER_PREFERENCE = ("english", "english_hunspell", PLUGIN_ENGLISH, "standard")
 
 
 class AnalyzerSupport(Protocol):
@@ -64,11 +64,11 @@ _MISSING_HINT = {
 
 
 def choose_analyzer(requested: str, info: AnalyzerSupport) -> AnalyzerChoice:
-    """``auto`` → the first of english > hybridrank_english > english_hunspell > standard the cluster supports.
+    """``auto`` → the first of english > english_hunspell > hybridrank_english > standard the cluster supports.
 
-    The plugin's ``hybridrank_english`` (Lucene's EnglishAnalyzer, Porter stemming) comes before hunspell:
-    BM25 NDCG@10 with it vs hunspell, best_fields, same k1/b: SciFact .691 vs .682, ArguAna (own document
-    removed) .475 vs .464 (p = .001), Cranfield .377 vs .371 (docs/ltr.md, issue 14).
+    The plugin's ``hybridrank_english`` (Lucene's EnglishAnalyzer, Porter stemming) gives better BM25 than
+    hunspell on SciFact, ArguAna and Cranfield, and a better learned ranker on Cranfield, but LightGBM on
+    SciFact lost .025 on it (docs/ltr.md, issue 14), so ``auto`` keeps hunspell first; ask for it by name.
 
     An explicit choice the cluster cannot serve raises ``ConfigError`` saying what is missing.
     """

@@ -89,10 +89,10 @@ def test_explicit_choice_must_be_available() -> None:
         choose_analyzer("english", Info(False, True))
 
 
-def test_auto_takes_the_plugins_english_analyzer_before_hunspell() -> None:
-    assert choose_analyzer("auto", Info(False, True, True)).name == "hybridrank_english"
+def test_auto_takes_the_plugins_english_analyzer_after_hunspell() -> None:
+    assert choose_analyzer("auto", Info(False, True, True)).name == "english_hunspell"
     assert choose_analyzer("auto", Info(True, True, True)).name == "english"
-    assert choose_analyzer("auto", Info(False, True, False)).name == "english_hunspell"
+    assert choose_analyzer("auto", Info(False, False, True)).name == "hybridrank_english"
 
 
 def test_the_plugins_english_analyzer_needs_the_plugin() -> None:
