@@ -100,6 +100,85 @@ def big_forest(log: Any, trees: int, where: Path) -> tuple[Any, Any, float]:
     return (lambda m: booster.predict(m, num_threads=1)), compiled, time.perf_counter() - t0
 
 
+NEW_FEATURES = ("bm25_zscore", "dense_zscore", "bm25_top_gap", "dense_top_gap", "query_idf_sum", "query_idf_max",
+                "query_idf_min", "bm25_phrase", "bm25_phrase_ratio")
+
+
+def feature_costs(index: str, queries: int, repeats: int) -> dict[str, Any]:
+    """Cost of each issue-14 feature per 100-candidate window: its ``column`` (Python CPU, the exact
+    scores already fetched), and the Elasticsearch side it adds on ``index``: the phrase clause in the
+    exact-scores search, and the ``_mtermvectors`` round trip of the query IDF features (per query)."""
+    import random
+
+    from connector.client import make_client
+    from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.retriever import Retriever
+    from features.base import FeatureContext
+    from features.fused_score import window_fusions
+    from features.pipeline import FeaturePipeline
+    from features.query_idf import term_stats_doc
+    from features.registry import resolve
+    from hybridrank.config import load_settings
+    from ltr.evaluation.datasets import load_collection
+    from ltr.training.feature_log import retrieve_requests
+
+    settings = load_settings()
+    config = settings.index(index)
+    es = make_client(settings)
+    retriever = Retriever(es, index, config, embedder_from_settings(settings))
+    texts = list(load_collection(str(DATASETS / "scifact")).split_queries("test").values())[:queries]
+    requests = [r for r in retrieve_requests(retriever, texts, request_time=REQUEST_TIME, window=100)
+                if len(r.candidates) >= 100]
+    pipeline = FeaturePipeline(["bm25_phrase"], config)
+    exact = pipeline._fetch_exact(es, index, requests)
+    idf = pipeline._fetch_term_idf(es, index, requests)
+    out: dict[str, Any] = {"index": index, "windows": len(requests), "window_rows": 100, "python_us_per_window": {}}
+    rng = random.Random(0)
+    for name in NEW_FEATURES:
+        feature = resolve(name, config)
+        samples = []
+        for _ in range(repeats):
+            i = rng.randrange(len(requests))
+            cands = list(requests[i].candidates)[:100]
+            ctx = FeatureContext(requests[i].query_text, None, REQUEST_TIME, config, exact[i],
+                                 window_fusions(cands, config), candidates=cands, term_idf=idf[i])
+            t0 = time.perf_counter()
+            feature.column(ctx)  # type: ignore[attr-defined]
+            samples.append(time.perf_counter() - t0)
+        out["python_us_per_window"][name] = round(statistics.median(samples) * 1e6, 1)
+
+    def es_ms(search: Any) -> float:
+        samples = []
+        for _ in range(3):
+            for req in requests:
+                t0 = time.perf_counter()
+                search(req)
+                samples.append(time.perf_counter() - t0)
+        return round(statistics.median(samples) * 1e3, 2)
+
+    from features.pipeline import exact_scores_body
+
+    def exact_search(with_phrase: bool) -> Any:
+        clauses_of = FeaturePipeline(["bm25_phrase"], config)._extra_clauses
+
+        def run(req: Any) -> None:
+            ids = [c.doc_id for c in req.candidates][:100]
+            body = exact_scores_body(req.query_text, req.query_vector, ids, list(config.text_fields),
+                                     config.vector_field, extra_clauses=clauses_of(req.query_text) if with_phrase
+                                     else ())
+            es.search(index=index, body=body, include_named_queries_score=True, filter_path="took")
+        return run
+
+    fields = list(config.text_fields)
+    out["es_ms_per_query_p50"] = {
+        "exact_scores_search": es_ms(exact_search(False)),
+        "exact_scores_search_with_phrase_clause": es_ms(exact_search(True)),
+        "mtermvectors_query_idf": es_ms(lambda req: es.mtermvectors(docs=[term_stats_doc(index, req.query_text,
+                                                                                             fields)])),
+    }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=800)
@@ -112,7 +191,17 @@ def main() -> None:
                              "(runs vary ~20%% here).")
     parser.add_argument("--big-trees", type=int, default=800, help="Size of the fixed-size forest also timed.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ltr.json")
+    parser.add_argument("--feature-costs", metavar="INDEX", default=None,
+                        help="Only time the issue-14 features on this existing index (SciFact's) and add the "
+                             "section 'feature_costs' to --out, keeping the rest.")
     args = parser.parse_args()
+    if args.feature_costs:
+        kept = json.loads(args.out.read_text()) if args.out.exists() else {}
+        kept["feature_costs"] = {**feature_costs(args.feature_costs, 100, 300),
+                                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        args.out.write_text(json.dumps(kept, indent=2) + "\n")
+        print(json.dumps(kept["feature_costs"], indent=1))
+        return
 
     from connector.client import make_client
     from connector.embedding.embedder import embedder_from_settings

@@ -61,6 +61,7 @@ class FeatureContext:
     click_stats: ClickStats | None = None
     candidates: Sequence[Candidate] = ()  # the whole window, for window-relative features
     cache: dict[str, Any] = field(default_factory=dict)  # per-query values shared by features
+    term_idf: tuple[float, ...] | None = None  # IDF of each analysed query term (features.query_idf)
 
     def exact_for(self, doc_id: str) -> ExactScores:
         return self.exact.get(doc_id) or ExactScores(found=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -44,14 +44,17 @@ def exact_scores_body(
     *,
     source_fields: Sequence[str] = (),
     term_matches: bool = False,
+    extra_clauses: Sequence[Body] = (),
 ) -> Body:
     """One search scoring exactly the given documents: per-field BM25 and cosine, each named;
-    with ``term_matches``, one named clause per distinct query term (``features.matched_terms``)."""
+    with ``term_matches``, one named clause per distinct query term (``features.matched_terms``);
+    ``extra_clauses``: more named clauses features asked for (e.g. ``features.phrase_proximity``)."""
     ids = {"ids": {"values": list(doc_ids)}}
     should: list[Body] = [{"match": {f: {"query": query_text, "_name": bm25_key(f)}}} for f in text_fields]
     if term_matches:
         should += [{"multi_match": {"query": term, "fields": list(text_fields), "_name": term_key(term)}}
                    for term in distinct_terms(query_text)]
+    should += list(extra_clauses)
     if query_vector is not None and len(doc_ids):
         should.append({"knn": {
             "field": vector_field,
@@ -117,6 +120,13 @@ class FeaturePipeline:
             fields.extend(getattr(feature, "source_fields", ()))
         self.source_fields = list(dict.fromkeys(fields))
         self.term_matches = any(getattr(f, "needs_term_matches", False) for f in self.features)
+        self.term_stats = any(getattr(f, "needs_term_stats", False) for f in self.features)
+        builders: dict[str, Callable[[str, Sequence[str]], list[Body]]] = {}
+        for feature in self.features:
+            build = getattr(feature, "exact_clauses", None)
+            if build is not None:
+                builders.setdefault(f"{build.__module__}.{build.__qualname__}", build)
+        self.clause_builders = list(builders.values())
 
     @classmethod
     def from_config(cls, index_config: IndexConfig, *, click_stats: ClickStats | None = None) -> FeaturePipeline:
@@ -162,11 +172,14 @@ class FeaturePipeline:
         for start in range(0, len(requests), self.msearch_batch):
             batch = list(requests[start : start + self.msearch_batch])
             exact = self._fetch_exact(client, index, batch)
-            out.extend(self.matrix(req, scores) for req, scores in zip(batch, exact, strict=True))
+            idf = self._fetch_term_idf(client, index, batch) if self.term_stats else [None] * len(batch)
+            out.extend(self.matrix(req, scores, term_idf=q_idf)
+                       for req, scores, q_idf in zip(batch, exact, idf, strict=True))
         return out
 
-    def matrix(self, request: FeatureRequest, exact: dict[str, ExactScores]) -> np.ndarray:
-        """Evaluate every feature on every candidate, given the exact scores already fetched."""
+    def matrix(self, request: FeatureRequest, exact: dict[str, ExactScores], *,
+               term_idf: tuple[float, ...] | None = None) -> np.ndarray:
+        """Evaluate every feature on every candidate, given the exact scores (and term IDFs) already fetched."""
         ctx = FeatureContext(
             query_text=request.query_text,
             query_vector=request.query_vector,
@@ -176,6 +189,7 @@ class FeaturePipeline:
             fused=window_fusions(request.candidates, self.index_config),
             click_stats=self.click_stats,
             candidates=request.candidates,
+            term_idf=term_idf,
         )
         values = np.empty((len(request.candidates), len(self.features)), dtype=np.float64)
         for j, feature in enumerate(self.features):
@@ -204,7 +218,8 @@ class FeaturePipeline:
                 ids = list(dict.fromkeys(c.doc_id for c in req.candidates))
                 searches.extend(({"index": index}, ids_only(exact_scores_body(
                     req.query_text, req.query_vector, ids, list(cfg.text_fields), cfg.vector_field,
-                    source_fields=self.source_fields, term_matches=self.term_matches), index)))
+                    source_fields=self.source_fields, term_matches=self.term_matches,
+                    extra_clauses=self._extra_clauses(req.query_text)), index)))
             with translate_errors(index):
                 response = client.msearch(searches=searches, include_named_queries_score=True)
             responses: list[dict[str, Any]] = response["responses"]
@@ -215,6 +230,24 @@ class FeaturePipeline:
                 _raise_search_error(index, result)
             results[slot] = parse_exact_scores(result)
         return results
+
+
+    def _extra_clauses(self, query_text: str) -> list[Body]:
+        fields = list(self.index_config.text_fields)
+        return [clause for build in self.clause_builders for clause in build(query_text, fields)]
+
+    def _fetch_term_idf(self, client: Elasticsearch, index: str,
+                        batch: list[FeatureRequest]) -> list[tuple[float, ...] | None]:
+        """The IDF of each query's analysed terms: one ``_mtermvectors`` for the whole batch."""
+        from connector.client import translate_errors
+        from features.query_idf import idf_from_term_vectors, term_stats_doc
+
+        fields = list(self.index_config.text_fields)
+        docs = [term_stats_doc(index, req.query_text, fields) for req in batch]
+        with translate_errors(index):
+            response = client.mtermvectors(docs=docs)
+        entries: list[dict[str, Any]] = list(response["docs"])
+        return [None if "error" in e else idf_from_term_vectors(e) for e in entries]
 
 
 def _raise_search_error(index: str, result: dict[str, Any]) -> None:

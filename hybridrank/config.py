@@ -78,11 +78,12 @@ class IndexConfig(_Strict):
     timestamp_field: str = ""
     numeric_fields: list[str] = Field(default_factory=list)
     keyword_fields: list[str] = Field(default_factory=list, description="Exact-match fields for filters.")
-    analyzer: Literal["auto", "standard", "english", "english_hunspell"] = Field(
+    analyzer: Literal["auto", "standard", "english", "hybridrank_english", "english_hunspell"] = Field(
         "auto",
         description="english = the analysis-common English analyzer (if the cluster has it); "
         "english_hunspell = stop words + hunspell en_US stemming (needs the en_US dictionary in the node's "
-        "config); auto = the best of english > english_hunspell > standard the cluster supports.",
+        "config); hybridrank_english = the project's plugin's copy of the english analyzer (Porter stemming); "
+        "auto = the best of english > english_hunspell > hybridrank_english > standard the cluster supports.",
     )
     bm25_k1: float = Field(1.2, ge=0)
     bm25_b: float = Field(0.75, ge=0, le=1)

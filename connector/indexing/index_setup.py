@@ -36,6 +36,7 @@ def probe_analyzers(client: Elasticsearch) -> AnalyzerSupport:
         has_hunspell_en_us=_analyze_works(
             client, {"tokenizer": "standard", "filter": [{"type": "hunspell", "locale": "en_US"}], "text": "running"}
         ),
+        has_hybridrank_plugin=_analyze_works(client, {"analyzer": "hybridrank_english", "text": "running"}),
     )
 
 
@@ -43,6 +44,7 @@ def probe_analyzers(client: Elasticsearch) -> AnalyzerSupport:
 class _ProbedAnalyzers:
     has_english_analyzer: bool
     has_hunspell_en_us: bool
+    has_hybridrank_plugin: bool
 
 
 def _analyze_works(client: Elasticsearch, body: dict) -> bool:

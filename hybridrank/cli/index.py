@@ -10,7 +10,7 @@ import click
 from hybridrank.cli.support import handle_errors, settings_from
 
 FORMAT_CHOICES = ("auto", "jsonl", "csv", "beir")  # mirrors connector.indexing.documents.FORMATS (kept light)
-ANALYZER_CHOICES = ("auto", "english", "english_hunspell", "standard")
+ANALYZER_CHOICES = ("auto", "english", "hybridrank_english", "english_hunspell", "standard")
 MAX_LISTED_FAILURES = 20
 
 

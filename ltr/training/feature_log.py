@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,8 +99,13 @@ def log_features(
     batch_size: int = 32,
     metadata: Mapping[str, Any] | None = None,
     on_batch: Callable[[int], None] | None = None,
+    drop_query_doc: bool = False,
 ) -> LogSummary:
     """Write the feature log of ``queries`` to ``out`` (Parquet, one row group per batch).
+
+    ``drop_query_doc``: a document whose id is the query id leaves the window before its features are
+    computed (the BEIR ArguAna convention, applied before reranking so that window-relative features
+    and fusions are not measured against the query's own text).
 
     The file appears complete or not at all: rows stream to ``<out>.partial``, renamed at the end.
     """
@@ -116,7 +121,8 @@ def log_features(
     meta = {"feature_names": names, "feature_config_hash": pipeline.config_hash(),
             "feature_params": pipeline.feature_params(), "context_params": pipeline.context_params(),
             "request_time": request_time.isoformat(), "index": retriever.index,
-            "window": window or retriever.config.candidate_window, **(metadata or {})}
+            "window": window or retriever.config.candidate_window, "drop_query_doc": drop_query_doc,
+            **(metadata or {})}
     schema = _schema(names, meta)
     partial = out.with_name(out.name + ".partial")
     started = time.perf_counter()
@@ -131,6 +137,9 @@ def log_features(
                 batch = items[start : start + batch_size]
                 requests = retrieve_requests(retriever, [t for _, t in batch], request_time=request_time,
                                              window=window)
+                if drop_query_doc:
+                    requests = [replace(req, candidates=[c for c in req.candidates if c.doc_id != qid])
+                                for (qid, _), req in zip(batch, requests, strict=True)]
                 matrices = pipeline.compute_many(retriever.client, retriever.index, requests)
                 columns: dict[str, list[Any]] = {c: [] for c in BASE_COLUMNS}
                 blocks: list[np.ndarray] = []

@@ -51,6 +51,9 @@ class TrainConfig:
     listnet_patience: int = 25
     cv_folds: int = 5  # LightGBM: choose the number of trees by k-fold CV by query (0/1 = early stopping)
     refit: bool = True  # LightGBM: after early stopping, retrain on train + validation queries
+    monotone: bool = False  # LightGBM: monotone constraints where a feature's direction is known
+    # LightGBM: parameter sets compared by the CV above (inside the training queries); empty = the defaults
+    param_grid: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -82,7 +85,7 @@ def train_model(
         save, score, gains, info = train_lambdarank(
             data, train_g, valid_g, seed=cfg.seed, lightgbm_params=cfg.lightgbm_params,
             num_boost_round=cfg.num_boost_round, early_stopping_rounds=cfg.early_stopping_rounds,
-            cv_folds=cfg.cv_folds, refit=cfg.refit)
+            cv_folds=cfg.cv_folds, refit=cfg.refit, monotone=cfg.monotone, param_grid=cfg.param_grid)
     else:
         save, score, gains, info, prep = train_listnet(
             data, train_g, valid_g, seed=cfg.seed, hidden=cfg.listnet_hidden, epochs=cfg.listnet_epochs,

@@ -1,4 +1,4 @@
-"""Cluster capabilities for ``create_index``: a cluster with neither the english analyzer nor hunspell."""
+"""Cluster capabilities for ``create_index``: a cluster with neither the english analyzer, hunspell nor the plugin."""
 
 from __future__ import annotations
 
@@ -11,3 +11,4 @@ class Bare:
 
     has_english_analyzer: bool = False
     has_hunspell_en_us: bool = False
+    has_hybridrank_plugin: bool = False

@@ -11,8 +11,9 @@ import pytest
 from connector.retrieval.candidates import Candidate
 from features.base import DENSE_SCORE, ExactScores, FeatureContext, bm25_key
 from features.fused_score import window_fusions
+from features.phrase_proximity import PHRASE_KEY
 from features.pipeline import FeaturePipeline, FeatureRequest
-from features.registry import default_names, resolve
+from features.registry import SCALE_FREE, default_names, resolve
 from hybridrank.config import IndexConfig
 
 CFG = IndexConfig(text_fields={"title": 2.0, "text": 1.0, "abstract": 0.5})
@@ -38,6 +39,8 @@ def _window(seed: int, size: int) -> tuple[list[Candidate], dict[str, ExactScore
             if roll < 0.3:
                 continue  # did not match: a true zero
             named[bm25_key(field)] = tie if roll < 0.4 else (0.0 if roll < 0.45 else rng.uniform(0, 25))
+        if rng.random() < 0.5:
+            named[PHRASE_KEY] = rng.uniform(0, 10)
         if rng.random() < 0.9:
             named[DENSE_SCORE] = rng.uniform(0.5, 1.0)
         exact[doc_id] = ExactScores(named)
@@ -45,7 +48,7 @@ def _window(seed: int, size: int) -> tuple[list[Candidate], dict[str, ExactScore
 
 
 def _features() -> list[object]:
-    names = [*default_names(CFG), "matched_terms", "matched_terms_ratio"]
+    names = [*default_names(CFG), *SCALE_FREE]
     return [resolve(name, CFG) for name in names]
 
 

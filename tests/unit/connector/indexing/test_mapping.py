@@ -15,6 +15,7 @@ from hybridrank.errors import ConfigError
 class Info:
     has_english_analyzer: bool
     has_hunspell_en_us: bool
+    has_hybridrank_plugin: bool = False
 
 
 def test_index_body_shape() -> None:
@@ -86,6 +87,21 @@ def test_explicit_choice_must_be_available() -> None:
         choose_analyzer("english_hunspell", Info(True, False))
     with pytest.raises(ConfigError, match="analysis-common"):
         choose_analyzer("english", Info(False, True))
+
+
+def test_auto_takes_the_plugins_english_analyzer_after_hunspell() -> None:
+    assert choose_analyzer("auto", Info(False, True, True)).name == "english_hunspell"
+    assert choose_analyzer("auto", Info(True, True, True)).name == "english"
+    assert choose_analyzer("auto", Info(False, False, True)).name == "hybridrank_english"
+
+
+def test_the_plugins_english_analyzer_needs_the_plugin() -> None:
+    assert choose_analyzer("hybridrank_english", Info(False, False, True)).name == "hybridrank_english"
+    with pytest.raises(ConfigError, match="hybridrank plugin"):
+        choose_analyzer("hybridrank_english", Info(True, True, False))
+    body = index_body(IndexConfig(), dims=8, analyzer="hybridrank_english")
+    assert "analysis" not in body["settings"]["index"]  # a global analyzer of the plugin
+    assert body["mappings"]["properties"]["text"]["analyzer"] == "hybridrank_english"
 
 
 def test_auto_is_the_config_default() -> None:
