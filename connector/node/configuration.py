@@ -1,7 +1,8 @@
 """How a managed node is configured: its command line, its environment, its own config directory.
 
-Every setting goes on the command line (``-E``): single node, loopback only, its own ports, data and
-logs, no disk watermarks, security on or off. The node gets a copy of the server's config directory
+Every setting goes on the command line (``-E``): single node (or a member of a loopback cluster, given
+its ``Discovery``), loopback only, its own ports, data and logs, no disk watermarks, security on or
+off. The node gets a copy of the server's config directory
 with the hunspell ``en_US`` dictionary (for the ``english_hunspell`` analyzer) and, with security on,
 the ``elastic`` bootstrap password in its keystore. The command line and environment are pure
 functions, testable without starting anything.
@@ -15,6 +16,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from connector.node.service_user import privilege_prefix
@@ -36,6 +38,21 @@ def transport_port_for(http_port: int) -> int:
     return port if port <= 65535 else http_port - 20000
 
 
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """How a member of a multi-node loopback cluster finds the others: every member's node name and
+    HTTP port (its transport port is ``transport_port_for`` of it); all of them are master-eligible."""
+
+    cluster_name: str
+    members: tuple[tuple[str, int], ...]
+
+    def settings(self) -> dict[str, str]:
+        return {
+            "discovery.seed_hosts": ",".join(f"127.0.0.1:{transport_port_for(port)}" for _, port in self.members),
+            "cluster.initial_master_nodes": ",".join(name for name, _ in self.members),
+        }
+
+
 def build_command(
     es_home: Path,
     *,
@@ -45,12 +62,15 @@ def build_command(
     pidfile: Path,
     cluster_name: str,
     security: bool = False,
+    node_name: str | None = None,
+    discovery: Discovery | None = None,
 ) -> list[str]:
-    """The ``bin/elasticsearch`` command line of a single-node, loopback-only, daemonised node."""
+    """The ``bin/elasticsearch`` command line of a loopback-only, daemonised node: a single-node cluster,
+    or with ``discovery`` one member of a multi-node cluster."""
     settings: dict[str, str] = {
         "cluster.name": cluster_name,
-        "node.name": cluster_name,
-        "discovery.type": "single-node",
+        "node.name": node_name or cluster_name,
+        **({"discovery.type": "single-node"} if discovery is None else discovery.settings()),
         "network.host": "127.0.0.1",
         "http.port": str(http_port),
         "transport.port": str(transport_port_for(http_port)),

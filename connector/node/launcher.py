@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from connector.node.configuration import (
+    Discovery,
     build_command,
     build_env,
     prepare_config,
@@ -75,6 +76,7 @@ class LocalElasticsearch:
         name: str = "default",
         security: bool = False,
         password: str = "",
+        discovery: Discovery | None = None,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise LauncherError(f"node name {name!r} must be letters, digits, '.', '_' or '-'")
@@ -87,6 +89,7 @@ class LocalElasticsearch:
         self.name = name
         self.security = security
         self._configured_password = password
+        self.discovery = discovery  # None: a single-node cluster; else this node is one member of several
         self.last_start_s: float | None = None
         self.plugin_changed = False  # ensure_installed put a new plugin build into the server
 
@@ -138,6 +141,8 @@ class LocalElasticsearch:
 
     @property
     def cluster_name(self) -> str:
+        if self.discovery is not None:
+            return self.discovery.cluster_name
         return f"hybridrank-{self.name}" if not self.name.startswith("hybridrank") else self.name
 
     @property
@@ -200,13 +205,8 @@ class LocalElasticsearch:
                     f"node {self.name!r} (pid {pid}) runs but does not answer at {self.url}; "
                     f"stop it with `hybridrank es stop`. Last log lines:\n{tail(self.log_file)}"
                 )
-            for port in (self.port, transport_port_for(self.port)):
-                if port_in_use(port):
-                    raise LauncherError(
-                        f"port {port} on 127.0.0.1 is taken by another process; choose another with --port"
-                    )
             began = time.monotonic()
-            self._launch(wait_s)
+            self.launch(wait_s)
             remaining = max(5.0, wait_s - (time.monotonic() - began))
             if not self._wait_healthy(remaining):
                 raise LauncherError(
@@ -216,6 +216,16 @@ class LocalElasticsearch:
             self.last_start_s = time.monotonic() - began
             log.info("Elasticsearch %s up at %s in %.1f s", self.version, self.url, self.last_start_s)
             return self.status()
+
+    def launch(self, wait_s: float) -> None:
+        """Start the process (its ports must be free) without waiting for the cluster: a cluster member's
+        cluster forms only once enough members run (``connector.node.cluster`` launches them together)."""
+        for port in (self.port, transport_port_for(self.port)):
+            if port_in_use(port):
+                raise LauncherError(
+                    f"port {port} on 127.0.0.1 is taken by another process; choose another with --port"
+                )
+        self._launch(wait_s)
 
     def _launch(self, wait_s: float) -> None:
         java = find_java()
@@ -244,6 +254,8 @@ class LocalElasticsearch:
             pidfile=self.pidfile,
             cluster_name=self.cluster_name,
             security=self.security,
+            node_name=self.name if self.discovery is not None else None,
+            discovery=self.discovery,
         )
         launcher_out = self.node_dir / "launcher.out"
         log.debug("starting: %s", " ".join(command))

@@ -70,3 +70,17 @@ def test_find_hunspell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_hunspell(search_dirs=[only_aff]) is None
     monkeypatch.setenv("HYBRIDRANK_HUNSPELL_DIR", str(both))
     assert find_hunspell(search_dirs=[]) == both
+
+
+def test_a_cluster_member_seeds_on_every_member_and_names_them_all_as_initial_masters() -> None:
+    from connector.node.configuration import Discovery, build_command
+
+    discovery = Discovery(cluster_name="hybridrank-c", members=(("c-0", 9660), ("c-1", 9661), ("c-2", 9662)))
+    command = build_command(Path("/es"), http_port=9661, data_dir=Path("/d"), logs_dir=Path("/l"),
+                            pidfile=Path("/p"), cluster_name="hybridrank-c", node_name="c-1", discovery=discovery)
+    settings = dict(arg.split("=", 1) for arg in command if "=" in arg)
+    assert "discovery.type" not in settings
+    assert settings["discovery.seed_hosts"] == "127.0.0.1:29660,127.0.0.1:29661,127.0.0.1:29662"
+    assert settings["cluster.initial_master_nodes"] == "c-0,c-1,c-2"
+    assert (settings["node.name"], settings["cluster.name"], settings["transport.port"]) == (
+        "c-1", "hybridrank-c", "29661")
