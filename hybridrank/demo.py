@@ -200,7 +200,7 @@ def _learned_runs(settings: Settings, collection: Collection, index_name: str, r
         return {"lightgbm (5-fold CV)": cross_validated_run(test_log, folds=5, remove_query_doc=remove_query_doc)}
     console.print(f"logging features of the {train_split} queries")
     train_log = log_split(retriever, collection, train_split, logs / f"{train_split}.parquet", request_time=moment)
-    registry = ModelRegistry(settings.home)
+    registry = ModelRegistry.from_settings(settings)
     runs: dict[str, RunDict] = {}
     for model_type in ("lightgbm", "listnet"):
         result = train_model(train_log, None, config=TrainConfig(model_type=model_type),
@@ -237,7 +237,7 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
     from ltr.training.train import TrainConfig
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    registry = ModelRegistry(settings.home)
+    registry = ModelRegistry.from_settings(settings)
     with FeedbackLoop(settings, index_name, collection, embedder) as loop:
         console.print(f"endpoint at {loop.url}; events → {settings.feedback.events_index!r}; "
                       f"{loop_sessions} simulated searches of the {train_split} queries, clicks by the "

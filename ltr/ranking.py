@@ -261,7 +261,7 @@ def load_reranker(
     from ltr.training.registry import ModelRegistry
 
     pipeline = FeaturePipeline.from_config(retriever.config, click_stats=click_stats)
-    path = ModelRegistry(settings.home).resolve(model_ref, index=retriever.index, variant=variant)
+    path = ModelRegistry.from_settings(settings).resolve(model_ref, index=retriever.index, variant=variant)
     return Reranker(retriever, pipeline, RankingModel.load(path, pipeline))
 
 

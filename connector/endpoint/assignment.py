@@ -1,8 +1,9 @@
 """Experiments at serving time: which experiment runs on an index, and how it ranks one search.
 
-``Experiments`` re-reads ``ltr.experiments.store`` when the file changes (checked at most once per
-``check_s``). A new state goes live once the rankers its experiments name are loaded: a background
-thread loads them while searches go on under the previous state, so no search waits for a model load.
+``Experiments`` re-reads ``ltr.experiments.store`` when it changes (checked at most once per
+``check_s``: a local file in the request, shared documents in Elasticsearch in the background). A
+new state goes live once the rankers its experiments name are loaded: a background thread loads them
+while searches go on under the previous state, so no search waits for a model load.
 
 ``Experiments.assign`` gives a search without an explicit variant (header or ``ext``) its ranking: the
 user's sticky variant (``ab``: unit = user header, else session header, else request id) or the
@@ -24,7 +25,8 @@ import numpy as np
 from connector.endpoint import dsl
 from connector.endpoint.outcome import Outcome
 from connector.endpoint.serving import RankerHolder
-from hybridrank.errors import ConfigError
+from connector.state.documents import Version
+from hybridrank.errors import HybridRankError
 from ltr.experiments.store import Experiment, ExperimentStore, Variant
 from ltr.experiments.team_draft import team_draft
 from ltr.ranking import Ranked
@@ -60,7 +62,7 @@ class Experiments:
         self.holder = holder
         self.check_s = check_s
         self._running: dict[str, Experiment] = {}
-        self._mtime: float | None = -1.0
+        self._mtime: Version = -1.0
         self._checked = -math.inf
         self._loading: threading.Thread | None = None
 
@@ -70,24 +72,37 @@ class Experiments:
         return self._running.get(index)
 
     def refresh(self) -> None:
-        """Re-read the experiments file if it changed; the new state goes live once its rankers are loaded."""
+        """Re-read the experiments if they changed; the new state goes live once its rankers are loaded.
+
+        A local file is checked in the request (a ``stat``); shared documents in Elasticsearch are checked
+        by a background thread, so no search waits on (or fails with) the state's cluster."""
         now = time.monotonic()
         if now - self._checked >= self.check_s and not self._loading_now():
             self._checked = now
+            if getattr(self.store.documents, "local", False):
+                self._check()
+            else:
+                self._loading = threading.Thread(target=self._check, kwargs={"in_background": True},
+                                                 name="experiments-check", daemon=True)
+                self._loading.start()
+
+    def _check(self, *, in_background: bool = False) -> None:
+        try:
             mtime = self.store.mtime()
-            if mtime != self._mtime:
-                try:
-                    running = {e.index: e for e in self.store.all() if e.running}
-                except (ConfigError, OSError, TypeError, KeyError) as exc:  # keep serving the last good state
-                    log.warning("experiments file unreadable; keeping the previous state", extra={"reason": str(exc)})
-                else:
-                    self._mtime = mtime
-                    if any(self.holder().needs_thread(e.index, v.ranker) for e in running.values() for v in e.variants):
-                        self._loading = threading.Thread(target=self._go_live, args=(running,),
-                                                         name="experiments-load", daemon=True)
-                        self._loading.start()
-                    else:
-                        self._go_live(running)
+            if mtime == self._mtime:
+                return
+            running = {e.index: e for e in self.store.all() if e.running}
+        except (HybridRankError, OSError, TypeError, KeyError) as exc:  # keep serving the last good state
+            log.warning("experiments unreadable; keeping the previous state", extra={"reason": str(exc)})
+            return
+        self._mtime = mtime
+        if in_background or not any(self.holder().needs_thread(e.index, v.ranker)
+                                    for e in running.values() for v in e.variants):
+            self._go_live(running)
+        else:
+            self._loading = threading.Thread(target=self._go_live, args=(running,),
+                                             name="experiments-load", daemon=True)
+            self._loading.start()
 
     def wait_until_live(self) -> None:
         """Block until the state being loaded (if any) has gone live."""

@@ -4,12 +4,14 @@
 variant name or a ranker spec (``es``, ``hybrid``, ``rrf``, ``model:<id>``, ``variant:<registry variant>``) —
 the same specs experiments name, so the explicit variant header and experiments share one mechanism.
 It reads ``ltr.training.registry`` (imported lazily, feature-detected at startup by ``learned_holder``:
-an unusable ``ltr`` serves hybrid order with the reason), checks the registry file's mtime at most once per
-``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
+an unusable ``ltr`` serves hybrid order with the reason), checks the registry's version (the file's
+mtime, or the shared document's sequence number with ``[state] store = "elasticsearch"``) at most once
+per ``check_interval_s`` and swaps in the newly promoted model atomically; a request keeps the ranker
 it started with. A model that cannot load gives hybrid order plus a fallback reason, never an error;
 on a hot swap, a model that cannot load (corrupt, truncated, contract mismatch) is refused and the
 model serving until then keeps serving (``describe()`` says what was refused and why).
-``watched_files`` (the click statistics the ``ctr`` feature reads) are checked the same way: when
+``watched_files`` (the click statistics the ``ctr`` feature reads; ``watched_versions`` when they are
+shared documents) are checked the same way: when
 one changes, every loaded model is reloaded, so ``hybridrank clicks aggregate`` reaches serving
 without a promotion.
 """
@@ -72,12 +74,16 @@ class RankerHolder:
         unavailable: str | None = None,
         check_interval_s: float = 1.0,
         watched_files: Sequence[Path] = (),
+        registry_version: Callable[[], object] | None = None,
+        watched_versions: Callable[[], tuple[object, ...]] | None = None,
     ) -> None:
         self.hybrid = HybridOrder(profiles)
         self.fixed: dict[str, Ranker] = {HYBRID: self.hybrid, ES_ORDER: EsOrder(), RRF: RrfOrder(profiles)}
         self.resolver = resolver
         self.loader = loader
         self.registry_file = registry_file
+        self.registry_version = registry_version  # overrides the file's mtime
+        self.watched_versions = watched_versions  # overrides the watched files' mtimes
         self.unavailable = unavailable  # why no learned ranker can ever serve (reported as fallback)
         self.check_interval_s = check_interval_s
         self._slots: dict[tuple[str, str], _Slot] = {}
@@ -125,10 +131,14 @@ class RankerHolder:
                 for (i, v), s in self._slots.items()}
 
     # -- internals ------------------------------------------------------------------------------
-    def _registry_mtime(self) -> float | None:
+    def _registry_mtime(self) -> object:
+        if self.registry_version is not None:
+            return self.registry_version()
         return _mtime(self.registry_file) if self.registry_file is not None else None
 
-    def _watched_mtimes(self) -> tuple[float | None, ...]:
+    def _watched_mtimes(self) -> tuple[object, ...]:
+        if self.watched_versions is not None:
+            return self.watched_versions()
         return tuple(_mtime(path) for path in self.watched_files)
 
     def _due(self) -> bool:
@@ -139,7 +149,11 @@ class RankerHolder:
             return  # checked recently, or another request is reloading: keep serving the current slots
         try:
             self._checked = time.monotonic()
-            mtime, watched = self._registry_mtime(), self._watched_mtimes()
+            try:
+                mtime, watched = self._registry_mtime(), self._watched_mtimes()
+            except HybridRankError as exc:  # the shared state's cluster does not answer: keep what serves
+                log.warning("registry version unreadable; keeping the serving models", extra={"reason": str(exc)})
+                return
             if mtime == self._mtime and watched == self._watched:
                 return
             reload_all = watched != self._watched  # the pipelines' inputs changed: every model reloads
@@ -208,19 +222,19 @@ def _chosen(variant: str | None) -> str:
 
 
 def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearch],
-                   *, check_interval_s: float = 1.0) -> RankerHolder:
+                   *, check_interval_s: float | None = None) -> RankerHolder:
     """A holder serving the registry's models; hybrid order (with the reason) if ``ltr`` is unusable."""
     profiles = settings.indices
     try:
         from features.pipeline import FeaturePipeline
-        from ltr.clicks.click_model import click_stats_path
+        from ltr.clicks.click_model import click_stats_path, click_stats_version
         from ltr.training.model import RankingModel
         from ltr.training.registry import ModelRegistry
     except Exception as exc:  # ImportError, or a module that fails at import
         reason = f"ltr-unavailable: {type(exc).__name__}: {exc}"
         log.warning("learned ranking unavailable; serving hybrid order", extra={"reason": reason})
         return RankerHolder(profiles, unavailable=reason)
-    registry = ModelRegistry(settings.home)
+    registry = ModelRegistry.from_settings(settings)
     client_box: list[Elasticsearch] = []
     client_lock = threading.Lock()
 
@@ -236,9 +250,9 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
     def load(index: str, model_id: str) -> Ranker:
         from ltr.clicks.click_model import load_click_stats
 
-        # click statistics as of the load; the holder reloads when a statistics file changes
+        # click statistics as of the load; the holder reloads when the statistics change
         pipeline = FeaturePipeline.from_config(settings.index(index), click_stats=load_click_stats(settings, index))
-        model = RankingModel.load(registry.model_dir(index, model_id), pipeline, compile_dir=settings.compiled_dir)
+        model = RankingModel.load(registry.local_model(index, model_id), pipeline, compile_dir=settings.compiled_dir)
         return LearnedRanker(model, pipeline, client())
 
     def stats_file(index: str) -> Path | None:
@@ -247,6 +261,14 @@ def learned_holder(settings: Settings, client_factory: Callable[[], Elasticsearc
         except HybridRankError:  # a profile name that cannot name a statistics file (e.g. ".hidden")
             return None
 
-    watched = [path for path in map(stats_file, profiles) if path is not None]
+    usable = [index for index in profiles if stats_file(index) is not None]
+    shared = settings.state.store == "elasticsearch"
+
+    def stats_versions() -> tuple[object, ...]:
+        return tuple(click_stats_version(settings, index) for index in usable)
+
     return RankerHolder(profiles, resolver=resolve, loader=load, registry_file=registry.file,
-                        check_interval_s=check_interval_s, watched_files=watched)
+                        check_interval_s=settings.state.refresh_s if check_interval_s is None else check_interval_s,
+                        watched_files=[p for p in map(stats_file, usable) if p is not None],
+                        registry_version=registry.version if shared else None,
+                        watched_versions=stats_versions if shared else None)

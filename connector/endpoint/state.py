@@ -55,7 +55,7 @@ class EndpointState:
         upstream_transport: Any = None,
         event_log: EventLog | None = None,
         experiments: ExperimentStore | None = None,
-        experiments_check_s: float = 1.0,
+        experiments_check_s: float | None = None,
         caller_client_factory: Callable[[], Elasticsearch] | None = None,
     ) -> None:
         self.settings = settings
@@ -81,8 +81,9 @@ class EndpointState:
         self.own_routes_auth = OwnRoutesAuth(settings)
         self.events = event_log or EventLog.from_settings(settings, url=self.upstream_url,
                                                           registry=self.metrics.registry)
-        self.experiments = Experiments(experiments or ExperimentStore(settings.experiments_file),
-                                       lambda: self.holder, check_s=experiments_check_s)
+        self.experiments = Experiments(experiments or ExperimentStore.from_settings(settings), lambda: self.holder,
+                                       check_s=settings.state.refresh_s if experiments_check_s is None
+                                       else experiments_check_s)
         self.impressions = Impressions(settings, self.profiles, self.events, caller_client=self.caller_client)
 
     @property

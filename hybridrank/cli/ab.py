@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def _store(ctx: click.Context) -> ExperimentStore:
     from ltr.experiments.store import ExperimentStore
 
-    return ExperimentStore(settings_from(ctx).experiments_file)
+    return ExperimentStore.from_settings(settings_from(ctx))
 
 
 def _get(store: ExperimentStore, experiment_id: str) -> Experiment:

@@ -42,7 +42,7 @@ def aggregate(ctx: click.Context, index_name: str, since: datetime | None, until
         click_stats_path,
         load_clicked_impressions,
         resolve_window,
-        write_click_stats,
+        save_click_stats,
     )
     from ltr.clicks.pbm import DESIGN_EXAMINATION, plot_examination
 
@@ -55,7 +55,8 @@ def aggregate(ctx: click.Context, index_name: str, since: datetime | None, until
     stats, model = aggregate_clicks(impressions, prior_weight=settings.feedback.ctr_prior_weight, as_of=moment,
                                     since=start, until=end, index=index_name, max_iter=max_iter)
     stats.info["orphan_clicks"] = orphans
-    path = write_click_stats(stats, click_stats_path(settings, index_name))
+    saved_to = save_click_stats(settings, index_name, stats)
+    path = click_stats_path(settings, index_name)  # beside it: the examination plot
     console.print(f"{len(impressions)} impressions ({model.observations} shown documents), {stats.clicks} clicks, "
                   f"{orphans} orphan clicks (no matching impression); {len(stats.pairs)} (query, doc) pairs, "
                   f"{len(stats.docs)} documents")
@@ -75,6 +76,7 @@ def aggregate(ctx: click.Context, index_name: str, since: datetime | None, until
     console.print(table)
     if plot:
         png = path.with_name(f"{index_name}-examination.png")
+        png.parent.mkdir(parents=True, exist_ok=True)
         plot_examination(model, png, title=f"{index_name}: examination by position")
         console.print(f"plot: {png}")
-    console.print(f"click statistics written to {path}")
+    console.print(f"click statistics written to {saved_to}")

@@ -90,7 +90,7 @@ def list_models(ctx: click.Context, index_name: str | None, as_json: bool) -> No
 
     from ltr.training.registry import ModelRegistry
 
-    entries = ModelRegistry(settings_from(ctx).home).list_models(index_name)
+    entries = ModelRegistry.from_settings(settings_from(ctx)).list_models(index_name)
     rows: list[dict[str, Any]] = [{
              "index": e.index, "model_id": e.model_id, "type": e.contract.model_type if e.contract else "?",
              "created_at": e.contract.created_at if e.contract else "",
@@ -140,7 +140,7 @@ def show(ctx: click.Context, model_ref: str, index_name: str | None, variant: st
     from ltr.training.registry import ModelRegistry
 
     settings = settings_from(ctx)
-    path = ModelRegistry(settings.home).resolve(model_ref, index=index_name, variant=variant)
+    path = ModelRegistry.from_settings(settings).resolve(model_ref, index=index_name, variant=variant)
     contract = ModelContract.read(path)
     click.echo(f"# {path}")
     click.echo(contract.to_json())
@@ -195,5 +195,5 @@ def rollback(ctx: click.Context, index_name: str, variant: str) -> None:
     """Serve the previously serving model again."""
     from ltr.training.registry import ModelRegistry
 
-    change = ModelRegistry(settings_from(ctx).home).rollback(index_name, variant)
+    change = ModelRegistry.from_settings(settings_from(ctx)).rollback(index_name, variant)
     click.echo(f"{index_name}/{variant}: rolled back from {change.previous} to {change.current}")

@@ -227,12 +227,55 @@ def read_click_stats(path: str | Path) -> ClickStatistics:
     return ClickStatistics.from_dict(raw, source=str(path))
 
 
+def _shared_key(settings: Settings, index: str) -> str | None:
+    """The shared document of ``index``'s statistics when ``[state]`` keeps them in Elasticsearch, else None."""
+    click_stats_path(settings, index)  # the same check of the name
+    return f"clicks/{index}" if settings.state.store == "elasticsearch" else None
+
+
 def load_click_stats(settings: Settings, index: str) -> ClickStatistics | None:
-    """The statistics ``hybridrank clicks aggregate`` last wrote for ``index``; None if none yet."""
+    """The statistics ``hybridrank clicks aggregate`` last saved for ``index``; None if none yet."""
+    key = _shared_key(settings, index)
+    if key is not None:
+        from connector.state.stores import shared_documents
+
+        raw = shared_documents(settings).read(key)
+        return None if raw is None else ClickStatistics.from_dict(raw, source=f"[{settings.state.index}] {key}")
     path = click_stats_path(settings, index)
     if not path.is_file():
         return None
     return read_click_stats(path)
+
+
+def save_click_stats(settings: Settings, index: str, stats: ClickStatistics) -> str:
+    """Save ``index``'s statistics where ``[state]`` says (a file, or the shared document); where, as text."""
+    key = _shared_key(settings, index)
+    if key is None:
+        return str(write_click_stats(stats, click_stats_path(settings, index)))
+    from connector.state.stores import shared_documents
+
+    raw = json.loads(json.dumps(stats.to_dict(), allow_nan=False))
+
+    def replace(document: dict[str, Any]) -> None:
+        document.clear()
+        document.update(raw)
+
+    shared_documents(settings).update(key, replace)
+    return f"[{settings.state.index}] {key}"
+
+
+def click_stats_version(settings: Settings, index: str) -> object:
+    """What changes whenever ``index``'s statistics are saved again (None: there are none)."""
+    key = _shared_key(settings, index)
+    if key is None:
+        path = click_stats_path(settings, index)
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return None
+    from connector.state.stores import shared_documents
+
+    return shared_documents(settings).version(key)
 
 
 def read_index_impressions(client: Elasticsearch, settings: Settings, index: str, *,

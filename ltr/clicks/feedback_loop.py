@@ -37,7 +37,7 @@ class FeedbackLoop:
         self.settings = settings
         self.index = index
         self.collection = collection
-        self.store = ExperimentStore(settings.experiments_file)
+        self.store = ExperimentStore.from_settings(settings)
         self.endpoint = Endpoint(settings, embedder=embedder, experiments_check_s=0.2)
         self.server = ServerThread(self.endpoint)
         self.client = make_client(settings)

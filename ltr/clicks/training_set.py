@@ -284,7 +284,7 @@ def train_from_events(settings: Settings, index: str, out_dir: Path | None, *, c
     training_set = build_click_training_set(impressions, policy=labels, valid_fraction=config.valid_fraction,
                                             prior_weight=settings.feedback.ctr_prior_weight,
                                             feature_meta=feature_meta)
-    registry = ModelRegistry(settings.home)
+    registry = ModelRegistry.from_settings(settings)
     result = train_from_clicks(training_set, out_dir, config=config,
                                training_meta={"index": index, "events_index": settings.feedback.events_index,
                                               "since": since.isoformat() if since else None,

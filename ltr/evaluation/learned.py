@@ -113,7 +113,7 @@ def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Coll
     with tempfile.TemporaryDirectory(prefix="hybridrank-eval-") as tmp:
         log = log_split(retriever, collection, split, Path(tmp) / "features.parquet", queries=queries,
                         request_time=request_time, window=window)
-    registry = ModelRegistry(settings.home)
+    registry = ModelRegistry.from_settings(settings)
     for ref in model_refs:
         path = registry.resolve(ref, index=retriever.index)
         runs[path.name] = run_from_scores(log, model_scores(path, log), remove_query_doc=remove_query_doc)

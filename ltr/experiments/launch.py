@@ -63,7 +63,7 @@ def start_experiment(settings: Settings, experiment_id: str, *, index: str, mode
     try:
         experiment = Experiment(id=experiment_id, index=index, mode=mode, variants=variants,
                                 salt=salt or secrets.token_hex(8), description=description)
-        ExperimentStore(settings.experiments_file).create(experiment)
+        ExperimentStore.from_settings(settings).create(experiment)
     except ConfigError as exc:
         raise ExperimentRefused(str(exc)) from exc
     return experiment, compiled
@@ -79,7 +79,7 @@ def _ready_to_serve(settings: Settings, index_name: str, ranker: str) -> str | N
     from ltr.training.model import compile_for_serving
     from ltr.training.registry import ModelRegistry
 
-    registry = ModelRegistry(settings.home)
+    registry = ModelRegistry.from_settings(settings)
     model_id = registry.serving(index_name, name) if kind == "variant" else name
     if model_id is None:
         raise ExperimentRefused(f"{ranker}: no model serves index {index_name!r} variant {name!r} "

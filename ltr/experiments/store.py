@@ -1,8 +1,10 @@
 """Experiments: named ranking variants with traffic shares, sticky assignment, and the file they live in.
 
-An experiment lives in ``<home>/experiments.json`` (written like the model registry: under a file
-lock, to a temporary file, then renamed), so the CLI that creates it and the endpoint that applies
-it share one source of truth; the endpoint re-reads the file when its mtime changes.
+Experiments live in one shared document (``connector.state.documents``): ``<home>/experiments.json``
+(written under a file lock, to a temporary file, then renamed) or, with ``[state] store =
+"elasticsearch"``, a document in Elasticsearch that every endpoint replica reads. The CLI that
+creates an experiment and the endpoints that apply it share that one source of truth; an endpoint
+re-reads it when its version (mtime, or the document's sequence number) changes.
 
 - ``ab`` (bucketed): a unit (user, else session, else the search itself) is assigned to a variant by
   a salted SHA-256 hash of its id — sticky, uniform, and independent between experiments.
@@ -17,18 +19,18 @@ A variant's ``ranker`` is one of ``es`` (Elasticsearch's own order of the app's 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from connector.state.documents import Documents, FileDocuments, Version
 from hybridrank.errors import ConfigError
-from hybridrank.files import exclusive, write_text_atomic
+
+if TYPE_CHECKING:
+    from hybridrank.config import Settings
 
 Mode = Literal["ab", "interleave"]
 RUNNING = "running"
@@ -114,10 +116,24 @@ def bucket_point(salt: str, unit: str) -> float:
 
 
 class ExperimentStore:
-    """The experiments file: create, list, stop; the running experiment of an index."""
+    """The experiments document: create, list, stop; the running experiment of an index.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
+    ``where`` is the experiments file (a path) or the shared documents that hold them."""
+
+    KEY = "experiments"
+
+    def __init__(self, where: str | Path | Documents) -> None:
+        if isinstance(where, str | Path):
+            path = Path(where).expanduser()
+            where = FileDocuments(path.parent, {self.KEY: path})
+        self.documents: Documents = where
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExperimentStore:
+        """The experiments where ``[state]`` says (a file under the home, or shared in Elasticsearch)."""
+        from connector.state.stores import shared_documents
+
+        return cls(shared_documents(settings))
 
     def all(self) -> list[Experiment]:
         return [Experiment.from_json(raw) for raw in self._read().values()]
@@ -135,7 +151,8 @@ class ExperimentStore:
         return None
 
     def create(self, experiment: Experiment) -> Experiment:
-        with self._locked() as state:
+        def add(document: dict[str, Any]) -> Experiment:
+            state = document.setdefault(self.KEY, {})
             if experiment.id in state:
                 raise ConfigError(f"experiment {experiment.id!r} already exists")
             for raw in state.values():
@@ -143,11 +160,13 @@ class ExperimentStore:
                     raise ConfigError(f"experiment {raw['id']!r} is already running on index "
                                       f"{experiment.index!r}; stop it first")
             state[experiment.id] = experiment.to_json()
-        return experiment
+            return experiment
+
+        return self.documents.update(self.KEY, add)
 
     def stop(self, experiment_id: str) -> Experiment:
-        with self._locked() as state:
-            raw = state.get(experiment_id)
+        def stop_one(document: dict[str, Any]) -> Experiment:
+            raw = document.setdefault(self.KEY, {}).get(experiment_id)
             if raw is None:
                 raise ConfigError(f"no experiment {experiment_id!r}")
             if raw["status"] == RUNNING:
@@ -155,25 +174,11 @@ class ExperimentStore:
                 raw["stopped_at"] = datetime.now(UTC).isoformat()
             return Experiment.from_json(raw)
 
-    def mtime(self) -> float | None:
-        try:
-            return self.path.stat().st_mtime
-        except FileNotFoundError:
-            return None
+        return self.documents.update(self.KEY, stop_one)
 
-    # -- storage ----------------------------------------------------------------------------------
+    def mtime(self) -> Version:
+        """What changes whenever the experiments change (a file's mtime, a document's sequence number)."""
+        return self.documents.version(self.KEY)
+
     def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except ValueError as exc:
-            raise ConfigError(f"{self.path}: not valid JSON ({exc}); fix or remove it") from exc
-        return dict(data.get("experiments", {}))
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, Any]]:
-        with exclusive(self.path.with_suffix(".lock")):
-            state = self._read()
-            yield state
-            write_text_atomic(self.path, json.dumps({"experiments": state}, indent=2, sort_keys=True))
+        return dict((self.documents.read(self.KEY) or {}).get(self.KEY, {}))

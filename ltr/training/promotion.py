@@ -70,7 +70,7 @@ def promote_model(settings: Settings, index: str, model_id: str, variant: str = 
     from ltr.training.contract import ModelContract, check_contract
     from ltr.training.model import compile_for_serving
 
-    registry = ModelRegistry(settings.home)
+    registry = ModelRegistry.from_settings(settings)
     model_dir = registry.model_dir(index, model_id)
     pipeline = FeaturePipeline.from_config(settings.index(index))
     check_contract(ModelContract.read(model_dir), pipeline)
@@ -98,7 +98,7 @@ def gate_model(settings: Settings, index: str, model_id: str, variant: str, held
     if held_out is None:
         return no_held_out(model_id, index, variant, rule, "no held-out judgments were given (qrels of this "
                            "index's queries, or its clicks)")
-    model_dir = ModelRegistry(settings.home).model_dir(index, model_id)
+    model_dir = ModelRegistry.from_settings(settings).model_dir(index, model_id)
     try:
         judged = held_out.judged(settings, index)
     except DataError as exc:

@@ -1,23 +1,28 @@
-"""Where models live and which one serves: ``<home>/models/<index>/<model_id>/`` + ``registry.json``.
+"""Where models live and which one serves: ``<home>/models/<index>/<model_id>/`` + the registry document.
 
-The registry file maps (index, variant) to the serving model id, with the previously serving ids as
-a history stack for rollback. Every change is a read-modify-write under a file lock, written to a
-temporary file and renamed, so a crash never leaves a half-written registry.
+The registry maps (index, variant) to the serving model id, with the previously serving ids as a
+history stack for rollback. It is one shared document (``connector.state.documents``): the file
+``<home>/models/registry.json`` (changed under a file lock, written to a temporary file and renamed,
+so a crash never leaves half a registry) or, with ``[state] store = "elasticsearch"``, a document in
+the cluster that every endpoint replica reads (changed with optimistic concurrency). With shared
+artefacts (``connector.state.artefacts``) a promotion stores the model directory whole in the cluster,
+and ``local_model`` fetches it into this machine's store, checked by checksum, before it is loaded.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hybridrank.errors import ModelError
-from hybridrank.files import exclusive, write_text_atomic
+from connector.state.documents import Documents, FileDocuments, Version
+from hybridrank.errors import ConfigError, ModelError
 from ltr.training.contract import CONTRACT_FILE, ModelContract
+
+if TYPE_CHECKING:
+    from connector.state.artefacts import EsArtefacts
+    from hybridrank.config import Settings
 
 REGISTRY_FILE = "registry.json"
 DEFAULT_VARIANT = "default"
@@ -43,9 +48,32 @@ class RegistryChange:
 
 
 class ModelRegistry:
-    def __init__(self, home: str | Path) -> None:
+    KEY = "registry"
+
+    def __init__(self, home: str | Path, *, documents: Documents | None = None,
+                 artefacts: EsArtefacts | None = None) -> None:
         self.root = Path(home).expanduser() / "models"
         self.file = self.root / REGISTRY_FILE
+        self.documents: Documents = documents or FileDocuments(self.root, {self.KEY: self.file})
+        self.artefacts = artefacts
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelRegistry:
+        """The registry where ``[state]`` says (files under the home, or shared in Elasticsearch)."""
+        from connector.state.stores import shared_artefacts, shared_documents
+
+        return cls(settings.home, documents=shared_documents(settings), artefacts=shared_artefacts(settings))
+
+    def version(self) -> Version:
+        """What changes whenever a serving assignment changes."""
+        return self.documents.version(self.KEY)
+
+    def local_model(self, index: str, model_id: str) -> Path:
+        """The model's directory on this machine; with shared artefacts, fetched (and checksum-checked) first."""
+        path = self.model_dir(index, model_id)
+        if self.artefacts is not None:
+            self.artefacts.fetch(index, model_id, path)
+        return path
 
     # -- model store -----------------------------------------------------------------------------
     def model_dir(self, index: str, model_id: str) -> Path:
@@ -84,7 +112,7 @@ class ModelRegistry:
             if model_id is None:
                 raise ModelError(f"no model serves index {index!r} (variant {chosen!r}); "
                                  "promote one with `hybridrank models promote`")
-            return self.model_dir(index, model_id)
+            return self.local_model(index, model_id)
         as_path = Path(ref).expanduser()
         if (as_path / CONTRACT_FILE).is_file():
             return as_path
@@ -110,8 +138,11 @@ class ModelRegistry:
         _check_name("variant", variant)
         path = self.model_dir(index, model_id)
         ModelContract.read(path)  # refuse a directory that is not a complete model
-        with self._locked() as state:
-            slot = state["serving"].setdefault(index, {}).setdefault(variant, {"model_id": None, "history": []})
+        if self.artefacts is not None:
+            self.artefacts.put(index, model_id, path)  # every replica can fetch it before it serves
+
+        def switch(state: dict[str, Any]) -> RegistryChange:
+            slot = _serving(state).setdefault(index, {}).setdefault(variant, {"model_id": None, "history": []})
             previous = slot.get("model_id")
             if previous == model_id:
                 return RegistryChange(index, variant, previous, model_id)
@@ -119,39 +150,48 @@ class ModelRegistry:
                 slot["history"].append({"model_id": previous, "promoted_at": slot.get("promoted_at")})
             slot["model_id"] = model_id
             slot["promoted_at"] = _now()
-        return RegistryChange(index, variant, previous, model_id)
+            return RegistryChange(index, variant, previous, model_id)
+
+        return self.documents.update(self.KEY, switch)
 
     def rollback(self, index: str, variant: str = DEFAULT_VARIANT) -> RegistryChange:
         """Serve the previously serving model again; error if there is none."""
-        with self._locked() as state:
-            slot = state["serving"].get(index, {}).get(variant)
+        def back(state: dict[str, Any]) -> RegistryChange:
+            slot = _serving(state).get(index, {}).get(variant)
             if not slot or not slot.get("history"):
                 raise ModelError(f"nothing to roll back to for index {index!r} variant {variant!r}: "
                                  "no earlier model served it")
             previous = slot["model_id"]
-            back = slot["history"].pop()
-            slot["model_id"] = back["model_id"]
+            earlier = slot["history"].pop()
+            slot["model_id"] = earlier["model_id"]
             slot["promoted_at"] = _now()
-        return RegistryChange(index, variant, previous, back["model_id"])
+            return RegistryChange(index, variant, previous, earlier["model_id"])
+
+        return self.documents.update(self.KEY, back)
 
     # -- storage ---------------------------------------------------------------------------------
     def _read(self) -> dict[str, Any]:
-        if not self.file.is_file():
-            return {"format_version": 1, "serving": {}}
         try:
-            state = json.loads(self.file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"the model registry {self.file} is unreadable: {exc}") from exc
-        if not isinstance(state, dict) or not isinstance(state.get("serving"), dict):
-            raise ModelError(f"the model registry {self.file} is malformed (no 'serving' object)")
+            state = self.documents.read(self.KEY)
+        except ConfigError as exc:
+            raise ModelError(f"the model registry {self._where()} is unreadable: {exc}") from exc
+        if state is None:
+            return {"format_version": 1, "serving": {}}
+        if not isinstance(state.get("serving"), dict):
+            raise ModelError(f"the model registry {self._where()} is malformed (no 'serving' object)")
         return state
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, Any]]:
-        with exclusive(self.root / ".registry.lock"):
-            state = self._read()
-            yield state
-            write_text_atomic(self.file, json.dumps(state, indent=2, sort_keys=True) + "\n")
+    def _where(self) -> str:
+        index = getattr(self.documents, "index", None)
+        return f"[{index}] {self.KEY}" if index else str(self.file)
+
+
+def _serving(state: dict[str, Any]) -> dict[str, Any]:
+    state.setdefault("format_version", 1)
+    serving: dict[str, Any] = state.setdefault("serving", {})
+    if not isinstance(serving, dict):
+        raise ModelError("the model registry is malformed (no 'serving' object)")
+    return serving
 
 
 def _now() -> str:

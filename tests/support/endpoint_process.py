@@ -28,12 +28,12 @@ from connector.endpoint.thread import free_port
 
 def write_config(path: Path, *, home: Path, es_url: str, events_index: str, spool_dir: Path,
                  indices: dict[str, dict[str, Any]] | None = None, flush_interval_s: float = 0.2,
-                 admission: dict[str, Any] | None = None) -> Path:
+                 admission: dict[str, Any] | None = None, state: dict[str, Any] | None = None) -> Path:
     """A minimal TOML config (strings and numbers only) for a child endpoint."""
     lines = [f"home = {json.dumps(str(home))}", "compile_models = false", "[cluster]",
              f"url = {json.dumps(es_url)}", "[feedback]", f"events_index = {json.dumps(events_index)}",
              f"spool_dir = {json.dumps(str(spool_dir))}", f"flush_interval_s = {flush_interval_s}"]
-    for section, table in (("admission", admission or {}),
+    for section, table in (("admission", admission or {}), ("state", state or {}),
                            *((f"indices.{name}", spec) for name, spec in (indices or {}).items())):
         lines.append(f"[{section}]")
         lines.extend(f"{key} = {json.dumps(value)}" for key, value in table.items())
