@@ -74,6 +74,9 @@ class IndexConfig(_Strict):
     vector_field: str = "embedding"
     hnsw_m: int = Field(16, ge=2, le=512, description="HNSW graph degree of the dense_vector field.")
     hnsw_ef_construction: int = Field(100, ge=10, le=3200, description="HNSW build-time candidate list.")
+    vector_index_type: Literal["hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"] = Field(
+        "hnsw", description="HNSW over float vectors (exact scores), or over scalar-quantised (int8/int4) or "
+        "binary-quantised (bbq) copies of them: smaller and faster to build and search, scores approximate.")
     replicas: int = Field(0, ge=0, description="Replicas of a newly created index.")
     timestamp_field: str = ""
     numeric_fields: list[str] = Field(default_factory=list)
@@ -213,6 +216,28 @@ class GateConfig(_Strict):
         return list(dict.fromkeys(value))
 
 
+class StateConfig(_Strict):
+    """Where the state endpoint replicas must agree on lives (``connector.state``): experiments, the model
+    registry's serving assignments and model artefacts, click statistics."""
+
+    store: Literal["file", "elasticsearch"] = Field(
+        "file", description="file = JSON files under home (one machine: the CLI and one endpoint); "
+        "elasticsearch = documents in the cluster, shared by any number of endpoint replicas.")
+    index: str = Field("hybridrank-state", description="Index of the shared state documents (store = elasticsearch).")
+    models_index: str = Field("hybridrank-models", description="Index of the model artefacts (store = elasticsearch).")
+    refresh_s: float = Field(1.0, gt=0, le=300, description="How often an endpoint checks the shared state: "
+                             "a promote, rollback or `ab create/stop` reaches every replica within this.")
+
+
+class TrainingConfig(_Strict):
+    """Where training runs when it does not fit one process."""
+
+    dask_scheduler: str = Field("", description="Address of a Dask scheduler (tcp://host:8786) for "
+                                "`train --dask`; empty = a LocalCluster of `dask_workers` processes.")
+    dask_workers: int = Field(2, ge=1, le=256, description="Workers of the LocalCluster `train --dask` starts.")
+    log_workers: int = Field(1, ge=1, le=256, description="Processes that compute a feature log's rows.")
+
+
 class Settings(_Strict):
     """The whole configuration."""
 
@@ -224,6 +249,8 @@ class Settings(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
     compile_models: bool = Field(True, description="The endpoint scores LightGBM models as native code "
                                  "(lleaves; built in the background, cached in <home>/compiled, checked "
                                  "against LightGBM); false = LightGBM's own predict.")

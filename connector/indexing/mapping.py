@@ -1,7 +1,8 @@
 """The index body (settings + mappings) of a hybridrank index, as a pure function of its config.
 
 Text fields are BM25 with the config's k1/b and the chosen analyzer; the vector is a float HNSW
-``dense_vector`` (explicit ``index_options``: Elasticsearch 9's default would quantize it); the
+``dense_vector`` (explicit ``index_options``: Elasticsearch 9's default would quantize it; a config may
+ask for the quantised ``int8_hnsw``/``int4_hnsw``/``bbq_hnsw`` instead); the
 timestamp is a ``date``, numeric fields ``float``, keyword fields ``keyword``; ``doc_hash`` lets a
 re-run skip unchanged documents; ``hybridrank_id`` (the id as a doc value, kept out of ``_source``)
 lets searches name their hits without reading stored fields (``connector.retrieval.hit_ids``). Fields not
@@ -130,7 +131,8 @@ def index_body(config: IndexConfig, *, dims: int, analyzer: str) -> dict:
         "dims": dims,
         "index": True,
         "similarity": "cosine",
-        "index_options": {"type": "hnsw", "m": config.hnsw_m, "ef_construction": config.hnsw_ef_construction},
+        "index_options": {"type": config.vector_index_type, "m": config.hnsw_m,
+                          "ef_construction": config.hnsw_ef_construction},
     }
     properties[HASH_FIELD] = {"type": "keyword", "index": False, "doc_values": False}
     properties[ID_FIELD] = {"type": "keyword", "index": False, "doc_values": True}

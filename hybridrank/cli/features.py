@@ -31,10 +31,12 @@ def features() -> None:
               help="Timestamp the features are computed at (ISO-8601; default: now, recorded in the file).")
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=32, show_default=True,
               help="Queries per _msearch round trip.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Processes computing the log side by side (default: [training] log_workers, 1).")
 @click.pass_context
 @handle_errors
 def log(ctx: click.Context, collection: str, split: str, index_name: str, out: Path, window: int | None,
-        limit_queries: int | None, request_time: datetime | None, batch_size: int) -> None:
+        limit_queries: int | None, request_time: datetime | None, batch_size: int, workers: int | None) -> None:
     """Retrieve each query's candidate window and write one row per (query, candidate) with every feature."""
     from ltr.training.feature_log import log_collection_split
 
@@ -43,7 +45,7 @@ def log(ctx: click.Context, collection: str, split: str, index_name: str, out: P
         summary = log_collection_split(settings, collection=collection, split=split, index=index_name, out=out,
                                        window=window, limit_queries=limit_queries,
                                        request_time=request_time or datetime.now(UTC), batch_size=batch_size,
-                                       on_batch=bar.advance, on_total=bar.set_total)
+                                       on_batch=bar.advance, on_total=bar.set_total, workers=workers)
     click.echo(f"wrote {summary.rows} rows for {summary.queries} queries to {summary.path} "
                f"({summary.queries_per_second:.1f} queries/s); {len(summary.feature_names)} features: "
                f"{', '.join(summary.feature_names)}")

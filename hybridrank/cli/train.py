@@ -79,6 +79,11 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               help="With --from-events: only events at or after (ISO-8601).")
 @click.option("--until", callback=parse_request_time, default=None,
               help="With --from-events: only events before (ISO-8601).")
+@click.option("--dask", "on_dask", is_flag=True,
+              help="LightGBM on a Dask cluster ([training] dask_scheduler, else a LocalCluster of dask_workers "
+              "processes): exactly --num-boost-round trees, no CV or early stopping. Needs hybridrank[dask].")
+@click.option("--log-workers", type=click.IntRange(1, 256), default=None,
+              help="Processes computing the feature log (default: [training] log_workers).")
 @gate_options
 @click.pass_context
 @handle_errors
@@ -87,7 +92,7 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
           refit: bool, from_events: bool, labels: str, since: datetime | None, until: datetime | None,
-          **gate: Any) -> None:
+          on_dask: bool, log_workers: int | None, **gate: Any) -> None:
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
 
@@ -98,10 +103,14 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
 
     settings = settings_from(ctx)
     console = Console()
-    registry = ModelRegistry(settings.home)
+    registry = ModelRegistry.from_settings(settings)
     cfg = TrainConfig(model_type=model_type, valid_fraction=valid_fraction, seed=seed, lightgbm_params=params,
                       num_boost_round=num_boost_round, early_stopping_rounds=early_stopping,
-                      cv_folds=cv_folds, refit=refit)
+                      cv_folds=cv_folds, refit=refit, fixed_rounds=on_dask,
+                      dask_scheduler=settings.training.dask_scheduler if on_dask else None,
+                      dask_workers=settings.training.dask_workers)
+    if on_dask and model_type != "lightgbm":
+        raise click.UsageError("--dask trains LightGBM only")
     if from_events:
         if features_log is not None or collection is not None:
             raise click.UsageError("--from-events trains from the events index: drop --collection/--features-log")
@@ -122,7 +131,8 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
                 summary = log_collection_split(settings, collection=collection, split=train_split,
                                                index=index_name, out=Path(tmp) / "features.parquet",
                                                window=window, limit_queries=limit_queries, request_time=moment,
-                                               on_batch=bar.advance, on_total=bar.set_total)
+                                               on_batch=bar.advance, on_total=bar.set_total,
+                                               workers=log_workers)
             console.print(f"logged {summary.rows} rows for {summary.queries} queries "
                           f"({summary.queries_per_second:.1f} queries/s)")
             log_path = summary.path

@@ -68,21 +68,28 @@ def monotone_constraints(feature_names: list[str]) -> list[int]:
     return [MONOTONE.get(n, 1 if n.startswith(BM25_FIELD) and n not in FREE else 0) for n in feature_names]
 
 
+def effective_params(data: TrainingData, seed: int, overrides: Mapping[str, Any], monotone: bool) -> dict[str, Any]:
+    """``LIGHTGBM_DEFAULTS`` with the seed, ``overrides`` and (``monotone``) the known directions."""
+    params = {**LIGHTGBM_DEFAULTS, "seed": seed, **overrides}
+    if monotone:
+        params["monotone_constraints"] = monotone_constraints(list(data.feature_names))
+    return params
+
+
 def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int], *, seed: int,
                      lightgbm_params: Mapping[str, Any], num_boost_round: int, early_stopping_rounds: int,
                      cv_folds: int, refit: bool, monotone: bool = False,
-                     param_grid: Sequence[Mapping[str, Any]] = (),
+                     param_grid: Sequence[Mapping[str, Any]] = (), fixed_rounds: bool = False,
                      ) -> tuple[Callable[[Path], None], Callable[[np.ndarray], np.ndarray], list[float],
                                 dict[str, Any]]:
     """(save, validation scorer, gain per feature, info); ``lightgbm_params`` override ``LIGHTGBM_DEFAULTS``.
 
     ``param_grid``: parameter sets (each over the rest) compared by the k-fold CV by query over the
-    training queries; the best CV NDCG@10 wins (with CV only; the test queries never take part)."""
+    training queries; the best CV NDCG@10 wins (with CV only; the test queries never take part).
+    ``fixed_rounds``: exactly ``num_boost_round`` trees (no CV, no early stopping), as on Dask."""
     import lightgbm as lgb
 
-    params = {**LIGHTGBM_DEFAULTS, "seed": seed, **lightgbm_params}
-    if monotone:
-        params["monotone_constraints"] = monotone_constraints(list(data.feature_names))
+    params = effective_params(data, seed, lightgbm_params, monotone)
     tr, va = data.rows(train_g), data.rows(valid_g)
 
     def datasets() -> tuple[Any, Any]:  # fresh per parameter set: some parameters are fixed at construction
@@ -116,11 +123,10 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
         booster = lgb.train(params, train_set, num_boost_round=best, valid_sets=[valid_set],
                             valid_names=["valid"], callbacks=[lgb.record_evaluation(evals)])
     else:
+        stopping = [] if fixed_rounds else [lgb.early_stopping(early_stopping_rounds, verbose=False)]
         booster = lgb.train(params, train_set, num_boost_round=num_boost_round, valid_sets=[valid_set],
-                            valid_names=["valid"], callbacks=[
-                                lgb.early_stopping(early_stopping_rounds, verbose=False),
-                                lgb.record_evaluation(evals)])
-        best = booster.best_iteration or booster.current_iteration()
+                            valid_names=["valid"], callbacks=[*stopping, lgb.record_evaluation(evals)])
+        best = num_boost_round if fixed_rounds else booster.best_iteration or booster.current_iteration()
     valid_ndcg = float(evals["valid"]["ndcg@10"][best - 1])
     held_out = booster  # validation metrics come from the model that never saw the validation queries
 

@@ -54,6 +54,12 @@ class TrainConfig:
     monotone: bool = False  # LightGBM: monotone constraints where a feature's direction is known
     # LightGBM: parameter sets compared by the CV above (inside the training queries); empty = the defaults
     param_grid: list[dict[str, Any]] = field(default_factory=list)
+    # LightGBM: exactly num_boost_round trees, no CV, no early stopping (what training on Dask does)
+    fixed_rounds: bool = False
+    # LightGBM on a Dask cluster (ltr.training.dask_lambdarank): None = in this process; "" = a LocalCluster
+    # of dask_workers processes; else a scheduler address (tcp://host:8786)
+    dask_scheduler: str | None = None
+    dask_workers: int = 2
 
 
 @dataclass
@@ -81,11 +87,20 @@ def train_model(
     data = prepare(log)
     train_g, valid_g, split_how = split_queries(data, cfg.valid_fraction, cfg.seed)
     prep: dict[str, Any] = {}
-    if cfg.model_type == "lightgbm":
+    if cfg.model_type == "lightgbm" and cfg.dask_scheduler is not None:
+        from ltr.training.dask_lambdarank import train_lambdarank_dask
+        from ltr.training.lambdarank import effective_params
+
+        save, score, gains, info = train_lambdarank_dask(
+            data, train_g, valid_g, params=effective_params(data, cfg.seed, cfg.lightgbm_params, cfg.monotone),
+            num_boost_round=cfg.num_boost_round, refit=cfg.refit, scheduler=cfg.dask_scheduler,
+            workers=cfg.dask_workers)
+    elif cfg.model_type == "lightgbm":
         save, score, gains, info = train_lambdarank(
             data, train_g, valid_g, seed=cfg.seed, lightgbm_params=cfg.lightgbm_params,
             num_boost_round=cfg.num_boost_round, early_stopping_rounds=cfg.early_stopping_rounds,
-            cv_folds=cfg.cv_folds, refit=cfg.refit, monotone=cfg.monotone, param_grid=cfg.param_grid)
+            cv_folds=0 if cfg.fixed_rounds else cfg.cv_folds, refit=cfg.refit, monotone=cfg.monotone,
+            param_grid=cfg.param_grid, fixed_rounds=cfg.fixed_rounds)
     else:
         save, score, gains, info, prep = train_listnet(
             data, train_g, valid_g, seed=cfg.seed, hidden=cfg.listnet_hidden, epochs=cfg.listnet_epochs,
