@@ -318,13 +318,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_endpoint(es_url: str, port: int, config: str | None) -> subprocess.Popen[bytes]:
+def start_endpoint(es_url: str, port: int, config: str | None, wait_s: float = 120) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-c", "from hybridrank.cli.main import main; main()"]
     if config:
         args += ["--config", config]
     args += ["serve", "--port", str(port), "--upstream", es_url, "--log-level", "warning"]
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "ES_URL": es_url})
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/_hybridrank/health", timeout=1).status_code == 200:
@@ -335,7 +335,7 @@ def start_endpoint(es_url: str, port: int, config: str | None) -> subprocess.Pop
             raise SystemExit(f"the endpoint exited with {proc.returncode}")
         time.sleep(0.25)
     proc.terminate()
-    raise SystemExit("the endpoint did not become ready in 120 s")
+    raise SystemExit(f"the endpoint did not become ready in {wait_s:.0f} s")
 
 
 def main() -> None:
