@@ -39,8 +39,8 @@ QUERIES = ("cells protein expression", "DNA repair", "vitamin D deficiency", "im
 def cluster() -> Iterator[LocalCluster]:
     base = load_settings(None)
     nodes = LocalCluster(base, name="hybridrank-test-cluster", nodes=3, port=CLUSTER_PORT, heap="320m")
-    nodes.start(wait_s=170)
     try:
+        nodes.start(wait_s=300)
         yield nodes
     finally:
         nodes.stop()
