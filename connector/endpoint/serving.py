@@ -89,8 +89,12 @@ class RankerHolder:
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._lock = threading.Lock()
         self.watched_files = tuple(watched_files)
-        self._mtime = self._registry_mtime()
-        self._watched = self._watched_mtimes()
+        self._mtime: object = None
+        self._watched: tuple[object, ...] = ()
+        try:
+            self._mtime, self._watched = self._registry_mtime(), self._watched_mtimes()
+        except HybridRankError as exc:  # the shared state does not answer yet: the first check reads it
+            log.warning("registry version unreadable at start", extra={"reason": str(exc)})
         self._checked = time.monotonic()
         self.on_change: Callable[[str, str, _Slot], None] | None = None
         self.refused: dict[tuple[str, str], str] = {}  # (index, variant) -> why the last swap was refused

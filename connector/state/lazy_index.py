@@ -36,5 +36,7 @@ class LazyIndex:
                     client.options(ignore_status=400).indices.create(
                         index=self.index, mappings=self.mappings,
                         settings={"number_of_shards": 1, "auto_expand_replicas": "0-all"})
+                # a new index answers reads only once its primary is assigned
+                client.cluster.health(index=self.index, wait_for_status="yellow", timeout="30s")
                 self._client = client
             return self._client

@@ -1,9 +1,9 @@
 """An in-memory Elasticsearch for the shared state's unit tests (``connector.state``), faked at the transport.
 
 ``FakeStateNode`` sits behind the official client's ``node_class`` hook and answers what the state
-documents and artefacts use: index exists / create, GET a document (realtime, ``_source_excludes``
-of ``files.data`` honoured), PUT ``_create`` (409 if it exists) and PUT ``_doc`` with
-``if_seq_no``/``if_primary_term`` (409 on a stale sequence number). ``client()`` makes a client on it.
+documents and artefacts use: index exists / create, cluster health (always green), GET a document
+(realtime, ``_source_excludes`` of ``files.data`` honoured), PUT ``_create`` (409 if it exists) and
+PUT ``_doc`` with ``if_seq_no``/``if_primary_term`` (409 on a stale sequence number). ``client()`` makes a client on it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class FakeStateNode(BaseNode):
         path, _, query = target.partition("?")
         params = {k: v[0] for k, v in parse_qs(query).items()}
         parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts[0] == "_cluster":
+            return self._answer(200, {"status": "green", "timed_out": False})
         if len(parts) == 1:
             if method == "HEAD":
                 return self._answer(200 if parts[0] in self.indices else 404, None)
