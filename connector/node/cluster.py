@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from typing import Any
 
 from connector.node.configuration import Discovery
 from connector.node.launcher import LocalElasticsearch, NodeStatus
-from connector.node.service_user import base_dir_for
 from hybridrank.config import Settings
 from hybridrank.errors import LauncherError
 
@@ -40,7 +38,8 @@ class ClusterLayout:
 
 
 def layout_file(settings: Settings, name: str) -> Path:
-    return base_dir_for(Path(settings.home).expanduser(), as_root=os.geteuid() == 0) / "clusters" / f"{name}.json"
+    """``<home>/clusters/<name>.json`` (read and written by the CLI only, never by the nodes)."""
+    return Path(settings.home).expanduser() / "clusters" / f"{name}.json"
 
 
 def read_layout(settings: Settings, name: str) -> ClusterLayout | None:
