@@ -57,9 +57,9 @@ def replicas(settings: Settings, index_name: str, tmp_path_factory: pytest.TempP
                               indices={index_name: INDEX_SPEC}, state=state)
         processes.append(EndpointProcess(config))
         views.append(load_settings(config))
-    with ThreadPoolExecutor(2) as pool:  # the two start side by side
-        list(pool.map(lambda p: p.start(timeout_s=150), processes))
     try:
+        with ThreadPoolExecutor(2) as pool:  # the two start side by side
+            list(pool.map(lambda p: p.start(timeout_s=150), processes))
         yield processes, views
     finally:
         for process in processes:
