@@ -212,7 +212,7 @@ class Reranker:
         from ltr.training.feature_log import retrieve_requests
 
         requests = retrieve_requests(self.retriever, query_texts, request_time=as_utc(request_time), window=window,
-                                     filters=filters, source=source)
+                                     filters=filters, source=source, pipeline=self.pipeline)
         windows = self.ranker.rerank_many(self.retriever.index, requests)
         for ranked in windows:
             for cand, score in zip(ranked.candidates, ranked.scores, strict=True):

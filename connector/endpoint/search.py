@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from connector.endpoint import dsl, upstream_bodies
 from connector.endpoint.answer import answer, error_reason, legs_msearch, ordered_response, query_vector
+from connector.endpoint.leg_scoring import leg_scoring
 from connector.endpoint.outcome import Outcome, json_response, stage
 from connector.endpoint.passthrough import passthrough
 from connector.endpoint.state import EndpointState
@@ -32,6 +33,7 @@ from connector.endpoint.wire import (
     media_for_elasticsearch,
     truthy,
 )
+from features.exact_scoring import NAMED_SCORES_PARAM
 from hybridrank.errors import ClusterUnavailable
 
 log = logging.getLogger("hybridrank.serve")
@@ -72,13 +74,15 @@ async def search(state: EndpointState, request: Request, index: str | None, star
         headers = list(request.headers.items())
         assert state.upstream is not None
         check = upstream_bodies.render_check(plan)
+        scoring = await leg_scoring(state, plan, assignment, vector)
+        params = plan.url_params if scoring is None else {**plan.url_params, NAMED_SCORES_PARAM: "true"}
         with stage(outcome, "retrieve", state.metrics):
             result = await legs_msearch(
                 state,
-                lambda: [(plan.header, upstream_bodies.lexical_leg(plan)),
-                         (plan.header, upstream_bodies.knn_leg(plan, vector, state.profiles[index])),
+                lambda: [(plan.header, upstream_bodies.lexical_leg(plan, scoring)),
+                         (plan.header, upstream_bodies.knn_leg(plan, vector, state.profiles[index], scoring)),
                          *([(plan.header, check)] if check is not None else [])],
-                {0: index, 1: index}, headers, plan.url_params)
+                {0: index, 1: index}, headers, params)
         lexical, dense, *checked = result["responses"]
         if checked and "error" in checked[0]:
             outcome.reason = "Elasticsearch refuses the body's render keys"
@@ -89,7 +93,7 @@ async def search(state: EndpointState, request: Request, index: str | None, star
             if failed is dense:
                 outcome.fallback = f"knn-leg-failed: {error_reason(dense)}"
             return await passthrough(state, request, _clean_body(body, raw), outcome)
-        response = await answer(state, plan, lexical, dense, vector, headers, outcome, assignment)
+        response = await answer(state, plan, lexical, dense, vector, headers, outcome, assignment, scoring)
     except UpstreamError as exc:
         if exc.status not in REFUSED:
             raise

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from connector.endpoint.dsl import Body, SearchPlan
 from connector.retrieval import hit_ids, queries
 from hybridrank.config import IndexConfig
+
+if TYPE_CHECKING:
+    from features.exact_scoring import ExactScoring
 
 # Keys that only shape the returned hits: the legs leave them out (ids and scores suffice to rank)
 # and the page fetch applies them to the page alone.
@@ -24,8 +28,9 @@ _RENDER_ONLY = ("_source", "stored_fields", "docvalue_fields", "fields", "script
 _SHARED_CONTEXT = ("runtime_mappings", "timeout")
 
 
-def lexical_leg(plan: SearchPlan) -> Body:
-    """The app's own search over the whole window, ids and scores only.
+def lexical_leg(plan: SearchPlan, scoring: ExactScoring | None = None) -> Body:
+    """The app's own search over the whole window, ids and scores only (and, with ``scoring``, the
+    features' exact scores of every hit: ``features.exact_scoring``).
 
     Its ``hits.total`` and aggregations are Elasticsearch's own answer to the app's query.
     """
@@ -33,11 +38,15 @@ def lexical_leg(plan: SearchPlan) -> Body:
     body["size"] = plan.window
     body["from"] = 0
     body["_source"] = False
+    if scoring is not None:
+        body = scoring.on_leg(body, plan.window)
     return hit_ids.ids_only(body, plan.index)
 
 
-def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> Body:
-    """The dense leg: same filters, ids and scores only, no totals or aggregations."""
+def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig,
+            scoring: ExactScoring | None = None) -> Body:
+    """The dense leg: same filters, ids and scores only, no totals or aggregations (with ``scoring``, as
+    ``lexical_leg``)."""
     section = queries.knn_section(vector, config.vector_field, k=plan.window,
                                   num_candidates=max(config.knn_num_candidates, plan.window),
                                   filters=plan.filters)
@@ -45,6 +54,8 @@ def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> B
     for key in _SHARED_CONTEXT:
         if key in plan.body:
             body[key] = plan.body[key]
+    if scoring is not None:
+        body = scoring.on_leg(body, plan.window)
     return hit_ids.ids_only(body, plan.index)
 
 

@@ -79,6 +79,7 @@ class Recorder:
     """Every request either client sent: (which client, path, its credential headers)."""
 
     seen: ClassVar[list[tuple[str, str, dict[str, str]]]] = []
+    bodies: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []  # (path, query parameters, body) where kept
 
     @classmethod
     def add(cls, via: str, path: str, headers: Any) -> None:
