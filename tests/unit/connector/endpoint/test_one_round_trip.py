@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from connector.client import make_client
-from connector.endpoint.app import Endpoint
-from connector.endpoint.serving import RankerHolder
-from features.pipeline import FeaturePipeline
-from hybridrank.config import ClusterConfig, FeedbackConfig, Settings
-from ltr.ranking import LearnedRanker
-from tests.support.stand_ins import ConstantEmbedder, SumModel
-from tests.unit.connector.endpoint.test_upstream import APP, CONFIG, CONFIGURED, Recorder, RecordingNode, _hit
+from tests.unit.connector.endpoint.test_upstream import APP, CONFIG, CONFIGURED, Recorder, _hit
+from tests.unit.connector.endpoint.test_upstream import _endpoint as recording_endpoint
 
 NAMED = {"bm25:title": 2.5, "dense": 0.75}
 
@@ -49,22 +42,8 @@ def _upstream(request: httpx.Request) -> httpx.Response:
     raise AssertionError(f"unexpected upstream request {request.url.path}")
 
 
-@contextlib.contextmanager
-def _endpoint(home: Path, lang: str | None) -> Iterator[TestClient]:
-    settings = Settings(home=home, indices={"docs": CONFIG},
-                        cluster=ClusterConfig(url="http://127.0.0.1:9", username="svc", password="configured-secret"),
-                        feedback=FeedbackConfig(log_features=True, flush_interval_s=60))
-    box: list[Endpoint] = []
-    pipeline = FeaturePipeline.from_config(CONFIG)
-    holder = RankerHolder(settings.indices, resolver=lambda index, variant: "sum",
-                          loader=lambda index, model: LearnedRanker(SumModel(), pipeline, box[0].caller_client()))
-    endpoint = Endpoint(settings, embedder=ConstantEmbedder(), holder=holder, warm_up=False,  # type: ignore[arg-type]
-                        upstream_transport=httpx.MockTransport(_upstream),
-                        caller_client_factory=lambda: make_client(settings, anonymous=True, node_class=RecordingNode))
-    endpoint.vector_script_lang = lang  # what ``connector.endpoint.leg_scoring`` would have detected
-    box.append(endpoint)
-    with TestClient(endpoint.app, base_url="http://endpoint") as test_client:
-        yield test_client
+def _endpoint(home: Path, lang: str | None) -> contextlib.AbstractContextManager[TestClient]:
+    return recording_endpoint(home, _upstream, lang)
 
 
 @pytest.mark.parametrize("headers", [APP, {}], ids=["app-credentials", "none"])
