@@ -6,7 +6,7 @@ exact query–document vector similarity as a script) and the ``_source`` fields
 them to a retrieval leg as a ``rescore`` of weight 0 over the leg's whole window: the leg retrieves,
 orders and scores exactly as without it, and with ``include_named_queries_score`` every hit's
 ``matched_queries`` carries each named clause's score, whether the hit matched the leg's own query or not
-(checked on the node: ``tests/integration/features/test_exact_scoring.py``). Each leg carries the
+(checked on the node: ``tests/integration/ltr/training/test_pipeline.py``). Each leg carries the
 other's scoring, so the legs stay independent searches of one ``_msearch``.
 
 The vector similarity needs a script language the cluster has (``connector.node.capabilities``):

@@ -101,14 +101,18 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
     relays = any(isinstance(item, dsl.Passthrough) for item in items)
     try:
         for i, item in enumerate(items):
-            if isinstance(item, dsl.SearchPlan):
+            if isinstance(item, dsl.SearchPlan) and not item.beyond_window:
                 vectors[i] = await query_vector(state, item.query_text, outcome)
                 scorings[i] = None if relays else await leg_scoring(state, item, assignments[i], vectors[i])
 
         def searches() -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
             out: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
             for i, item in enumerate(items):
-                if isinstance(item, dsl.SearchPlan):
+                if isinstance(item, dsl.SearchPlan) and item.beyond_window:
+                    page_check = checks[i]
+                    assert page_check is not None  # a page beyond the window always has its check
+                    out.append((item.header, page_check))  # Elasticsearch judges the page alone
+                elif isinstance(item, dsl.SearchPlan):
                     out.append((item.header, upstream_bodies.lexical_leg(item, scorings[i])))
                     out.append((item.header, upstream_bodies.knn_leg(item, vectors[i], state.profiles[item.index],
                                                                      scorings[i])))
@@ -123,7 +127,9 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
         leg_slots: dict[int, str] = {}  # upstream position -> index, for our legs only
         position = 0
         for i, item in enumerate(items):
-            if isinstance(item, dsl.SearchPlan):
+            if isinstance(item, dsl.SearchPlan) and item.beyond_window:
+                position += 1
+            elif isinstance(item, dsl.SearchPlan):
                 leg_slots[position] = leg_slots[position + 1] = item.index
                 position += 2 + (checks[i] is not None)
             elif isinstance(item, dsl.Passthrough):
@@ -137,7 +143,12 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
         upstream_items = iter(result["responses"])
         responses: list[dict[str, Any]] = []
         for i, item in enumerate(items):
-            if isinstance(item, dsl.SearchPlan):
+            if isinstance(item, dsl.SearchPlan) and item.beyond_window:
+                checked = next(upstream_items)
+                rejection = dsl.window_rejection(item)
+                responses.append(checked if "error" in checked
+                                 else es_error(rejection.status, rejection.error_type, str(rejection)))
+            elif isinstance(item, dsl.SearchPlan):
                 lexical, dense = next(upstream_items), next(upstream_items)
                 checked = next(upstream_items) if checks[i] is not None else {}
                 if "error" in checked:  # Elasticsearch refuses the item's render keys: its answer

@@ -68,6 +68,8 @@ async def search(state: EndpointState, request: Request, index: str | None, star
     if isinstance(plan, dsl.Passthrough):
         outcome.reason = plan.reason
         return await passthrough(state, request, _clean_body(body, raw), outcome)
+    if plan.beyond_window:
+        return await _beyond_window(state, request, plan, _clean_body(body, raw), outcome)
     plan, assignment = state.experiments.assign(plan, outcome.request_id, outcome)
     try:
         vector = await query_vector(state, plan.query_text, outcome)
@@ -107,6 +109,20 @@ async def search(state: EndpointState, request: Request, index: str | None, star
         return await passthrough(state, request, _clean_body(body, raw), outcome)
     response["took"] = int((time.perf_counter() - started) * 1000)
     return json_response(request, ordered_response(response), 200)
+
+
+async def _beyond_window(state: EndpointState, request: Request, plan: dsl.SearchPlan, body: bytes,
+                         outcome: Outcome) -> Response:
+    """A page beyond the candidate window: Elasticsearch's own error if it refuses the page (beyond its
+    result window, a bad render key), else ours (``dsl.window_rejection``)."""
+    check = upstream_bodies.render_check(plan)
+    assert state.upstream is not None and check is not None
+    result = await state.upstream.search(plan.index, check, app_headers=list(request.headers.items()),
+                                         header=plan.header)
+    if "error" in result:
+        outcome.reason = "Elasticsearch refuses the page"
+        return await passthrough(state, request, body, outcome)
+    raise dsl.window_rejection(plan)
 
 
 def _clean_body(body: Any, raw: bytes) -> bytes:

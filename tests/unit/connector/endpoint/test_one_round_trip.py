@@ -51,8 +51,8 @@ def test_a_reranked_search_is_one_upstream_request(tmp_path: Path, headers: dict
     Recorder.seen.clear()
     Recorder.bodies = []
     with _endpoint(tmp_path, "hybridrank") as client:
-        response = client.post("/docs/_search?explain=true", json={"query": {"match": {"title": "x"}}, "size": 2,
-                                                                   "_source": False}, headers=headers)
+        response = client.post("/docs/_search", json={"query": {"match": {"title": "x"}}, "size": 2, "_source": False},
+                               headers={**headers, "x-hybridrank-explain": "true"})  # our explanation only
         assert response.status_code == 200, response.text
         assert response.headers["x-hybridrank-ranker"] == "model:sum"
         hits = response.json()["hits"]["hits"]
