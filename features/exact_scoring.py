@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from features.base import DENSE_SCORE, ExactScores
+from hybridrank.errors import ClusterError
 
 Body = dict[str, Any]
 HYBRIDRANK_LANG = "hybridrank"
@@ -72,8 +73,9 @@ class ExactScoring:
     def parse(self, hit: Mapping[str, Any]) -> ExactScores:
         """A hit's exact scores as the feature round trip would have given them."""
         named = hit.get("matched_queries") or {}
-        if not isinstance(named, dict):  # a cluster that ignored include_named_queries_score
-            named = {}
+        if not isinstance(named, dict):  # a cluster that ignored include_named_queries_score: no scores at all
+            raise ClusterError("Elasticsearch returned matched_queries without scores; "
+                               "include_named_queries_score needs Elasticsearch >= 8.8")
         return ExactScores(named, hit.get("_source") or {})
 
 

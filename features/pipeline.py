@@ -264,6 +264,10 @@ class FeaturePipeline:
             results[slot] = parse_exact_scores(result)
         return results
 
+    def needs_io(self, candidates: Sequence[Candidate]) -> bool:
+        """Whether computing the features of ``candidates`` asks Elasticsearch (else it is CPU only)."""
+        return self.term_stats or (bool(candidates) and self._carried(candidates) is None)
+
     def _carried(self, candidates: Sequence[Candidate]) -> dict[str, ExactScores] | None:
         """The exact scores the legs brought (``features.exact_scoring``), if every candidate has this
         feature set's; None means they must be fetched."""

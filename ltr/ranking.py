@@ -141,6 +141,11 @@ class LearnedRanker:
         self.client = client
         self.name = f"model:{model.model_id}"
 
+    def needs_thread(self, candidates: Sequence[Candidate]) -> bool:
+        """Whether ranking ``candidates`` waits on Elasticsearch (their exact scores not carried by the legs):
+        the endpoint then runs it in a worker thread, else inline (a thread hop costs more than the work)."""
+        return bool(self.pipeline.needs_io(candidates))
+
     def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
                candidates: Sequence[Candidate], request_time: datetime, *,
                credentials: Credentials | None = None) -> Ranked:

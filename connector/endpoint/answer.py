@@ -184,7 +184,9 @@ async def _run_ranker(state: EndpointState, plan: dsl.SearchPlan, variant: str |
         try:
             rerank = partial(ranker.rerank, plan.index, plan.query_text, vector, candidates, request_time,
                              credentials=credentials)
-            ranked = await to_thread.run_sync(rerank) if ranker.blocking else rerank()
+            needs_thread = getattr(ranker, "needs_thread", None)
+            blocking = ranker.blocking if needs_thread is None else needs_thread(candidates)
+            ranked = await to_thread.run_sync(rerank) if blocking else rerank()
         except Exception as exc:
             fallback = f"model-error: {ranker.name}: {type(exc).__name__}: {exc}"
             log.warning("model failed; hybrid order", extra={"index": plan.index, "reason": fallback})
