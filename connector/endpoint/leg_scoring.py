@@ -43,6 +43,9 @@ async def vector_lang(state: EndpointState) -> str | None:
         lang = await to_thread.run_sync(_detect, state)
     except ClusterUnavailable:
         return None  # asked again on the next search
+    except Exception as exc:  # never a reason to fail a search: its exact scores take a search of their own
+        log.warning("cluster capabilities unreadable", extra={"reason": f"{type(exc).__name__}: {exc}"})
+        lang = None
     state.vector_script_lang = lang
     log.info("exact scores ride on the legs" if lang else "exact scores take a search of their own",
              extra={"vector_script": lang})
@@ -53,7 +56,7 @@ def _detect(state: EndpointState) -> str | None:
     from connector.client import make_client
     from connector.node.capabilities import detect_vector_script_lang
 
-    client = make_client(state.settings, url=state.upstream_url, max_retries=0)
+    client = make_client(state.settings, url=state.upstream_url)
     try:
         return detect_vector_script_lang(client)
     finally:
