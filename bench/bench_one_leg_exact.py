@@ -14,7 +14,7 @@ default LightGBM on three versions of the same logs:
 
 NDCG@10 on the test split (ranx), each variant trained with the same seeds; paired t-test against ``exact``.
 
-    python bench/bench_one_leg_exact.py --collection scifact --index scifact --seeds 3
+    python bench/bench_one_leg_exact.py --collection scifact --index scifact --seeds 3 [--cv-folds 0]
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--collection", default="scifact")
     parser.add_argument("--index", default="scifact")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--cv-folds", type=int, default=5,
+                        help="LightGBM's tree-count CV (the default training's); 0 = early stopping on a split.")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "one_leg_exact.json"))
     args = parser.parse_args()
 
@@ -84,7 +86,7 @@ def main() -> None:
         for variant in ("exact", "no_dense_for_bm25_only", "no_exact_for_one_leg"):
             for seed in range(args.seeds):
                 model = train_model(masked(train, variant), Path(tmp) / f"{variant}-{seed}",
-                                    config=TrainConfig(seed=42 + seed))
+                                    config=TrainConfig(seed=42 + seed, cv_folds=args.cv_folds))
                 scores = model_scores(model.model_dir, masked(test, variant))
                 runs[f"{variant}#{seed}"] = run_from_scores(test, scores)
     report = evaluate_runs(collection.qrels("test"), runs, baseline="exact#0")
@@ -93,6 +95,7 @@ def main() -> None:
     summary = {variant: float(np.mean([v for k, v in ndcg.items() if k.split("#")[0] == variant]))
                for variant in ("exact", "no_dense_for_bm25_only", "no_exact_for_one_leg")}
     result = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "collection": args.collection,
+              "cv_folds": args.cv_folds, "load_average": Path("/proc/loadavg").read_text().split()[:3],
               "index": args.index, "seeds": args.seeds, "vector_script_lang": retriever.vector_script_lang,
               "ndcg@10_mean": {k: round(v, 4) for k, v in summary.items()}, "ndcg@10": ndcg,
               "p_vs_exact_seed0": p_values, "test_queries": len(report.query_ids)}
