@@ -1,11 +1,14 @@
 """The feature pipeline: an ordered feature set turned into one matrix per query.
 
-Exact scores for EVERY candidate come from ONE Elasticsearch search per query (batched through
-``_msearch``): restricted to the candidate ids, a ``bool.should`` of one named ``match`` per text
-field and one named ``knn`` (exact: the ids filter leaves few enough documents for a brute-force
-search, and ``rescore_vector`` rescores with full-precision vectors), with
-``include_named_queries_score``. Training logs and live reranking both call ``compute_many``, so
-their features are the same bits.
+Exact scores for EVERY candidate come with the retrieval legs where the cluster can score the vector
+similarity in a script (``features.exact_scoring``: each leg carries the named clauses of
+``named_clauses`` as a weight-0 rescore, so the window needs one round trip); the candidates then hold
+them (``Candidate.exact``) and the pipeline reads them. Otherwise they come from ONE Elasticsearch search
+per query (batched through ``_msearch``): restricted to the candidate ids, a ``bool.should`` of the same
+named clauses, the vector one as a named ``knn`` (exact: the ids filter leaves few enough documents for a
+brute-force search, and ``rescore_vector`` rescores with full-precision vectors), with
+``include_named_queries_score``. Training logs and live reranking both call ``compute_many``, with legs
+built by the same ``exact_scoring``, so their features are the same bits.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 from connector.retrieval.hit_ids import hit_id, ids_only, resend_unnamed
 from features.base import DENSE_SCORE, ClickStats, ExactScores, Feature, FeatureContext, as_utc, bm25_key
+from features.exact_scoring import ExactScoring, clause_signature, vector_clause
 from features.fused_score import window_fusions
 from features.matched_terms import distinct_terms, term_key
 from features.registry import NEEDS_TIMESTAMP, default_names, resolve_all
@@ -50,11 +54,7 @@ def exact_scores_body(
     with ``term_matches``, one named clause per distinct query term (``features.matched_terms``);
     ``extra_clauses``: more named clauses features asked for (e.g. ``features.phrase_proximity``)."""
     ids = {"ids": {"values": list(doc_ids)}}
-    should: list[Body] = [{"match": {f: {"query": query_text, "_name": bm25_key(f)}}} for f in text_fields]
-    if term_matches:
-        should += [{"multi_match": {"query": term, "fields": list(text_fields), "_name": term_key(term)}}
-                   for term in distinct_terms(query_text)]
-    should += list(extra_clauses)
+    should = text_clauses(query_text, text_fields, term_matches=term_matches, extra_clauses=extra_clauses)
     if query_vector is not None and len(doc_ids):
         should.append({"knn": {
             "field": vector_field,
@@ -71,6 +71,17 @@ def exact_scores_body(
         "_source": list(source_fields) if source_fields else False,
         "track_total_hits": False,
     }
+
+
+def text_clauses(query_text: str, text_fields: Sequence[str], *, term_matches: bool = False,
+                 extra_clauses: Sequence[Body] = ()) -> list[Body]:
+    """The named lexical clauses: per-field BM25, one per distinct query term (with ``term_matches``), extras."""
+    should: list[Body] = [{"match": {f: {"query": query_text, "_name": bm25_key(f)}}} for f in text_fields]
+    if term_matches:
+        should += [{"multi_match": {"query": term, "fields": list(text_fields), "_name": term_key(term)}}
+                   for term in distinct_terms(query_text)]
+    should += list(extra_clauses)
+    return should
 
 
 def parse_exact_scores(response: dict[str, Any]) -> dict[str, ExactScores]:
@@ -127,6 +138,9 @@ class FeaturePipeline:
             if build is not None:
                 builders.setdefault(f"{build.__module__}.{build.__qualname__}", build)
         self.clause_builders = list(builders.values())
+        self.exact_signature = clause_signature({
+            "text_fields": list(index_config.text_fields), "vector_field": index_config.vector_field,
+            "term_matches": self.term_matches, "source_fields": self.source_fields, "extra": list(builders)})
 
     @classmethod
     def from_config(cls, index_config: IndexConfig, *, click_stats: ClickStats | None = None) -> FeaturePipeline:
@@ -150,6 +164,19 @@ class FeaturePipeline:
         payload = json.dumps({"features": self.feature_params(), "context": self.context_params()},
                              sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def exact_scoring(self, query_text: str, query_vector: Sequence[float] | np.ndarray | None,
+                      vector_lang: str | None) -> ExactScoring | None:
+        """What a retrieval leg carries so that its hits come with every exact score this feature set
+        reads (``features.exact_scoring``); None when the cluster has no script to score the vector."""
+        clauses = text_clauses(query_text, list(self.index_config.text_fields), term_matches=self.term_matches,
+                               extra_clauses=self._extra_clauses(query_text))
+        if query_vector is not None:
+            vector = vector_clause(vector_lang, self.index_config.vector_field, query_vector)
+            if vector is None:
+                return None
+            clauses.append(vector)
+        return ExactScoring(tuple(clauses), tuple(self.source_fields), self.exact_signature)
 
     # -- computing -----------------------------------------------------------------------------
     def compute(
@@ -206,8 +233,14 @@ class FeaturePipeline:
         from connector.client import translate_errors
 
         cfg = self.index_config
-        slots = [i for i, req in enumerate(batch) if req.candidates]
         results: list[dict[str, ExactScores]] = [{} for _ in batch]
+        slots: list[int] = []
+        for i, req in enumerate(batch):
+            carried = self._carried(req.candidates)
+            if carried is not None:
+                results[i] = carried
+            elif req.candidates:
+                slots.append(i)
         if not slots:
             return results
 
@@ -231,6 +264,21 @@ class FeaturePipeline:
             results[slot] = parse_exact_scores(result)
         return results
 
+    def needs_io(self, candidates: Sequence[Candidate]) -> bool:
+        """Whether computing the features of ``candidates`` asks Elasticsearch (else it is CPU only)."""
+        return self.term_stats or (bool(candidates) and self._carried(candidates) is None)
+
+    def _carried(self, candidates: Sequence[Candidate]) -> dict[str, ExactScores] | None:
+        """The exact scores the legs brought (``features.exact_scoring``), if every candidate has this
+        feature set's; None means they must be fetched."""
+        out: dict[str, ExactScores] = {}
+        signature = self.exact_signature
+        for cand in candidates:
+            exact = cand.exact
+            if exact is None or cand.exact_by != signature:
+                return None
+            out[cand.doc_id] = exact
+        return out
 
     def _extra_clauses(self, query_text: str) -> list[Body]:
         fields = list(self.index_config.text_fields)

@@ -141,6 +141,11 @@ class LearnedRanker:
         self.client = client
         self.name = f"model:{model.model_id}"
 
+    def needs_thread(self, candidates: Sequence[Candidate]) -> bool:
+        """Whether ranking ``candidates`` waits on Elasticsearch (their exact scores not carried by the legs):
+        the endpoint then runs it in a worker thread, else inline (a thread hop costs more than the work)."""
+        return bool(self.pipeline.needs_io(candidates))
+
     def rerank(self, index: str, query_text: str, query_vector: np.ndarray | None,
                candidates: Sequence[Candidate], request_time: datetime, *,
                credentials: Credentials | None = None) -> Ranked:
@@ -212,7 +217,7 @@ class Reranker:
         from ltr.training.feature_log import retrieve_requests
 
         requests = retrieve_requests(self.retriever, query_texts, request_time=as_utc(request_time), window=window,
-                                     filters=filters, source=source)
+                                     filters=filters, source=source, pipeline=self.pipeline)
         windows = self.ranker.rerank_many(self.retriever.index, requests)
         for ranked in windows:
             for cand, score in zip(ranked.candidates, ranked.scores, strict=True):

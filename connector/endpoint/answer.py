@@ -33,6 +33,7 @@ from connector.endpoint.state import EndpointState
 from connector.endpoint.upstream import UpstreamError
 from connector.retrieval import hit_ids
 from connector.retrieval.candidates import DENSE, LEXICAL, Candidate, merge_legs
+from features.exact_scoring import ExactScoring
 from ltr.ranking import Ranked
 
 log = logging.getLogger("hybridrank.serve")
@@ -71,11 +72,12 @@ async def legs_msearch(state: EndpointState, searches: Searches, leg_slots: Mapp
 
 async def answer(state: EndpointState, plan: dsl.SearchPlan, lexical: dict[str, Any], dense: dict[str, Any],
                  vector: np.ndarray, headers: Sequence[tuple[str, str]], outcome: Outcome,
-                 assignment: Assignment) -> dict[str, Any]:
-    """One reranked search response in Elasticsearch's shape (``took`` set by the caller)."""
+                 assignment: Assignment, scoring: ExactScoring | None = None) -> dict[str, Any]:
+    """One reranked search response in Elasticsearch's shape (``took`` set by the caller); ``scoring``:
+    the named clauses both legs carried (``connector.endpoint.leg_scoring``)."""
     lex_hits = lexical.get("hits", {}).get("hits", [])
     knn_hits = dense.get("hits", {}).get("hits", [])
-    candidates = list(merge_legs(plan.index, {LEXICAL: lex_hits, DENSE: knn_hits}).values())
+    candidates = list(merge_legs(plan.index, {LEXICAL: lex_hits, DENSE: knn_hits}, scoring).values())
     credentials = Credentials.of(headers)  # the app's, for the requests the ranker makes itself
     ranked = await _rerank(state, plan, vector, candidates, outcome, assignment, credentials)
     window = ranked.candidates[: plan.window]
@@ -182,7 +184,9 @@ async def _run_ranker(state: EndpointState, plan: dsl.SearchPlan, variant: str |
         try:
             rerank = partial(ranker.rerank, plan.index, plan.query_text, vector, candidates, request_time,
                              credentials=credentials)
-            ranked = await to_thread.run_sync(rerank) if ranker.blocking else rerank()
+            needs_thread = getattr(ranker, "needs_thread", None)
+            blocking = ranker.blocking if needs_thread is None else needs_thread(candidates)
+            ranked = await to_thread.run_sync(rerank) if blocking else rerank()
         except Exception as exc:
             fallback = f"model-error: {ranker.name}: {type(exc).__name__}: {exc}"
             log.warning("model failed; hybrid order", extra={"index": plan.index, "reason": fallback})

@@ -58,6 +58,22 @@ class SearchPlan:
     url_params: dict[str, str]  # parameters for the upstream _msearch URL
     explain: bool = False
     variant: str | None = None
+    es_explain: bool = False  # the app asked Elasticsearch's ``_explanation`` (``explain`` in its body or URL)
+
+    @property
+    def beyond_window(self) -> bool:
+        """A page beyond the candidate window: Elasticsearch judges it first (``upstream_bodies.render_check``
+        sends ``from``/``size``: beyond its own result window it refuses), else ``window_rejection``."""
+        return self.from_ + self.size > self.window
+
+
+def window_rejection(plan: SearchPlan) -> RequestRejected:
+    """Our 400 for a page Elasticsearch would serve but the reranked window does not reach."""
+    return RequestRejected(
+        f"Result window is too large for reranking, from + size must be less than or equal to: [{plan.window}] "
+        f"but was [{plan.from_ + plan.size}]. Raise candidate_window of index [{plan.index}], or send header "
+        f"X-Hybridrank-Variant: off to let Elasticsearch answer alone."
+    )
 
 
 # -- request cleaning -----------------------------------------------------------------------------
@@ -127,7 +143,7 @@ def plan_search(
     explain_header: bool = False,
     variant_header: str | None = None,
 ) -> SearchPlan | Passthrough:
-    """Decide how to answer one search; raise ``RequestRejected`` for paging beyond the window."""
+    """Decide how to answer one search (a page beyond the window is planned: ``SearchPlan.beyond_window``)."""
     if not isinstance(index, str) or not index or "," in index or "*" in index:
         return Passthrough("not exactly one index")
     config = profiles.get(index)
@@ -136,6 +152,8 @@ def plan_search(
     for name in params:
         if name not in BODY_PARAMS + HEADER_PARAMS + URL_PARAMS + OWN_PARAMS:
             return Passthrough(f"query parameter {name}")
+    if params.get("explain", "true") not in ("", "true", "false"):
+        return Passthrough("explain parameter not a boolean")  # Elasticsearch words the error itself
     if not isinstance(body, dict):
         return Passthrough("body is not a JSON object")
     cleaned, ext = pop_ext(body)
@@ -161,21 +179,17 @@ def plan_search(
     if not text:
         return Passthrough("no query text")
     window = config.candidate_window
-    if from_ + size > window:
-        raise RequestRejected(
-            f"Result window is too large for reranking, from + size must be less than or equal to: [{window}] "
-            f"but was [{from_ + size}]. Raise candidate_window of index [{index}], or send header "
-            f"X-Hybridrank-Variant: off to let Elasticsearch answer alone."
-        )
     if "post_filter" in merged and isinstance(merged["post_filter"], dict):
         filters.append(merged["post_filter"])
     header: Body = {"index": index}
     for name in HEADER_PARAMS:
         if name in params:
             header[name] = params[name]
-    explain = explain_header or truthy(params.get("explain")) or bool(ext.get("explain"))
+    # an invalid body ``explain`` (a string, an object) is Elasticsearch's to refuse: the render check sends it
+    es_explain = params.get("explain") in ("", "true") or merged.get("explain") is True
+    explain = explain_header or es_explain or bool(ext.get("explain"))
     return SearchPlan(
         index=index, query_text=text, filters=tuple(filters), from_=from_, size=size, window=window,
         body=merged, header=header, url_params={k: params[k] for k in URL_PARAMS if k in params},
-        explain=explain, variant=variant,
+        explain=explain, variant=variant, es_explain=es_explain,
     )

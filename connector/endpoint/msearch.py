@@ -23,6 +23,7 @@ from starlette.responses import Response
 from connector.endpoint import dsl, upstream_bodies
 from connector.endpoint.answer import answer, error_reason, legs_msearch, ordered_response, query_vector
 from connector.endpoint.assignment import Assignment
+from connector.endpoint.leg_scoring import leg_scoring
 from connector.endpoint.outcome import Outcome, json_response, stage
 from connector.endpoint.passthrough import passthrough
 from connector.endpoint.state import EndpointState
@@ -37,6 +38,7 @@ from connector.endpoint.wire import (
     split_ndjson,
     truthy,
 )
+from features.exact_scoring import NAMED_SCORES_PARAM, ExactScoring
 from hybridrank.errors import ClusterUnavailable
 from ltr.ranking import HYBRID
 
@@ -94,17 +96,26 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
             items[i], assignments[i] = state.experiments.assign(item, f"{outcome.request_id}-{i}", outcome)
     checks = {i: upstream_bodies.render_check(item) for i, item in enumerate(items)
               if isinstance(item, dsl.SearchPlan)}
+    scorings: dict[int, ExactScoring | None] = {}
+    # ``include_named_queries_score`` is the whole _msearch's: it would reshape a relayed item's matched_queries
+    relays = any(isinstance(item, dsl.Passthrough) for item in items)
     try:
         for i, item in enumerate(items):
-            if isinstance(item, dsl.SearchPlan):
+            if isinstance(item, dsl.SearchPlan) and not item.beyond_window:
                 vectors[i] = await query_vector(state, item.query_text, outcome)
+                scorings[i] = None if relays else await leg_scoring(state, item, assignments[i], vectors[i])
 
         def searches() -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
             out: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
             for i, item in enumerate(items):
-                if isinstance(item, dsl.SearchPlan):
-                    out.append((item.header, upstream_bodies.lexical_leg(item)))
-                    out.append((item.header, upstream_bodies.knn_leg(item, vectors[i], state.profiles[item.index])))
+                if isinstance(item, dsl.SearchPlan) and item.beyond_window:
+                    page_check = checks[i]
+                    assert page_check is not None  # a page beyond the window always has its check
+                    out.append((item.header, page_check))  # Elasticsearch judges the page alone
+                elif isinstance(item, dsl.SearchPlan):
+                    out.append((item.header, upstream_bodies.lexical_leg(item, scorings[i])))
+                    out.append((item.header, upstream_bodies.knn_leg(item, vectors[i], state.profiles[item.index],
+                                                                     scorings[i])))
                     check = checks[i]
                     if check is not None:
                         out.append((item.header, check))
@@ -116,18 +127,28 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
         leg_slots: dict[int, str] = {}  # upstream position -> index, for our legs only
         position = 0
         for i, item in enumerate(items):
-            if isinstance(item, dsl.SearchPlan):
+            if isinstance(item, dsl.SearchPlan) and item.beyond_window:
+                position += 1
+            elif isinstance(item, dsl.SearchPlan):
                 leg_slots[position] = leg_slots[position + 1] = item.index
                 position += 2 + (checks[i] is not None)
             elif isinstance(item, dsl.Passthrough):
                 position += 1
         headers = list(request.headers.items())
+        params = dict(request.query_params)
+        if any(s is not None for s in scorings.values()):
+            params[NAMED_SCORES_PARAM] = "true"
         with stage(outcome, "retrieve", state.metrics):
-            result = await legs_msearch(state, searches, leg_slots, headers, dict(request.query_params))
+            result = await legs_msearch(state, searches, leg_slots, headers, params)
         upstream_items = iter(result["responses"])
         responses: list[dict[str, Any]] = []
         for i, item in enumerate(items):
-            if isinstance(item, dsl.SearchPlan):
+            if isinstance(item, dsl.SearchPlan) and item.beyond_window:
+                checked = next(upstream_items)
+                rejection = dsl.window_rejection(item)
+                responses.append(checked if "error" in checked
+                                 else es_error(rejection.status, rejection.error_type, str(rejection)))
+            elif isinstance(item, dsl.SearchPlan):
                 lexical, dense = next(upstream_items), next(upstream_items)
                 checked = next(upstream_items) if checks[i] is not None else {}
                 if "error" in checked:  # Elasticsearch refuses the item's render keys: its answer
@@ -144,7 +165,7 @@ async def msearch(state: EndpointState, request: Request, url_index: str | None,
                 else:
                     sub_started = time.perf_counter()
                     response = await answer(state, item, lexical, dense, vectors[i], headers, outcome,
-                                            assignments[i])
+                                            assignments[i], scorings[i])
                     response["took"] = int(lexical.get("took", 0)) + int((time.perf_counter() - sub_started) * 1000)
                     response["status"] = 200
                     responses.append(ordered_response(response))

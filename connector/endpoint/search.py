@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from connector.endpoint import dsl, upstream_bodies
 from connector.endpoint.answer import answer, error_reason, legs_msearch, ordered_response, query_vector
+from connector.endpoint.leg_scoring import leg_scoring
 from connector.endpoint.outcome import Outcome, json_response, stage
 from connector.endpoint.passthrough import passthrough
 from connector.endpoint.state import EndpointState
@@ -32,6 +33,7 @@ from connector.endpoint.wire import (
     media_for_elasticsearch,
     truthy,
 )
+from features.exact_scoring import NAMED_SCORES_PARAM
 from hybridrank.errors import ClusterUnavailable
 
 log = logging.getLogger("hybridrank.serve")
@@ -66,19 +68,23 @@ async def search(state: EndpointState, request: Request, index: str | None, star
     if isinstance(plan, dsl.Passthrough):
         outcome.reason = plan.reason
         return await passthrough(state, request, _clean_body(body, raw), outcome)
+    if plan.beyond_window:
+        return await _beyond_window(state, request, plan, _clean_body(body, raw), outcome)
     plan, assignment = state.experiments.assign(plan, outcome.request_id, outcome)
     try:
         vector = await query_vector(state, plan.query_text, outcome)
         headers = list(request.headers.items())
         assert state.upstream is not None
         check = upstream_bodies.render_check(plan)
+        scoring = await leg_scoring(state, plan, assignment, vector)
+        params = plan.url_params if scoring is None else {**plan.url_params, NAMED_SCORES_PARAM: "true"}
         with stage(outcome, "retrieve", state.metrics):
             result = await legs_msearch(
                 state,
-                lambda: [(plan.header, upstream_bodies.lexical_leg(plan)),
-                         (plan.header, upstream_bodies.knn_leg(plan, vector, state.profiles[index])),
+                lambda: [(plan.header, upstream_bodies.lexical_leg(plan, scoring)),
+                         (plan.header, upstream_bodies.knn_leg(plan, vector, state.profiles[index], scoring)),
                          *([(plan.header, check)] if check is not None else [])],
-                {0: index, 1: index}, headers, plan.url_params)
+                {0: index, 1: index}, headers, params)
         lexical, dense, *checked = result["responses"]
         if checked and "error" in checked[0]:
             outcome.reason = "Elasticsearch refuses the body's render keys"
@@ -89,7 +95,7 @@ async def search(state: EndpointState, request: Request, index: str | None, star
             if failed is dense:
                 outcome.fallback = f"knn-leg-failed: {error_reason(dense)}"
             return await passthrough(state, request, _clean_body(body, raw), outcome)
-        response = await answer(state, plan, lexical, dense, vector, headers, outcome, assignment)
+        response = await answer(state, plan, lexical, dense, vector, headers, outcome, assignment, scoring)
     except UpstreamError as exc:
         if exc.status not in REFUSED:
             raise
@@ -103,6 +109,20 @@ async def search(state: EndpointState, request: Request, index: str | None, star
         return await passthrough(state, request, _clean_body(body, raw), outcome)
     response["took"] = int((time.perf_counter() - started) * 1000)
     return json_response(request, ordered_response(response), 200)
+
+
+async def _beyond_window(state: EndpointState, request: Request, plan: dsl.SearchPlan, body: bytes,
+                         outcome: Outcome) -> Response:
+    """A page beyond the candidate window: Elasticsearch's own error if it refuses the page (beyond its
+    result window, a bad render key), else ours (``dsl.window_rejection``)."""
+    check = upstream_bodies.render_check(plan)
+    assert state.upstream is not None and check is not None
+    result = await state.upstream.search(plan.index, check, app_headers=list(request.headers.items()),
+                                         header=plan.header)
+    if "error" in result:
+        outcome.reason = "Elasticsearch refuses the page"
+        return await passthrough(state, request, body, outcome)
+    raise dsl.window_rejection(plan)
 
 
 def _clean_body(body: Any, raw: bytes) -> bytes:

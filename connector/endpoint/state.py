@@ -74,6 +74,7 @@ class EndpointState:
         self.warm_up = warm_up
         self.upstream: Upstream | None = None  # set by the app's lifespan
         self.upstream_transport = upstream_transport  # tests fake Elasticsearch at the transport
+        self.vector_script_lang: str | None = "?"  # "?" until asked (``connector.endpoint.leg_scoring``)
         self._caller_client_factory = caller_client_factory or (
             lambda: make_client(settings, url=self.upstream_url, anonymous=True))
         self._caller_client: Elasticsearch | None = None

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from connector.endpoint.dsl import Body, SearchPlan
 from connector.retrieval import hit_ids, queries
 from hybridrank.config import IndexConfig
+
+if TYPE_CHECKING:
+    from features.exact_scoring import ExactScoring
 
 # Keys that only shape the returned hits: the legs leave them out (ids and scores suffice to rank)
 # and the page fetch applies them to the page alone.
@@ -24,8 +28,9 @@ _RENDER_ONLY = ("_source", "stored_fields", "docvalue_fields", "fields", "script
 _SHARED_CONTEXT = ("runtime_mappings", "timeout")
 
 
-def lexical_leg(plan: SearchPlan) -> Body:
-    """The app's own search over the whole window, ids and scores only.
+def lexical_leg(plan: SearchPlan, scoring: ExactScoring | None = None) -> Body:
+    """The app's own search over the whole window, ids and scores only (and, with ``scoring``, the
+    features' exact scores of every hit: ``features.exact_scoring``).
 
     Its ``hits.total`` and aggregations are Elasticsearch's own answer to the app's query.
     """
@@ -33,11 +38,15 @@ def lexical_leg(plan: SearchPlan) -> Body:
     body["size"] = plan.window
     body["from"] = 0
     body["_source"] = False
+    if scoring is not None:
+        body = scoring.on_leg(body, plan.window)
     return hit_ids.ids_only(body, plan.index)
 
 
-def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> Body:
-    """The dense leg: same filters, ids and scores only, no totals or aggregations."""
+def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig,
+            scoring: ExactScoring | None = None) -> Body:
+    """The dense leg: same filters, ids and scores only, no totals or aggregations (with ``scoring``, as
+    ``lexical_leg``)."""
     section = queries.knn_section(vector, config.vector_field, k=plan.window,
                                   num_candidates=max(config.knn_num_candidates, plan.window),
                                   filters=plan.filters)
@@ -45,6 +54,8 @@ def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig) -> B
     for key in _SHARED_CONTEXT:
         if key in plan.body:
             body[key] = plan.body[key]
+    if scoring is not None:
+        body = scoring.on_leg(body, plan.window)
     return hit_ids.ids_only(body, plan.index)
 
 
@@ -57,6 +68,8 @@ def render_check(plan: SearchPlan) -> Body | None:
     search (``explain: null``, a malformed highlight...), and the endpoint then relays its answer.
     """
     keys = {k: plan.body[k] for k in (*_RENDER_ONLY, *_SHARED_CONTEXT) if k in plan.body}
+    if plan.beyond_window:  # Elasticsearch refuses a page beyond its own result window, whatever the query
+        return {**keys, "query": {"match_none": {}}, "from": plan.from_, "size": plan.size, "track_total_hits": False}
     if not any(k in keys for k in _RENDER_ONLY if k != "_source") and _plain_source(keys.get("_source", True)):
         return None  # the common case costs nothing: a well-formed ``_source`` alone needs no check
     return {**keys, "query": {"match_none": {}}, "size": 1, "track_total_hits": False}
@@ -73,8 +86,8 @@ def _plain_source(value: object) -> bool:
 
 
 def needs_page_fetch(plan: SearchPlan) -> bool:
-    """Whether the page's hits need more than ``_index``/``_id`` (source, highlight, fields...)."""
-    if plan.body.get("_source", True) is not False:
+    """Whether the page's hits need more than ``_index``/``_id`` (source, highlight, fields, explanation...)."""
+    if plan.body.get("_source", True) is not False or plan.es_explain:
         return True
     return any(key in plan.body for key in _RENDER_ONLY if key != "_source")
 
@@ -84,7 +97,8 @@ def page_mget(plan: SearchPlan, doc_ids: Sequence[str]) -> Body | None:
 
     Highlights, fields, named queries and routed searches need the search form (``page_body``).
     """
-    if any(key in plan.body for key in _RENDER_ONLY if key != "_source") or set(plan.header) - {"index"}:
+    if any(key in plan.body for key in _RENDER_ONLY if key != "_source") or set(plan.header) - {"index"} \
+            or plan.es_explain:
         return None
     if '"_name"' in json.dumps(plan.body.get("query"), separators=(",", ":")):
         return None  # matched_queries come from a search only
@@ -96,10 +110,11 @@ def page_mget(plan: SearchPlan, doc_ids: Sequence[str]) -> Body | None:
 
 
 def page_body(plan: SearchPlan, doc_ids: Sequence[str]) -> Body:
-    """The page's hits rendered as the app asked: its ``_source``, highlight, fields, named queries.
+    """The page's hits rendered as the app asked: its ``_source``, highlight, fields, named queries, and
+    Elasticsearch's ``_explanation`` (with ``_shard`` and ``_node``) when the app asked for it.
 
-    The app's query rides along as a ``should`` so highlights and ``matched_queries`` are the ones
-    Elasticsearch gives for that query; the ids filter keeps documents only the kNN leg found.
+    The app's query rides along as a ``should`` so highlights, ``matched_queries`` and the explanation
+    are the ones Elasticsearch gives for that query; the ids filter keeps documents only the kNN leg found.
     """
     query: Body = {"ids": {"values": list(doc_ids)}}
     app_query = plan.body.get("query")
@@ -110,4 +125,6 @@ def page_body(plan: SearchPlan, doc_ids: Sequence[str]) -> Body:
     for key in (*_RENDER_ONLY, *_SHARED_CONTEXT):
         if key in plan.body and key != "explain":
             body[key] = plan.body[key]
+    if plan.es_explain:
+        body["explain"] = True
     return body

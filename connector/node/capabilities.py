@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 ANALYSIS_COMMON = "analysis-common"
 RANK_RRF = "rank-rrf"
+LANG_PAINLESS = "lang-painless"
 HYBRIDRANK_PLUGIN = "hybridrank"  # the project's own (connector.node.plugin), named in its descriptor
 HUNSPELL_PROBE_TEXT = "studies"
 HUNSPELL_PROBE_STEM = "study"
@@ -73,6 +74,17 @@ class ClusterInfo:
         return HYBRIDRANK_PLUGIN in self.plugins
 
     @property
+    def vector_script_lang(self) -> str | None:
+        """The script language that scores exact vector similarity inside a query: ``hybridrank`` (the
+        project's plugin, ``vector_similarity``), ``painless`` (``cosineSimilarity``, stock clusters), or
+        None (neither: the features' exact scores then need a search of their own)."""
+        if self.has_hybridrank_plugin:
+            return HYBRIDRANK_PLUGIN
+        if LANG_PAINLESS in self.modules:
+            return "painless"
+        return None
+
+    @property
     def has_hunspell_en_us(self) -> bool:
         """True if a hunspell ``en_US`` filter stems on this cluster (its nodes have the dictionary)."""
         if self._hunspell is None:
@@ -102,7 +114,8 @@ class ClusterInfo:
         return (
             f"Elasticsearch {self.version}; english analyzer: {yes(self.has_english_analyzer)}, "
             f"rrf retriever: {yes(self.has_rrf_retriever)}, hunspell en_US: {yes(self.has_hunspell_en_us)}, "
-            f"hybridrank plugin: {yes(self.has_hybridrank_plugin)}"
+            f"hybridrank plugin: {yes(self.has_hybridrank_plugin)}, "
+            f"vector script: {self.vector_script_lang or 'none'}"
         )
 
 
@@ -117,3 +130,15 @@ def detect(client: Elasticsearch) -> ClusterInfo:
     modules = frozenset.intersection(*(frozenset(m["name"] for m in n.get("modules", [])) for n in nodes))
     plugins = frozenset.intersection(*(frozenset(p["name"] for p in n.get("plugins", [])) for n in nodes))
     return ClusterInfo(version=versions[0], modules=modules, plugins=plugins, client=client)
+
+
+def detect_vector_script_lang(client: Elasticsearch) -> str | None:
+    """``ClusterInfo.vector_script_lang`` of the cluster, or None if it cannot be asked (no ``monitor``
+    privilege, say): callers then score exactly with a search of their own, which any cluster can."""
+    try:
+        return detect(client).vector_script_lang
+    except ClusterUnavailable:
+        raise
+    except ClusterError as exc:
+        log.info("cluster capabilities unknown (%s): exact scores take a search of their own", exc)
+        return None

@@ -12,7 +12,7 @@ Every candidate carries both legs' raw scores and ranks where that leg found it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
     from connector.embedding.embedder import Embedder
+    from features.exact_scoring import ExactScoring
+
+# (query text, query vector) -> what both legs carry so their hits bring the features' exact scores
+Scoring = Callable[[str, np.ndarray], "ExactScoring | None"]
 
 ES_HYBRID = "es"
 MODES: tuple[str, ...] = ("bm25", "knn", ES_HYBRID, "rrf", "linear")
@@ -51,6 +55,16 @@ class Retriever:
         self.index = index
         self.config = config
         self.embedder = embedder
+        self._vector_lang: tuple[str | None] | None = None
+
+    @property
+    def vector_script_lang(self) -> str | None:
+        """The cluster's script language for exact vector similarity (asked once; ``connector.node.capabilities``)."""
+        if self._vector_lang is None:
+            from connector.node.capabilities import detect_vector_script_lang
+
+            self._vector_lang = (detect_vector_script_lang(self.client),)
+        return self._vector_lang[0]
 
     # -- public API ---------------------------------------------------------------------------
     def search(
@@ -88,8 +102,10 @@ class Retriever:
         source: bool | Sequence[str] = False,
         with_es_hybrid: bool = False,
         batch_size: int = 64,
+        scoring: Scoring | None = None,
     ) -> list[QueryLegs]:
-        """Both legs (and optionally ES's own hybrid) for many queries, one ``_msearch`` per batch."""
+        """Both legs (and optionally ES's own hybrid) for many queries, one ``_msearch`` per batch; with
+        ``scoring``, both legs carry each query's named clauses and the candidates their exact scores."""
         if any(not (q or "").strip() for q in query_texts):
             raise HybridRankError("empty query text: every query needs at least one non-space character")
         size = window or self.config.candidate_window
@@ -98,11 +114,13 @@ class Retriever:
             batch = list(query_texts[start : start + batch_size])
             vectors = self._query_vectors(batch)
             per_query = 3 if with_es_hybrid else 2
+            scorings = [scoring(text, vector) if scoring is not None else None
+                        for text, vector in zip(batch, vectors, strict=True)]
             responses = hit_ids.resend_unnamed(self.index, functools.partial(
-                self._send_legs, batch, vectors, size, filters, source, with_es_hybrid))
+                self._send_legs, batch, vectors, size, filters, source, with_es_hybrid, scorings))
             for i in range(len(batch)):
                 group = responses[i * per_query : (i + 1) * per_query]
-                candidates = merge_legs(self.index, {LEXICAL: _hits(group[0]), DENSE: _hits(group[1])})
+                candidates = merge_legs(self.index, {LEXICAL: _hits(group[0]), DENSE: _hits(group[1])}, scorings[i])
                 out.append(QueryLegs(candidates, size, _hits(group[2]) if with_es_hybrid else None))
         return out
 
@@ -133,10 +151,15 @@ class Retriever:
         return np.stack([self.embedder.encode_query(text) for text in texts])
 
     def _send_legs(self, texts: list[str], vectors: np.ndarray, size: int, filters: Sequence[dict[str, Any]],
-                   source: bool | Sequence[str], with_es_hybrid: bool) -> list[dict[str, Any]]:
-        return self._msearch([hit_ids.ids_only(body, self.index)
-                              for text, vector in zip(texts, vectors, strict=True)
-                              for body in self._leg_bodies(text, vector, size, filters, source, with_es_hybrid)])
+                   source: bool | Sequence[str], with_es_hybrid: bool,
+                   scorings: Sequence[ExactScoring | None]) -> list[dict[str, Any]]:
+        bodies: list[dict[str, Any]] = []
+        for text, vector, scoring in zip(texts, vectors, scorings, strict=True):
+            legs = self._leg_bodies(text, vector, size, filters, source, with_es_hybrid)
+            if scoring is not None:
+                legs[:2] = [scoring.on_leg(leg, size) for leg in legs[:2]]
+            bodies.extend(hit_ids.ids_only(body, self.index) for body in legs)
+        return self._msearch(bodies, named_scores=any(s is not None for s in scorings))
 
     def _leg_bodies(
         self,
@@ -159,12 +182,13 @@ class Retriever:
                                                  num_candidates=num_candidates, filters=filters, source=source))
         return bodies
 
-    def _msearch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _msearch(self, bodies: list[dict[str, Any]], *, named_scores: bool = False) -> list[dict[str, Any]]:
         searches: list[dict[str, Any]] = []
         for body in bodies:
             searches.extend(({"index": self.index}, body))
         with translate_errors(self.index):
-            response = self.client.msearch(searches=searches)
+            response = self.client.msearch(searches=searches, include_named_queries_score=True) if named_scores \
+                else self.client.msearch(searches=searches)
         results: list[dict[str, Any]] = response["responses"]
         for result in results:
             if "error" in result:
@@ -191,4 +215,5 @@ def _hits(response: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _copy(cand: Candidate) -> Candidate:
     return Candidate(doc_id=cand.doc_id, source=cand.source, leg_scores=dict(cand.leg_scores),
-                     leg_ranks=dict(cand.leg_ranks), fused_score=0.0, index=cand.index)
+                     leg_ranks=dict(cand.leg_ranks), fused_score=0.0, index=cand.index, exact=cand.exact,
+                     exact_by=cand.exact_by)

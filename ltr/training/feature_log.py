@@ -6,8 +6,9 @@ One row per (query, candidate): ``qid``, ``doc_id``, ``label`` (the judged grade
 The Parquet schema metadata records the feature names, the feature-config hash and the request time.
 
 Parity with live ranking: the query vector is always ``embedder.encode_query(text)`` (the
-retriever embeds queries one at a time through it), and features come from ``FeaturePipeline.compute_many``,
-the code the reranker calls.
+retriever embeds queries one at a time through it), the legs carry the exact scores built by
+``FeaturePipeline.exact_scoring`` (as the endpoint's legs do), and features come from
+``FeaturePipeline.compute_many``, the code the reranker calls.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from connector.retrieval.candidates import Candidate
     from connector.retrieval.retriever import QueryLegs, Retriever
+    from features.exact_scoring import ExactScoring
     from hybridrank.config import Settings
     from ltr.evaluation.judgments import JudgmentSource
 
@@ -55,9 +57,19 @@ def retrieve_requests(
     window: int | None = None,
     filters: Sequence[dict[str, Any]] = (),
     source: bool | Sequence[str] = False,
+    pipeline: FeaturePipeline | None = None,
 ) -> list[FeatureRequest]:
-    """Both legs for the queries (one ``_msearch``), as pipeline requests with the live query vectors."""
-    legs = retriever.legs_many(query_texts, window=window, filters=filters, source=source)
+    """Both legs for the queries (one ``_msearch``), as pipeline requests with the live query vectors;
+    with ``pipeline``, the legs also bring its exact scores (``FeaturePipeline.exact_scoring``, the
+    builder the endpoint's legs use), so ``compute_many`` needs no search of its own."""
+    scoring = None
+    if pipeline is not None:
+        lang = retriever.vector_script_lang
+
+        def scoring(text: str, vector: np.ndarray) -> ExactScoring | None:
+            return pipeline.exact_scoring(text, vector, lang)
+
+    legs = retriever.legs_many(query_texts, window=window, filters=filters, source=source, scoring=scoring)
     return [FeatureRequest(text, retriever.embedder.encode_query(text), window_candidates(q, retriever.config),
                            request_time) for text, q in zip(query_texts, legs, strict=True)]
 
@@ -136,7 +148,7 @@ def log_features(
             for start in range(0, len(items), batch_size):
                 batch = items[start : start + batch_size]
                 requests = retrieve_requests(retriever, [t for _, t in batch], request_time=request_time,
-                                             window=window)
+                                             window=window, pipeline=pipeline)
                 if drop_query_doc:
                     requests = [replace(req, candidates=[c for c in req.candidates if c.doc_id != qid])
                                 for (qid, _), req in zip(batch, requests, strict=True)]

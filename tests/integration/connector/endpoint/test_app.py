@@ -139,8 +139,56 @@ def test_from_beyond_the_window_is_an_elasticsearch_shaped_400(via: Elasticsearc
     assert error["type"] == "illegal_argument_exception"
     assert f"[{WINDOW}]" in error["reason"] and error["root_cause"][0]["type"] == "illegal_argument_exception"
     assert caught.value.body["status"] == 400
-    with pytest.raises(BadRequestError):
-        via.search(index=profiled, query=APP_QUERY, size=10_000)
+
+
+def test_what_elasticsearch_would_refuse_it_refuses_itself(via: Elasticsearch, es: Elasticsearch,
+                                                           endpoint: ServerThread, settings: Settings,
+                                                           profiled: str) -> None:
+    """Beyond Elasticsearch's own result window, and an ``explain`` that is not a boolean: its own error."""
+    for kwargs in ({"size": 10_001}, {"size": 10, "from_": 9_995}):
+        answers = []
+        for client in (via, es):
+            with pytest.raises(BadRequestError) as caught:
+                client.search(index=profiled, query=APP_QUERY, **kwargs)
+            answers.append((caught.value.body["error"]["type"], caught.value.body["error"]["root_cause"],
+                            caught.value.body["status"]))
+        assert answers[0] == answers[1] and answers[0][0] == "search_phase_execution_exception", kwargs
+    for bad in ("yes", {"a": 1}):
+        body = json.dumps({"query": APP_QUERY, "explain": bad})
+        ours = httpx.post(f"{endpoint.url}/{profiled}/_search", content=body,
+                          headers={"content-type": "application/json"})
+        theirs = httpx.post(f"{settings.cluster.url}/{profiled}/_search", content=body,
+                            headers={"content-type": "application/json"})
+        assert ours.status_code == theirs.status_code == 400, bad
+        assert ours.json()["error"]["type"] == theirs.json()["error"]["type"], bad
+    ours = httpx.post(f"{endpoint.url}/{profiled}/_search?explain=yes", json={"query": APP_QUERY})
+    theirs = httpx.post(f"{settings.cluster.url}/{profiled}/_search?explain=yes", json={"query": APP_QUERY})
+    assert ours.status_code == theirs.status_code == 400
+    assert ours.json()["error"]["type"] == theirs.json()["error"]["type"]
+
+
+def test_an_apps_explain_keeps_elasticsearchs_explanation_beside_ours(via: Elasticsearch, es: Elasticsearch,
+                                                                       profiled: str) -> None:
+    ours = via.search(index=profiled, query=APP_QUERY, size=WINDOW, explain=True)
+    direct = {h["_id"]: h for h in es.search(index=profiled, query=APP_QUERY, size=100, explain=True)["hits"]["hits"]}
+    assert ours["hits"]["hits"]
+    for hit in ours["hits"]["hits"]:
+        assert {"_shard", "_node", "_explanation", "_hybridrank"} <= set(hit), hit.keys()
+        if hit["_id"] in direct:  # the app's query matches it: Elasticsearch's explanation of that query is in it
+            assert direct[hit["_id"]]["_explanation"] in _explanations(hit["_explanation"])
+            assert hit["_shard"] == direct[hit["_id"]]["_shard"] and hit["_node"] == direct[hit["_id"]]["_node"]
+
+
+def _explanations(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """An explanation and every explanation under it."""
+    return [node, *(e for detail in node.get("details", []) for e in _explanations(detail))]
+
+
+def test_the_clients_info_and_ping_through_the_endpoint(via: Elasticsearch, es: Elasticsearch) -> None:
+    assert via.ping() is True
+    ours, theirs = via.info().body, es.info().body
+    assert ours["version"]["number"] == theirs["version"]["number"]
+    assert ours["cluster_name"] == theirs["cluster_name"] and ours["tagline"] == theirs["tagline"]
 
 
 def test_source_filtering_applies_to_every_hit(via: Elasticsearch, profiled: str) -> None:

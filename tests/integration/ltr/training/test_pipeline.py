@@ -95,6 +95,36 @@ def test_exact_scores_for_every_candidate(es, embedder, scifact: dict[str, Any])
     assert only_knn > 0 and only_bm25 > 0  # both one-leg cases were exercised
 
 
+def test_legs_carry_the_exact_scores_the_exact_search_computes(es, embedder, scifact: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    """On the real node, the named clauses both legs carry (a weight-0 rescore) come back in every hit's
+    ``matched_queries``, leave the legs' hits, order and scores as they were, and equal what the search of
+    the exact-score path gives: BM25 bit for bit, the vector similarity to float precision (the script
+    computes in double, Lucene's kNN in float)."""
+    retriever = _retriever(es, embedder, scifact["index"])
+    pipeline = FeaturePipeline.from_config(retriever.config)
+    assert retriever.vector_script_lang == "hybridrank"  # the managed node has the project's plugin
+    texts = list(scifact["train"].values())[:8]
+    carried = retrieve_requests(retriever, texts, request_time=REQUEST_TIME, pipeline=pipeline)
+    plain = retrieve_requests(retriever, texts, request_time=REQUEST_TIME)
+    for with_legs, without in zip(carried, plain, strict=True):
+        assert [(c.doc_id, c.leg_scores, c.leg_ranks) for c in with_legs.candidates] == \
+            [(c.doc_id, c.leg_scores, c.leg_ranks) for c in without.candidates]
+        assert all(c.exact is not None and c.exact_by == pipeline.exact_signature for c in with_legs.candidates)
+        assert all(c.exact is None for c in without.candidates)
+        fetched = pipeline._fetch_exact(es, scifact["index"], [without])[0]
+        for cand in with_legs.candidates:
+            assert cand.exact is not None
+            got, expected = cand.exact.named, fetched[cand.doc_id].named
+            assert set(got) == set(expected), cand.doc_id
+            for key in ("bm25:title", "bm25:text"):
+                assert got.get(key) == expected.get(key), (cand.doc_id, key)
+            assert math.isclose(got["dense"], expected["dense"], abs_tol=2e-7), cand.doc_id
+    one_trip = pipeline.compute_many(es, scifact["index"], carried)
+    two_trips = pipeline.compute_many(es, scifact["index"], plain)
+    for a, b in zip(one_trip, two_trips, strict=True):
+        assert np.allclose(a, b, rtol=0, atol=1e-6, equal_nan=True)
+
+
 def test_log_train_load_rerank_and_parity(es, embedder, scifact: dict[str, Any], settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from ltr.ranking import Reranker, rerank_windows
     from ltr.training.model import RankingModel

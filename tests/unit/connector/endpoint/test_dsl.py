@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from connector.endpoint import dsl
-from connector.endpoint.wire import RequestRejected
+from connector.endpoint import dsl, upstream_bodies
 from tests.support.search_plans import plan
 
 
@@ -74,8 +73,27 @@ def test_variant_off_header() -> None:
 
 
 @pytest.mark.parametrize(("from_", "size"), [(100, 10), (95, 10), (0, 101), (0, 10_000)])
-def test_paging_beyond_the_window_is_rejected(from_: int, size: int) -> None:
-    with pytest.raises(RequestRejected) as caught:
-        plan({"query": {"match": {"t": "x"}}, "from": from_, "size": size})
-    assert caught.value.status == 400 and caught.value.error_type == "illegal_argument_exception"
-    assert "[100]" in str(caught.value) and f"[{from_ + size}]" in str(caught.value)
+def test_paging_beyond_the_window_is_judged_by_elasticsearch_then_rejected(from_: int, size: int) -> None:
+    planned = plan({"query": {"match": {"t": "x"}}, "from": from_, "size": size})
+    assert isinstance(planned, dsl.SearchPlan) and planned.beyond_window
+    check = upstream_bodies.render_check(planned)  # Elasticsearch refuses beyond its own result window
+    assert check is not None and (check["from"], check["size"]) == (from_, size)
+    rejection = dsl.window_rejection(planned)
+    assert rejection.status == 400 and rejection.error_type == "illegal_argument_exception"
+    assert "[100]" in str(rejection) and f"[{from_ + size}]" in str(rejection)
+
+
+@pytest.mark.parametrize(("params", "body", "expected"), [
+    ({"explain": "true"}, {}, True), ({"explain": ""}, {}, True), ({}, {"explain": True}, True),
+    ({"explain": "false"}, {}, False), ({}, {"explain": "yes"}, False), ({}, {"explain": {"a": 1}}, False)])
+def test_elasticsearchs_explanation_is_asked_for_when_the_app_asks(params: dict[str, str], body: dict[str, object],
+                                                                     expected: bool) -> None:
+    planned = plan({"query": {"match": {"t": "x"}}, **body}, params=params)
+    assert isinstance(planned, dsl.SearchPlan) and planned.es_explain is expected
+    if "explain" in body:  # Elasticsearch judges the value (a string, an object: its own 400)
+        check = upstream_bodies.render_check(planned)
+        assert check is not None and check["explain"] == body["explain"]
+
+
+def test_an_explain_parameter_that_is_not_a_boolean_goes_to_elasticsearch() -> None:
+    assert isinstance(plan({"query": {"match": {"t": "x"}}}, params={"explain": "yes"}), dsl.Passthrough)

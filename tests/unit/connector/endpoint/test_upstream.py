@@ -14,7 +14,7 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -79,6 +79,7 @@ class Recorder:
     """Every request either client sent: (which client, path, its credential headers)."""
 
     seen: ClassVar[list[tuple[str, str, dict[str, str]]]] = []
+    bodies: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []  # (path, query parameters, body) where kept
 
     @classmethod
     def add(cls, via: str, path: str, headers: Any) -> None:
@@ -117,7 +118,9 @@ class RecordingNode(BaseNode):
 
 
 @contextlib.contextmanager
-def _endpoint(home: Path) -> Iterator[TestClient]:
+def _endpoint(home: Path, upstream: Callable[[httpx.Request], httpx.Response] = _upstream,
+              vector_script_lang: str | None = None) -> Iterator[TestClient]:
+    """``vector_script_lang``: what ``connector.endpoint.leg_scoring`` would detect on the cluster."""
     # the configured identity, also as user:password@ in the URL: neither may reach a request made for an app
     settings = Settings(home=home, indices={"docs": CONFIG},
                         cluster=ClusterConfig(url="http://svc:configured-secret@127.0.0.1:9", username="svc",
@@ -128,8 +131,9 @@ def _endpoint(home: Path) -> Iterator[TestClient]:
     holder = RankerHolder(settings.indices, resolver=lambda index, variant: "sum",
                           loader=lambda index, model: LearnedRanker(SumModel(), pipeline, box[0].caller_client()))
     endpoint = Endpoint(settings, embedder=ConstantEmbedder(), holder=holder, warm_up=False,  # type: ignore[arg-type]
-                        upstream_transport=httpx.MockTransport(_upstream),
+                        upstream_transport=httpx.MockTransport(upstream),
                         caller_client_factory=lambda: make_client(settings, anonymous=True, node_class=RecordingNode))
+    endpoint.vector_script_lang = vector_script_lang
     box.append(endpoint)
     with TestClient(endpoint.app, base_url="http://endpoint") as test_client:
         yield test_client  # leaving drains the impression snapshots (fetched after each response)
