@@ -54,6 +54,10 @@ class TrainConfig:
     monotone: bool = False  # LightGBM: monotone constraints where a feature's direction is known
     # LightGBM: parameter sets compared by the CV above (inside the training queries); empty = the defaults
     param_grid: list[dict[str, Any]] = field(default_factory=list)
+    # LightGBM: boost from ``scale * base_score_feature`` (``ltr.training.base_score``; None = from 0), the
+    # scale chosen among ``base_score_scales`` by the CV above
+    base_score_feature: str | None = None
+    base_score_scales: list[float] = field(default_factory=lambda: [1.0])
 
 
 @dataclass
@@ -85,7 +89,8 @@ def train_model(
         save, score, gains, info = train_lambdarank(
             data, train_g, valid_g, seed=cfg.seed, lightgbm_params=cfg.lightgbm_params,
             num_boost_round=cfg.num_boost_round, early_stopping_rounds=cfg.early_stopping_rounds,
-            cv_folds=cfg.cv_folds, refit=cfg.refit, monotone=cfg.monotone, param_grid=cfg.param_grid)
+            cv_folds=cfg.cv_folds, refit=cfg.refit, monotone=cfg.monotone, param_grid=cfg.param_grid,
+            base_feature=cfg.base_score_feature, base_scales=cfg.base_score_scales)
     else:
         save, score, gains, info, prep = train_listnet(
             data, train_g, valid_g, seed=cfg.seed, hidden=cfg.listnet_hidden, epochs=cfg.listnet_epochs,
@@ -93,7 +98,7 @@ def train_model(
 
     metrics = {**validation_metrics(data, valid_g, score), "train_queries": len(train_g),
                "valid_queries": len(valid_g), "dropped_queries_no_relevant": data.dropped_queries,
-               "validation_split": split_how, **{k: v for k, v in info.items() if k != "params"}}
+               "validation_split": split_how, **{k: v for k, v in info.items() if k not in ("params", "base_score")}}
     created = datetime.now(UTC)
     meta = log.metadata
     digest = hashlib.sha1(f"{created.isoformat()}{meta.get('feature_config_hash')}{cfg.model_type}".encode())
@@ -120,6 +125,7 @@ def train_model(
         metrics=_jsonable(metrics),
         created_at=created.isoformat(timespec="seconds"),
         preprocessing=prep,
+        base_score=dict(info.get("base_score") or {}),
     )
     importance = sorted(zip(data.feature_names, gains, strict=True), key=lambda t: -t[1])
     target = Path(out_dir) if out_dir is not None else (model_store(model_id) if model_store else Path(model_id))
