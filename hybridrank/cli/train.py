@@ -69,6 +69,11 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               "validation split).")
 @click.option("--refit/--no-refit", default=True, show_default=True,
               help="LightGBM: after early stopping, retrain on train + validation queries with that many trees.")
+@click.option("--base-score", default="none", show_default=True,
+              help="LightGBM: boost from --base-score-scale x this logged feature (e.g. fused_linear: the trees "
+              "learn a correction to linear fusion); none = from 0.")
+@click.option("--base-score-scale", "base_scales", type=click.FloatRange(0, min_open=True), multiple=True,
+              default=(10.0,), show_default=True, help="Scale of --base-score; repeated: chosen by the CV.")
 @click.option("--from-events", is_flag=True,
               help="Train from the logged impressions and clicks of --index (the events index), with the "
               "feature snapshots the endpoint logged; validation = the latest --valid-fraction of the time.")
@@ -86,7 +91,8 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
           features_log: Path | None, valid_fraction: float, model_type: str, out: Path | None, register: bool,
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
-          refit: bool, from_events: bool, labels: str, since: datetime | None, until: datetime | None,
+          refit: bool, base_score: str, base_scales: tuple[float, ...], from_events: bool, labels: str,
+          since: datetime | None, until: datetime | None,
           **gate: Any) -> None:
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
@@ -101,7 +107,9 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
     registry = ModelRegistry(settings.home)
     cfg = TrainConfig(model_type=model_type, valid_fraction=valid_fraction, seed=seed, lightgbm_params=params,
                       num_boost_round=num_boost_round, early_stopping_rounds=early_stopping,
-                      cv_folds=cv_folds, refit=refit)
+                      cv_folds=cv_folds, refit=refit,
+                      base_score_feature=None if base_score == "none" else base_score,
+                      base_score_scales=list(base_scales))
     if from_events:
         if features_log is not None or collection is not None:
             raise click.UsageError("--from-events trains from the events index: drop --collection/--features-log")

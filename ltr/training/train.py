@@ -82,6 +82,9 @@ def train_model(
     cfg = config or TrainConfig()
     if cfg.model_type not in MODEL_TYPES:
         raise HybridRankError(f"unknown model type {cfg.model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
+    if cfg.base_score_feature is not None and cfg.model_type != "lightgbm":
+        raise HybridRankError(f"a base score (boosting from {cfg.base_score_feature}) is a LightGBM option; "
+                              f"model type {cfg.model_type!r} trains without one")
     data = prepare(log)
     train_g, valid_g, split_how = split_queries(data, cfg.valid_fraction, cfg.seed)
     prep: dict[str, Any] = {}

@@ -68,3 +68,11 @@ def test_a_contract_with_a_bad_base_score_is_refused_at_load(tmp_path: Path) -> 
     path.write_text(json.dumps(raw))
     with pytest.raises(ModelError, match="base_score feature 'fused_linear'"):
         RankingModel.load(tmp_path / "m")
+
+
+def test_listnet_with_a_base_score_is_refused(tmp_path: Path) -> None:
+    from hybridrank.errors import HybridRankError
+
+    with pytest.raises(HybridRankError, match="a base score .* is a LightGBM option"):
+        train_model(synthetic_log(n_queries=30), tmp_path / "m",
+                    config=_config(model_type="listnet", base_score_feature="dense_cosine"))
