@@ -73,6 +73,6 @@ def test_a_contract_with_a_bad_base_score_is_refused_at_load(tmp_path: Path) -> 
 def test_listnet_with_a_base_score_is_refused(tmp_path: Path) -> None:
     from hybridrank.errors import HybridRankError
 
-    with pytest.raises(HybridRankError, match="a base score .* is a LightGBM option"):
+    with pytest.raises(HybridRankError, match=r"a base score .* is a LightGBM option"):
         train_model(synthetic_log(n_queries=30), tmp_path / "m",
                     config=_config(model_type="listnet", base_score_feature="dense_cosine"))
