@@ -50,8 +50,9 @@ def main() -> None:
     parser.add_argument("--transfer", action="store_true", help="Also the 3x3 transfer table.")
     parser.add_argument("--transfer-only", action="store_true",
                         help="Only the off-diagonal transfer cells (the diagonal: the protocol rows of --json).")
-    parser.add_argument("--drop-query-doc", action="store_true",
-                        help="ArguAna: the query's own document leaves the window before features.")
+    parser.add_argument("--drop-query-doc", action=argparse.BooleanOptionalAction, default=True,
+                        help="ArguAna: the query's own document leaves the window before features (default; "
+                             "kept, a model trained on ArguAna learns to demote the most similar document).")
     parser.add_argument("--index-suffix", default="", help="Use the indices <collection><suffix> (e.g. _en).")
     parser.add_argument("--log-only", action="store_true", help="Only write the feature logs.")
     parser.add_argument("--label", default="", help="A name for this trial in the JSON.")

@@ -69,6 +69,11 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               "validation split).")
 @click.option("--refit/--no-refit", default=True, show_default=True,
               help="LightGBM: after early stopping, retrain on train + validation queries with that many trees.")
+@click.option("--base-score", default="none", show_default=True,
+              help="LightGBM: boost from --base-score-scale x this logged feature (e.g. fused_linear: the trees "
+              "learn a correction to linear fusion); none = from 0.")
+@click.option("--base-score-scale", "base_scales", type=click.FloatRange(0, min_open=True), multiple=True,
+              default=(10.0,), show_default=True, help="Scale of --base-score; repeated: chosen by the CV.")
 @click.option("--from-events", is_flag=True,
               help="Train from the logged impressions and clicks of --index (the events index), with the "
               "feature snapshots the endpoint logged; validation = the latest --valid-fraction of the time.")
@@ -91,8 +96,9 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
           features_log: Path | None, valid_fraction: float, model_type: str, out: Path | None, register: bool,
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
-          refit: bool, from_events: bool, labels: str, since: datetime | None, until: datetime | None,
-          on_dask: bool, log_workers: int | None, **gate: Any) -> None:
+          refit: bool, base_score: str, base_scales: tuple[float, ...], from_events: bool, labels: str,
+          since: datetime | None, until: datetime | None, on_dask: bool, log_workers: int | None,
+          **gate: Any) -> None:
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
 
@@ -108,7 +114,9 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
                       num_boost_round=num_boost_round, early_stopping_rounds=early_stopping,
                       cv_folds=cv_folds, refit=refit, fixed_rounds=on_dask,
                       dask_scheduler=settings.training.dask_scheduler if on_dask else None,
-                      dask_workers=settings.training.dask_workers)
+                      dask_workers=settings.training.dask_workers,
+                      base_score_feature=None if base_score == "none" else base_score,
+                      base_score_scales=list(base_scales) or [1.0])
     if on_dask and model_type != "lightgbm":
         raise click.UsageError("--dask trains LightGBM only")
     if from_events:

@@ -41,6 +41,8 @@ class ModelContract:
     metrics: dict[str, Any]
     created_at: str
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    # LightGBM boosted from a base score (``ltr.training.base_score``): {"feature", "scale"}, {} = none
+    base_score: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -61,7 +63,7 @@ class ModelContract:
             raise ModelError(f"{path}: contract format {raw.get('format_version')!r} is not supported "
                              f"(this version reads {FORMAT_VERSION})")
         names = set(cls.__dataclass_fields__)
-        missing = [n for n in names if n not in raw and n not in ("preprocessing", "format_version")]
+        missing = [n for n in names if n not in raw and n not in ("preprocessing", "base_score", "format_version")]
         if missing:
             raise ModelError(f"{path}: missing keys: {', '.join(sorted(missing))}")
         return cls(**{k: v for k, v in raw.items() if k in names})

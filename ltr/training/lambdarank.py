@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hybridrank.errors import DataError
+from ltr.training.base_score import BaseScore
+
 if TYPE_CHECKING:
     from ltr.training.training_data import TrainingData
 
@@ -80,50 +83,68 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
                      lightgbm_params: Mapping[str, Any], num_boost_round: int, early_stopping_rounds: int,
                      cv_folds: int, refit: bool, monotone: bool = False,
                      param_grid: Sequence[Mapping[str, Any]] = (), fixed_rounds: bool = False,
+                     base_feature: str | None = None, base_scales: Sequence[float] = (1.0,),
                      ) -> tuple[Callable[[Path], None], Callable[[np.ndarray], np.ndarray], list[float],
                                 dict[str, Any]]:
     """(save, validation scorer, gain per feature, info); ``lightgbm_params`` override ``LIGHTGBM_DEFAULTS``.
 
     ``param_grid``: parameter sets (each over the rest) compared by the k-fold CV by query over the
     training queries; the best CV NDCG@10 wins (with CV only; the test queries never take part).
-    ``fixed_rounds``: exactly ``num_boost_round`` trees (no CV, no early stopping), as on Dask."""
+    ``fixed_rounds``: exactly ``num_boost_round`` trees (no CV, no early stopping), as on Dask.
+    ``base_feature``: boost from ``scale * that feature`` (``ltr.training.base_score``), the scale chosen
+    among ``base_scales`` by the same CV (with the grid); ``info["base_score"]`` is the contract's entry."""
     import lightgbm as lgb
 
     params = effective_params(data, seed, lightgbm_params, monotone)
     tr, va = data.rows(train_g), data.rows(valid_g)
+    names = list(data.feature_names)
+    scales: list[float | None] = list(base_scales) if base_feature is not None else [None]
+    if base_feature is not None and base_feature not in names:
+        raise DataError(f"base score feature {base_feature!r} is not among the logged features")
 
-    def datasets() -> tuple[Any, Any]:  # fresh per parameter set: some parameters are fixed at construction
+    def base(scale: float | None) -> BaseScore | None:
+        return BaseScore(base_feature, scale) if base_feature is not None and scale is not None else None
+
+    def init(b: BaseScore | None, rows: np.ndarray) -> np.ndarray | None:
+        return b.margin(data.matrix[rows], names) if b is not None else None
+
+    def datasets(b: BaseScore | None) -> tuple[Any, Any]:  # fresh per parameter set (fixed at construction)
         train_set = lgb.Dataset(data.matrix[tr], data.labels[tr], group=[len(data.groups[g]) for g in train_g],
-                                feature_name=[_lgb_name(n) for n in data.feature_names], free_raw_data=False)
+                                feature_name=[_lgb_name(n) for n in names], free_raw_data=False,
+                                init_score=init(b, tr))
         valid_set = lgb.Dataset(data.matrix[va], data.labels[va], group=[len(data.groups[g]) for g in valid_g],
-                                reference=train_set)
+                                reference=train_set, init_score=init(b, va))
         return train_set, valid_set
 
-    train_set, valid_set = datasets()
+    chosen_base = base(scales[0])
     evals: dict[str, Any] = {}
     cv_ndcg: float | None = None
     grid_results: list[dict[str, Any]] = []
     if cv_folds > 1 and len(train_g) >= 2 * cv_folds:
         # the number of trees (and, with a grid, the parameters) from k-fold CV by query over the
         # training queries: steadier than one small validation split; the held-out queries only measure
-        chosen: tuple[float, int, dict[str, Any]] | None = None
+        chosen: tuple[float, int, dict[str, Any], BaseScore | None] | None = None
         for overrides in param_grid or [{}]:
-            trial = {**params, **overrides}
-            trial_set, _ = datasets()
-            cv = lgb.cv(trial, trial_set, num_boost_round=num_boost_round, nfold=cv_folds,
-                        stratified=False, seed=seed,
-                        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])
-            curve = np.asarray(next(v for k, v in cv.items() if k.endswith("ndcg@10-mean")), dtype=np.float64)
-            trees = int(np.argmax(curve)) + 1
-            grid_results.append({"params": dict(overrides), "cv_ndcg@10": float(curve[trees - 1]), "trees": trees})
-            if chosen is None or float(curve[trees - 1]) > chosen[0]:
-                chosen = (float(curve[trees - 1]), trees, trial)
+            for scale in scales:
+                trial = {**params, **overrides}
+                trial_set, _ = datasets(base(scale))
+                cv = lgb.cv(trial, trial_set, num_boost_round=num_boost_round, nfold=cv_folds,
+                            stratified=False, seed=seed,
+                            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])
+                curve = np.asarray(next(v for k, v in cv.items() if k.endswith("ndcg@10-mean")), dtype=np.float64)
+                trees = int(np.argmax(curve)) + 1
+                grid_results.append({"params": dict(overrides), "base_scale": scale,
+                                     "cv_ndcg@10": float(curve[trees - 1]), "trees": trees})
+                if chosen is None or float(curve[trees - 1]) > chosen[0]:
+                    chosen = (float(curve[trees - 1]), trees, trial, base(scale))
         assert chosen is not None
-        cv_ndcg, best, params = chosen
+        cv_ndcg, best, params, chosen_base = chosen
+        train_set, valid_set = datasets(chosen_base)
         booster = lgb.train(params, train_set, num_boost_round=best, valid_sets=[valid_set],
                             valid_names=["valid"], callbacks=[lgb.record_evaluation(evals)])
     else:
         stopping = [] if fixed_rounds else [lgb.early_stopping(early_stopping_rounds, verbose=False)]
+        train_set, valid_set = datasets(chosen_base)
         booster = lgb.train(params, train_set, num_boost_round=num_boost_round, valid_sets=[valid_set],
                             valid_names=["valid"], callbacks=[*stopping, lgb.record_evaluation(evals)])
         best = num_boost_round if fixed_rounds else booster.best_iteration or booster.current_iteration()
@@ -131,18 +152,20 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
     held_out = booster  # validation metrics come from the model that never saw the validation queries
 
     def score(matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(held_out.predict(matrix, num_iteration=best))
+        raw = np.asarray(held_out.predict(matrix, num_iteration=best))
+        return raw + chosen_base.margin(matrix, names) if chosen_base is not None else raw
 
     if refit:  # the validation queries chose the number of trees; now learn from every query
         everything = data.rows(sorted(train_g + valid_g))
         full_set = lgb.Dataset(data.matrix[everything], data.labels[everything],
                                group=[len(data.groups[g]) for g in sorted(train_g + valid_g)],
-                               feature_name=[_lgb_name(n) for n in data.feature_names])
+                               feature_name=[_lgb_name(n) for n in names], init_score=init(chosen_base, everything))
         booster = lgb.train(params, full_set, num_boost_round=best)
     gains = [float(g) for g in booster.feature_importance(importance_type="gain", iteration=best)]
     info = {"best_iteration": int(best), "params": params, "refit_on_all_queries": refit,
             "lightgbm_valid_ndcg@10": valid_ndcg, "cv_folds": cv_folds if cv_ndcg is not None else 0,
-            "lightgbm_cv_ndcg@10": cv_ndcg, "param_grid": grid_results}
+            "lightgbm_cv_ndcg@10": cv_ndcg, "param_grid": grid_results,
+            "base_score": chosen_base.to_contract() if chosen_base is not None else {}}
 
     def save(path: Path) -> None:
         booster.save_model(str(path), num_iteration=best)

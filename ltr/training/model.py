@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hybridrank.errors import ModelError
+from ltr.training.base_score import from_contract
 from ltr.training.contract import CONTRACT_FILE, ModelContract, check_contract
 from ltr.training.scorer import Scorer, file_sha256
 
@@ -39,6 +40,7 @@ class RankingModel:
         self.path = path
         self.contract = contract
         self._scorer = scorer
+        self._base = from_contract(contract.base_score, contract.feature_names, str(path))
 
     @property
     def model_id(self) -> str:
@@ -105,7 +107,10 @@ class RankingModel:
                              f"per row, got a matrix of shape {matrix.shape}")
         if matrix.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
-        return np.asarray(self._scorer(matrix), dtype=np.float64).reshape(-1)
+        scores = np.asarray(self._scorer(matrix), dtype=np.float64).reshape(-1)
+        if self._base is not None:  # boosted from a base score: LightGBM's file holds only the trees
+            scores = scores + self._base.margin(matrix, self.contract.feature_names)
+        return scores
 
 
 def compile_for_serving(model_dir: Path, pipeline: FeaturePipeline | None, compile_dir: Path | None) -> str | None:

@@ -60,6 +60,10 @@ class TrainConfig:
     # of dask_workers processes; else a scheduler address (tcp://host:8786)
     dask_scheduler: str | None = None
     dask_workers: int = 2
+    # LightGBM: boost from ``scale * base_score_feature`` (``ltr.training.base_score``; None = from 0), the
+    # scale chosen among ``base_score_scales`` by the CV above
+    base_score_feature: str | None = None
+    base_score_scales: list[float] = field(default_factory=lambda: [1.0])
 
 
 @dataclass
@@ -84,6 +88,12 @@ def train_model(
     cfg = config or TrainConfig()
     if cfg.model_type not in MODEL_TYPES:
         raise HybridRankError(f"unknown model type {cfg.model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
+    if cfg.base_score_feature is not None and cfg.model_type != "lightgbm":
+        raise HybridRankError(f"a base score (boosting from {cfg.base_score_feature}) is a LightGBM option; "
+                              f"model type {cfg.model_type!r} trains without one")
+    if cfg.base_score_feature is not None and cfg.dask_scheduler is not None:
+        raise HybridRankError("a base score is not supported on Dask (lightgbm.dask takes no init score per "
+                              "partition here): train in one process, or without --base-score")
     data = prepare(log)
     train_g, valid_g, split_how = split_queries(data, cfg.valid_fraction, cfg.seed)
     prep: dict[str, Any] = {}
@@ -100,7 +110,8 @@ def train_model(
             data, train_g, valid_g, seed=cfg.seed, lightgbm_params=cfg.lightgbm_params,
             num_boost_round=cfg.num_boost_round, early_stopping_rounds=cfg.early_stopping_rounds,
             cv_folds=0 if cfg.fixed_rounds else cfg.cv_folds, refit=cfg.refit, monotone=cfg.monotone,
-            param_grid=cfg.param_grid, fixed_rounds=cfg.fixed_rounds)
+            param_grid=cfg.param_grid, fixed_rounds=cfg.fixed_rounds,
+            base_feature=cfg.base_score_feature, base_scales=cfg.base_score_scales)
     else:
         save, score, gains, info, prep = train_listnet(
             data, train_g, valid_g, seed=cfg.seed, hidden=cfg.listnet_hidden, epochs=cfg.listnet_epochs,
@@ -108,7 +119,7 @@ def train_model(
 
     metrics = {**validation_metrics(data, valid_g, score), "train_queries": len(train_g),
                "valid_queries": len(valid_g), "dropped_queries_no_relevant": data.dropped_queries,
-               "validation_split": split_how, **{k: v for k, v in info.items() if k != "params"}}
+               "validation_split": split_how, **{k: v for k, v in info.items() if k not in ("params", "base_score")}}
     created = datetime.now(UTC)
     meta = log.metadata
     digest = hashlib.sha1(f"{created.isoformat()}{meta.get('feature_config_hash')}{cfg.model_type}".encode())
@@ -135,6 +146,7 @@ def train_model(
         metrics=_jsonable(metrics),
         created_at=created.isoformat(timespec="seconds"),
         preprocessing=prep,
+        base_score=dict(info.get("base_score") or {}),
     )
     importance = sorted(zip(data.feature_names, gains, strict=True), key=lambda t: -t[1])
     target = Path(out_dir) if out_dir is not None else (model_store(model_id) if model_store else Path(model_id))
