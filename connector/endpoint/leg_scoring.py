@@ -53,14 +53,9 @@ async def vector_lang(state: EndpointState) -> str | None:
 
 
 def _detect(state: EndpointState) -> str | None:
-    from connector.client import make_client
-    from connector.node.capabilities import detect_vector_script_lang
+    from connector.node.capabilities import cluster_vector_script_lang
 
-    client = make_client(state.settings, url=state.upstream_url)
-    try:
-        return detect_vector_script_lang(client)
-    finally:
-        client.close()
+    return cluster_vector_script_lang(state.settings, state.upstream_url)
 
 
 async def leg_scoring(state: EndpointState, plan: dsl.SearchPlan, assignment: Assignment,

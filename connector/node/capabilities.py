@@ -17,6 +17,8 @@ from hybridrank.errors import ClusterError, ClusterUnavailable
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
+    from hybridrank.config import Settings
+
 log = logging.getLogger(__name__)
 
 ANALYSIS_COMMON = "analysis-common"
@@ -142,3 +144,15 @@ def detect_vector_script_lang(client: Elasticsearch) -> str | None:
     except ClusterError as exc:
         log.info("cluster capabilities unknown (%s): exact scores take a search of their own", exc)
         return None
+
+
+def cluster_vector_script_lang(settings: Settings, url: str) -> str | None:
+    """``detect_vector_script_lang`` of the cluster at ``url``, asked with the configured credentials: the
+    endpoint's own work (``GET _nodes/plugins`` needs ``monitor``), never on an app's behalf."""
+    from connector.client import make_client
+
+    client = make_client(settings, url=url)
+    try:
+        return detect_vector_script_lang(client)
+    finally:
+        client.close()

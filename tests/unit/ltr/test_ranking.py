@@ -46,6 +46,9 @@ class OneColumnPipeline:
     def config_hash(self) -> str:
         return "h1"
 
+    def exact_scoring(self, *_: Any) -> None:
+        return None  # the legs carry nothing: ``compute_many`` is the pipeline's own
+
 
 class Doubling:
     model_id = "m1"
@@ -94,6 +97,7 @@ class Windows:
     client = None
     index = "i"
     config = IndexConfig()
+    vector_script_lang = None  # no script: the pipeline's own exact scores (none here)
 
     embedder = SimpleNamespace(encode_query=lambda text: np.zeros(2))
 
