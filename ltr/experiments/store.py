@@ -6,8 +6,9 @@ it share one source of truth; the endpoint re-reads the file when its mtime chan
 
 - ``ab`` (bucketed): a unit (user, else session, else the search itself) is assigned to a variant by
   a salted SHA-256 hash of its id — sticky, uniform, and independent between experiments.
-- ``interleave`` (team draft, Radlinski et al. 2008): each search merges the two variants' rankings;
-  every shown document is credited to the team that picked it; clicks decide win / tie / loss
+- ``interleave`` (team draft, Radlinski et al. 2008): each search merges the variants' rankings (two:
+  interleaving; more: team-draft multileaving, Schuth et al. 2014); every shown document is credited
+  to the team that picked it; clicks decide win / tie / loss, per pair of variants
   (``ltr.experiments.team_draft``).
 
 A variant's ``ranker`` is one of ``es`` (Elasticsearch's own order of the app's query), ``hybrid``
@@ -29,6 +30,7 @@ from typing import Any, Literal
 
 from hybridrank.errors import ConfigError
 from hybridrank.files import exclusive, write_text_atomic
+from ltr.experiments.team_draft import MAX_TEAMS
 
 Mode = Literal["ab", "interleave"]
 RUNNING = "running"
@@ -64,8 +66,8 @@ class Experiment:
         names = [v.name for v in self.variants]
         if len(names) < 2 or len(set(names)) != len(names):
             raise ConfigError(f"an experiment needs at least two distinctly named variants, got {names}")
-        if self.mode == "interleave" and len(self.variants) != 2:
-            raise ConfigError("team-draft interleaving compares exactly two variants")
+        if self.mode == "interleave" and len(self.variants) > MAX_TEAMS:
+            raise ConfigError(f"team-draft multileaving compares at most {MAX_TEAMS} variants")
         for v in self.variants:
             if not _NAME.match(v.name):
                 raise ConfigError(f"variant name {v.name!r}: use letters, digits, '_', '.', '-'")
