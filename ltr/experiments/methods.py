@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from ltr.experiments.store import Experiment
 from ltr.experiments.team_draft import team_label
 
 CURVE_POINTS = 40
+PowerAt = Callable[[int], float]  # searches -> power
 
 
 def search_arrays(imps: list[Impression], teams: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,7 +45,7 @@ def search_arrays(imps: list[Impression], teams: int) -> tuple[np.ndarray, np.nd
     return clicked, team, shared
 
 
-def _sign_power(wins_a: int, wins_b: int, searches: int, alpha: float):  # type: ignore[no-untyped-def]
+def _sign_power(wins_a: int, wins_b: int, searches: int, alpha: float) -> PowerAt:
     """Power at n searches of the sign test for the observed win rate (normal approximation)."""
     from statsmodels.stats.power import NormalIndPower
     from statsmodels.stats.proportion import proportion_effectsize
@@ -52,11 +54,12 @@ def _sign_power(wins_a: int, wins_b: int, searches: int, alpha: float):  # type:
     h = abs(float(proportion_effectsize(wins_b / decisive, 0.5))) if decisive else 0.0
     share = decisive / searches if searches else 0.0
     solver = NormalIndPower()
-    return lambda n: float(solver.power(effect_size=h, nobs1=max(n * share, 1e-9), alpha=alpha, ratio=0)) \
-        if h > 0 else alpha
+    if h <= 0:
+        return lambda n: alpha
+    return lambda n: float(solver.power(effect_size=h, nobs1=max(n * share, 1e-9), alpha=alpha, ratio=0))
 
 
-def _t_power(d: float, alpha: float):  # type: ignore[no-untyped-def]
+def _t_power(d: float, alpha: float) -> PowerAt:
     """Power at n searches of the one-sample t-test for standardised effect ``d`` (statsmodels; its
     noncentral t turns NaN for very large n, where the normal approximation is exact enough)."""
     from scipy import stats
@@ -75,7 +78,7 @@ def _t_power(d: float, alpha: float):  # type: ignore[no-untyped-def]
     return at if d else (lambda n: alpha)
 
 
-def _needed(power_at, target: float, cap: int = 10_000_000) -> int | None:  # type: ignore[no-untyped-def]
+def _needed(power_at: PowerAt, target: float, cap: int = 10_000_000) -> int | None:
     """Smallest n with ``power_at(n) >= target`` (doubling, then bisection); None beyond ``cap``."""
     high = 2
     while power_at(high) < target:
@@ -90,7 +93,7 @@ def _needed(power_at, target: float, cap: int = 10_000_000) -> int | None:  # ty
 
 
 def _verdict(method: str, test: str, a: str, b: str, n: int, effect: Interval, p: float, p_adj: float,
-             alpha: float, power: float, power_at) -> MethodVerdict:  # type: ignore[no-untyped-def]
+             alpha: float, power: float, power_at: PowerAt) -> MethodVerdict:
     significant = bool(math.isfinite(p_adj) and p_adj < alpha and effect.value != 0)
     needed = _needed(power_at, power) if effect.value else None
     more = None if needed is None else max(0, needed - n)
@@ -148,14 +151,14 @@ def interleaving_methods(imps: list[Impression], exp: Experiment, *, alpha: floa
     for i, j in pairs:
         pair_team = np.where(team == i, 0, np.where(team == j, 1, -1))
         outcome = np.sign(click_difference(clicked, pair_team))
-        p, _ = credit_test("team_draft", clicked[None], pair_team[None], shared[None])
-        raw.append((i, j, outcome, float(p[0])))
+        pair_p, _ = credit_test("team_draft", clicked[None], pair_team[None], shared[None])
+        raw.append((i, j, outcome, float(pair_p[0])))
     adjusted = multipletests([r[3] for r in raw], method="holm")[1]
     verdicts = []
-    for (i, j, outcome, p), p_adj in zip(raw, adjusted, strict=True):
+    for (i, j, outcome, p_value), p_adj in zip(raw, adjusted, strict=True):
         wins_b, wins_a = int((outcome > 0).sum()), int((outcome < 0).sum())
         verdicts.append(_verdict("multileave", f"team-draft multileaving, sign test of {names[j]} vs {names[i]} "
                                  f"(Holm over {len(pairs)} pairs)", names[i], names[j], n,
-                                 _t_interval(outcome, alpha), p, float(p_adj), alpha, power,
+                                 _t_interval(outcome, alpha), p_value, float(p_adj), alpha, power,
                                  _sign_power(wins_a, wins_b, n, alpha / len(pairs))))
     return verdicts

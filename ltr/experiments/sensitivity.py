@@ -135,7 +135,7 @@ def method_pvalues(arena: Arena, method: str, *, null: bool = False) -> PValues:
     if method in AB_METHODS:
         return ab_pvalues(arena, cuped=method == "ab_cuped", null=null)
     if method in CREDIT_RULES:
-        return interleave_pvalues(arena, method, null=null)  # type: ignore[arg-type]
+        return interleave_pvalues(arena, method, null=null)
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -149,6 +149,15 @@ def power(pvalues: PValues, n: int, *, replicates: int, rng: np.random.Generator
     """Share of ``replicates`` experiments of ``n`` searches that decide for the treatment."""
     p, effect = _chunked(pvalues, n, replicates, rng)
     return float(np.mean((p < alpha) & (effect > 0)))
+
+
+def scaled_sessions(pvalues: PValues, *, target: float = 0.8, pilot: int = 4000, replicates: int = 200,
+                    seed: int = 0, alpha: float = 0.05) -> tuple[int, dict[int, float]]:
+    """(sessions for ``target`` power scaled from a pilot (``pilot_guess``), the power measured there):
+    for methods whose sessions run to tens of thousands, where bisection would simulate too many."""
+    n = pilot_guess(pvalues, target=target, n=pilot, replicates=replicates, seed=seed, alpha=alpha)
+    measured = power(pvalues, n, replicates=replicates, rng=np.random.default_rng([seed, n]), alpha=alpha)
+    return n, {n: measured}
 
 
 def pilot_guess(pvalues: PValues, *, target: float = 0.8, n: int = 1000, replicates: int = 200, seed: int = 0,

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ltr.clicks.simulated_users import ClickModel
-
 
 @dataclass(frozen=True)
 class RankedLists:
@@ -70,12 +68,6 @@ def session_propensity(traffic: Traffic) -> np.ndarray | None:
     if traffic.propensity is None:
         return None
     return np.take_along_axis(traffic.propensity, traffic.user, axis=1).ravel()
-
-
-def clicks_on(model: ClickModel, levels: np.ndarray, rng: np.random.Generator,
-              propensity: np.ndarray | None) -> np.ndarray:
-    """Clicks (sessions × ranks) of flattened sessions shown ``levels``."""
-    return model.click_matrix(levels, rng, propensity)
 
 
 def per_user_means(values: np.ndarray, traffic: Traffic, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
