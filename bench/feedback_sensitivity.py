@@ -151,17 +151,27 @@ def sensitivity_sections(args: Any, sections: set[str], settings: Any, base: Any
     index = args.sensitivity_index
     collection = load_collection(args.sensitivity_collection or shared_datasets_dir() / index)
     out: dict[str, Any] = {"index": index}
+
+    def offline_sensitivity(rankings: Mapping[str, Any]) -> None:
+        log("5. sensitivity on the fixed lists, per click model (offline, vectorised)")
+        table, out["details"] = sensitivity(rankings, control="bm25", treatment="lightgbm",
+                                            aa_runs=args.sensitivity_aa_runs, aa_sessions=args.demo_sessions,
+                                            replicates=args.sensitivity_replicates, log=log)
+        write_sensitivity(out_path, click_models=table)
+        (results_dir / "sensitivity_details.json").write_text(json.dumps(out["details"], indent=2) + "\n",
+                                                               encoding="utf-8")
+
     if "5" in sections and args.rankings is not None:
-        rankings = json.loads(args.rankings.read_text(encoding="utf-8"))
         out["rankings"] = str(args.rankings)
-    else:
+        offline_sensitivity(json.loads(args.rankings.read_text(encoding="utf-8")))
+    if sections & {"6", "7"} or ("5" in sections and args.rankings is None):
         log(f"5-7. {index}: LightGBM on the train split, offline NDCG@10 of the three rankers")
         model_id, out["offline"] = _offline(settings, index, collection, embedder, registry, workdir / index, log)
         rankers = {"bm25": "es", "linear": "hybrid", "lightgbm": f"model:{model_id}"}
         top = collection_top_grade(collection)
         queries = collection.split_queries("test")
         with FeedbackLoop(settings, index, collection, embedder) as loop:
-            if "5" in sections:
+            if "5" in sections and args.rankings is None:
                 log("5. capturing each ranker's top 10 of every test query through the endpoint")
                 fields = list(settings.index(index).text_fields)
                 lists = capture_rankings(loop.url, index, queries, rankers, fields)
@@ -172,20 +182,13 @@ def sensitivity_sections(args: Any, sections: set[str], settings: Any, base: Any
                 path = results_dir / f"{index}_rankings.json"
                 path.write_text(json.dumps(rankings) + "\n", encoding="utf-8")
                 out["rankings"] = str(path.relative_to(results_dir.parent.parent))
+                offline_sensitivity(rankings)  # before the slow endpoint sections: the endpoint idles meanwhile
             if "6" in sections:
                 out["demo_repeats"] = _demo_repeats(loop, args, rankers, compute_stats, log)
                 write_sensitivity(out_path, demo_repeats={"runs": args.demo_repeats,
                                                           "picked_offline_winner": out["demo_repeats"]["picked"]})
             if "7" in sections:
                 out["multileave"] = _multileave(loop, args, rankers, out["offline"]["ndcg@10"], compute_stats, log)
-    if "5" in sections:
-        log("5. sensitivity on the fixed lists, per click model (offline, vectorised)")
-        table, out["details"] = sensitivity(rankings, control="bm25", treatment="lightgbm",
-                                            aa_runs=args.sensitivity_aa_runs, aa_sessions=args.demo_sessions,
-                                            replicates=args.sensitivity_replicates, log=log)
-        write_sensitivity(out_path, click_models=table)
-        (results_dir / "sensitivity_details.json").write_text(json.dumps(out["details"], indent=2) + "\n",
-                                                               encoding="utf-8")
     return out
 
 
