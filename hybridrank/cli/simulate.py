@@ -90,7 +90,8 @@ def simulate(ctx: click.Context, index_name: str, dataset_spec: str, split: str,
         err.print(f"[yellow]warning:[/] the endpoint has no ranking profile for index {index_name!r} "
                   f"(profiles: {', '.join(status.profiles) or 'none'}): its searches pass through to "
                   "Elasticsearch unranked and log no impressions, so clicks will be orphans")
-    name = click_model or settings.feedback.click_model
+    # a freshness preference exists only for the position-based users: it picks them unless a model is named
+    name = click_model or ("position-based" if freshness is not None else settings.feedback.click_model)
     spread = settings.feedback.user_propensity_sd if user_propensity_sd is None else user_propensity_sd
     try:
         model = make_click_model(name, freshness=freshness, propensity_sd=spread, dwell=not no_dwell)

@@ -81,7 +81,8 @@ class FeedbackLoop:
 
         cfg = self.settings.index(self.index)
         feedback = self.settings.feedback
-        model = make_click_model(click_model or feedback.click_model, freshness=freshness,
+        default = "position-based" if freshness is not None else feedback.click_model  # the one with freshness
+        model = make_click_model(click_model or default, freshness=freshness,
                                  propensity_sd=feedback.user_propensity_sd if propensity_sd is None else propensity_sd)
         with Simulator(self.url, self.index, self.collection.split_queries(split), self.collection.qrels(split),
                        model, users=users, seed=seed, workers=4, top_grade=collection_top_grade(self.collection),

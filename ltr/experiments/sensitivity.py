@@ -152,10 +152,13 @@ def power(pvalues: PValues, n: int, *, replicates: int, rng: np.random.Generator
 
 
 def scaled_sessions(pvalues: PValues, *, target: float = 0.8, pilot: int = 4000, replicates: int = 200,
-                    seed: int = 0, alpha: float = 0.05) -> tuple[int, dict[int, float]]:
+                    seed: int = 0, alpha: float = 0.05, cap: int = 1_000_000) -> tuple[int | None, dict[int, float]]:
     """(sessions for ``target`` power scaled from a pilot (``pilot_guess``), the power measured there):
-    for methods whose sessions run to tens of thousands, where bisection would simulate too many."""
+    for methods whose sessions run to tens of thousands, where bisection would simulate too many.
+    None (and no measurement) when the guess exceeds ``cap``: the effect is too small to plan for."""
     n = pilot_guess(pvalues, target=target, n=pilot, replicates=replicates, seed=seed, alpha=alpha)
+    if n > cap:
+        return None, {}
     measured = power(pvalues, n, replicates=replicates, rng=np.random.default_rng([seed, n]), alpha=alpha)
     return n, {n: measured}
 
