@@ -33,6 +33,7 @@ import json
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,10 +63,10 @@ def bench_settings(home: Path, events_index: str) -> Settings:
 
 
 def simulate(loop: FeedbackLoop, split: str, sessions: int, *, users: int, seed: int,
-             freshness: Any = None, propensity_sd: float = 0.0) -> dict[str, Any]:
+             freshness: Any = None, propensity_sd: float = 0.0, click_model: str = "position-based") -> dict[str, Any]:
     started = time.perf_counter()
     report = loop.simulate(split, sessions, users=users, seed=seed, freshness=freshness,
-                           propensity_sd=propensity_sd, progress=False)
+                           propensity_sd=propensity_sd, click_model=click_model, progress=False)
     out = report.to_dict()
     out["seconds"] = round(time.perf_counter() - started, 1)
     if report.clicks_lost or report.searches_failed:
@@ -141,7 +142,7 @@ def main() -> None:
     parser.add_argument("--fresh-sessions", type=int, default=5000)
     parser.add_argument("--fresh-ab-sessions", type=int, default=4000)
     parser.add_argument("--fresh-interleave-sessions", type=int, default=2000)
-    parser.add_argument("--sections", default="1,2,3,4", help="Which parts to run (comma-separated).")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="Which parts to run (comma-separated).")
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--ab-propensity-sd", default="0,1",
                         help="Section 2 runs once per value: the spread of the users' click propensity "
@@ -150,6 +151,18 @@ def main() -> None:
                         help="Cluster-bootstrap resamples for the sessions-for-80%%-power estimates.")
     parser.add_argument("--ab-index", default=INDEX)
     parser.add_argument("--ab-collection", default=None, help="Default: the films (hybridrank datasets films).")
+    parser.add_argument("--sensitivity-index", default="scifact",
+                        help="Sections 5-7: the indexed collection (BM25, linear fusion, LightGBM of its train split).")
+    parser.add_argument("--sensitivity-collection", default=None,
+                        help="Sections 5-7: its BEIR folder (default: the shared datasets' scifact).")
+    parser.add_argument("--sensitivity-aa-runs", type=int, default=2000, help="Section 5: A/A experiments per method.")
+    parser.add_argument("--sensitivity-replicates", type=int, default=200,
+                        help="Section 5: experiments per point of a power curve (interleaving: twice this).")
+    parser.add_argument("--rankings", type=Path, default=None,
+                        help="Section 5: simulate on these captured lists instead of asking the endpoint.")
+    parser.add_argument("--demo-repeats", type=int, default=10, help="Section 6: repeated demo-sized experiments.")
+    parser.add_argument("--demo-sessions", type=int, default=1000, help="Section 6: searches per experiment.")
+    parser.add_argument("--multileave-sessions", type=int, default=3000, help="Section 7: searches.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "feedback_loop.json")
     parser.add_argument("--keep-events", action="store_true",
                         help="Leave the run's events index in the cluster (its name is in the output) to study it.")
@@ -177,14 +190,16 @@ def main() -> None:
     events_index = f"bench-events-{stamp.lower()}"
     settings = bench_settings(home, events_index)
     embedder = embedder_from_settings(base)  # the user's embedding cache
-    collection = load_collection(Path(base.home) / "datasets" / "films")
+    films = sections & {"1", "2", "3", "4"} and not (sections == {"2"} and args.ab_collection)
+    collection = load_collection(Path(base.home) / "datasets" / "films") if films else None
     registry = ModelRegistry(home)
     workdir = home / "work"
     workdir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"date": stamp, "index": INDEX, "events_index": events_index,
-                               "collection": {"docs": "films (bokeh-sampledata)",
-                                              "train_queries": len(collection.split_queries("train")),
-                                              "test_queries": len(collection.split_queries("test"))}}
+    results: dict[str, Any] = {"date": stamp, "index": INDEX, "events_index": events_index}
+    if collection is not None:
+        results["collection"] = {"docs": "films (bokeh-sampledata)",
+                                 "train_queries": len(collection.split_queries("train")),
+                                 "test_queries": len(collection.split_queries("test"))}
     started = time.perf_counter()
 
     if "1" in sections:
@@ -192,7 +207,7 @@ def main() -> None:
         (test_log, train_log), runs = offline_runs(settings, INDEX, collection, embedder, workdir / INDEX)
         qrels = collection.qrels("test")
 
-    with FeedbackLoop(settings, INDEX, collection, embedder) as loop:
+    with FeedbackLoop(settings, INDEX, collection, embedder) if sections & {"1", "3", "4"} else nullcontext() as loop:
         if "1" in sections:
             # -- 1. logging traffic, click model, click-trained rankers ----------------------------------
             log("1. logging traffic: A/B/C es / hybrid / rrf on the train queries")
@@ -376,6 +391,12 @@ def main() -> None:
                     f"{ab_needed}); interleaving picks {il_pick} (p={il_sum.p_value:.3g}, significant after "
                     f"{il_needed}); searches for 80% power: A/B {ab_power.sessions}, interleaving {il_power.sessions} "
                     f"(sign test; {il_power_credit.sessions} with a t-test of the click difference)")
+
+    if sections & {"5", "6", "7"}:
+        from bench.feedback_sensitivity import sensitivity_sections
+
+        results["sensitivity"] = sensitivity_sections(args, sections, settings, base, embedder, registry, workdir,
+                                                      log=log)
 
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

@@ -127,6 +127,10 @@ class IndexConfig(_Strict):
         return self
 
 
+# the simulated users (ltr.clicks.user_models); here so the config can check a name without importing them
+ClickModelName = Literal["position-based", "perfect", "navigational", "informational", "cascade"]
+
+
 class FeedbackConfig(_Strict):
     """The feedback loop: where events go, where they wait when Elasticsearch is down, click stats."""
 
@@ -142,6 +146,12 @@ class FeedbackConfig(_Strict):
                                "still carry the index's feature snapshot, computed after the response.")
     ctr_prior_weight: float = Field(10.0, ge=0, description="Pseudo-impressions of the CTR smoothing prior.")
     ctr_window_days: float = Field(0.0, ge=0, description="Only events this recent count; 0 = all.")
+    click_model: ClickModelName = Field(
+        "navigational", description="The simulated users of `hybridrank demo` and the feedback loop "
+        "(`hybridrank simulate --click-model` overrides it): position-based (DESIGN.md), perfect, navigational, "
+        "informational or cascade (ltr.clicks.user_models).")
+    user_propensity_sd: float = Field(0.0, ge=0, description="Simulated users differ in how much they click "
+                                      "(a gamma propensity per user, mean 1, this spread); 0 = identical users.")
     max_queued_impressions: int = Field(
         10_000, ge=1, description="Impressions waiting in memory for the spool (its disk full or unwritable); "
         "beyond this they are dropped and counted (hybridrank_events_dropped), so memory stays bounded.")

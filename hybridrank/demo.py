@@ -13,7 +13,8 @@
    a ranker trained from the clicks alone, scored on the test qrels and put through the same gate for the
    variant ``clicks`` (on SciFact it is usually refused: the demo says so and goes on) -> an interleaving
    experiment of BM25 order vs the model serving the index (linear fusion if the gate let none serve) ->
-   its report (``runs/<collection>/ab-report.html``).
+   its report (``runs/<collection>/ab-report.html``). The simulated users are ``feedback.click_model``
+   (default: navigational cascade users, ``ltr.clicks.user_models``).
 """
 
 from __future__ import annotations
@@ -239,9 +240,10 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     registry = ModelRegistry.from_settings(settings)
     with FeedbackLoop(settings, index_name, collection, embedder) as loop:
+        users = settings.feedback.click_model
         console.print(f"endpoint at {loop.url}; events → {settings.feedback.events_index!r}; "
-                      f"{loop_sessions} simulated searches of the {train_split} queries, clicks by the "
-                      "position-based model (DESIGN.md)")
+                      f"{loop_sessions} simulated searches of the {train_split} queries, clicks by {users} users "
+                      "(feedback.click_model; ltr.clicks.user_models)")
         logging = loop.experiment(f"demo-logging-{stamp}", "ab", [("es", "es"), ("hybrid", "hybrid"), ("rrf", "rrf")])
         sim = loop.simulate(train_split, loop_sessions, users=200, seed=1)
         console.print(f"{sim.searches_ok} searches, {sim.clicks_accepted} clicks accepted, {sim.clicks_lost} lost")
@@ -252,9 +254,12 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
                             f"impressions, {orphans} orphan clicks)")
         table.add_column("rank")
         table.add_column("fitted", justify="right")
-        table.add_column("simulated", justify="right")
+        positional = users == "position-based"  # only then is there a true examination curve to show
+        table.add_column("simulated" if positional else f"({users} users scan top-down: no fixed curve)",
+                         justify="right")
         for rank, theta in sorted(pbm.examination.items())[:10]:
-            true = DESIGN_EXAMINATION[rank - 1] / DESIGN_EXAMINATION[0] if rank <= len(DESIGN_EXAMINATION) else None
+            true = DESIGN_EXAMINATION[rank - 1] / DESIGN_EXAMINATION[0] \
+                if positional and rank <= len(DESIGN_EXAMINATION) else None
             table.add_row(str(rank), f"{theta:.3f}", "" if true is None else f"{true:.3f}")
         console.print(table)
         console.print(f"EM: {pbm.iterations} iterations ({'converged' if pbm.converged else 'not converged'}); "
@@ -293,6 +298,8 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
     report = compute_stats(ab_impressions, experiment)
     html = render_report(report, out / "ab-report.html")
     echo(f"interleaving BM25 order vs {challenger[0]}: {report.verdict}")
+    for method in report.methods:  # the same searches under every credit rule (ltr.experiments.methods)
+        echo(f"  {method.verdict}")
     echo(f"experiment report: {html}")
 
 

@@ -65,8 +65,9 @@ class Ranked:
     features: np.ndarray | None = None  # rows in ``candidates`` order
     fallback: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    teams: list[str] | None = None  # interleaving: the team ("A"/"B") that placed each candidate
+    teams: list[str] | None = None  # interleaving: the team ("A", "B", ...) that placed each candidate
     team_rankers: dict[str, dict[str, Any]] | None = None  # interleaving: team -> variant, ranker, model
+    shared_prefix: int = 0  # interleaving: top ranks every team's ranking has in common (same docs, order)
 
 
 class Ranker(Protocol):

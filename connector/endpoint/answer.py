@@ -144,14 +144,12 @@ async def _rerank(state: EndpointState, plan: dsl.SearchPlan, vector: np.ndarray
     fallback: str | None
     if assignment.interleave:
         assert assignment.experiment is not None
-        team_a, team_b = assignment.experiment.variants
+        variants = assignment.experiment.variants
         # each ranker gets its own copies: fusion rankers write ``fused_score`` on the candidates
-        ranked_a, fallback_a = await _run_ranker(state, plan, team_a.ranker, vector,
-                                                 [replace(c) for c in candidates], request_time, credentials)
-        ranked_b, fallback_b = await _run_ranker(state, plan, team_b.ranker, vector,
-                                                 [replace(c) for c in candidates], request_time, credentials)
-        ranked = interleave(ranked_a, ranked_b, team_a, team_b, seed=assignment.request_id, length=plan.window)
-        fallback = "; ".join(f"{v.name}: {f}" for v, f in ((team_a, fallback_a), (team_b, fallback_b)) if f) or None
+        runs = [await _run_ranker(state, plan, v.ranker, vector, [replace(c) for c in candidates], request_time,
+                                  credentials) for v in variants]
+        ranked = interleave([r for r, _ in runs], variants, seed=assignment.request_id, length=plan.window)
+        fallback = "; ".join(f"{v.name}: {f}" for v, (_, f) in zip(variants, runs, strict=True) if f) or None
     else:
         ranked, fallback = await _run_ranker(state, plan, plan.variant, vector, candidates, request_time,
                                              credentials)

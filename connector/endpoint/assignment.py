@@ -7,7 +7,8 @@ while searches go on under the previous state, so no search waits for a model lo
 
 ``Experiments.assign`` gives a search without an explicit variant (header or ``ext``) its ranking: the
 user's sticky variant (``ab``: unit = user header, else session header, else request id) or the
-team-draft merge of both variants (``interleave``, merged by ``interleave``); the ``Assignment`` says
+team-draft merge of the variants (``interleave``: two variants interleaved, more multileaved; merged by
+``interleave``); the ``Assignment`` says
 which, for the ``X-Hybridrank-Experiment`` header and the impression.
 """
 
@@ -28,7 +29,7 @@ from connector.endpoint.serving import RankerHolder
 from connector.state.documents import Version
 from hybridrank.errors import HybridRankError
 from ltr.experiments.store import Experiment, ExperimentStore, Variant
-from ltr.experiments.team_draft import team_draft
+from ltr.experiments.team_draft import shared_prefix, team_draft, team_draft_multileave, team_label
 from ltr.ranking import Ranked
 
 log = logging.getLogger("hybridrank.serve")
@@ -134,29 +135,32 @@ class Experiments:
             log.info("experiments loaded", extra={"running": {i: e.id for i, e in running.items()}})
 
 
-def interleave(ranked_a: Ranked, ranked_b: Ranked, team_a: Variant, team_b: Variant, *, seed: str,
-               length: int) -> Ranked:
-    """Team-draft merge of two rankings of the same window; scores fall with the merged rank."""
-    merged, teams = team_draft([c.doc_id for c in ranked_a.candidates], [c.doc_id for c in ranked_b.candidates],
-                               seed=seed, length=length)
-    by_id = {c.doc_id: c for c in ranked_b.candidates}
-    by_id.update({c.doc_id: c for c in ranked_a.candidates})
-    source = ranked_a if ranked_a.features is not None else ranked_b if ranked_b.features is not None else None
+def interleave(ranked: list[Ranked], variants: tuple[Variant, ...], *, seed: str, length: int) -> Ranked:
+    """Team-draft merge of the variants' rankings of the same window (two: interleaving, more:
+    multileaving); scores fall with the merged rank."""
+    rankings = [[c.doc_id for c in r.candidates] for r in ranked]
+    if len(rankings) == 2:
+        merged, teams = team_draft(rankings[0], rankings[1], seed=seed, length=length)
+    else:
+        merged, teams = team_draft_multileave(rankings, seed=seed, length=length)
+    by_id = {c.doc_id: c for r in reversed(ranked) for c in r.candidates}
+    source = next((r for r in ranked if r.features is not None), None)
     features = None
     if source is not None and source.features is not None:
         rows = {c.doc_id: source.features[i] for i, c in enumerate(source.candidates)}
         if all(d in rows for d in merged):
             features = np.asarray([rows[d] for d in merged]) if merged else source.features[:0]
     timings: dict[str, float] = {}
-    for part in (ranked_a, ranked_b):
+    for part in ranked:
         for stage, seconds in part.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
     count = len(merged)
     return Ranked(
         [by_id[d] for d in merged], [float(count - i) for i in range(count)],
-        ranker=f"interleave({ranked_a.ranker},{ranked_b.ranker})",
+        ranker=f"interleave({','.join(r.ranker for r in ranked)})",
         feature_names=source.feature_names if features is not None and source is not None else None,
         features=features, timings=timings, teams=teams,
-        team_rankers={"A": {"variant": team_a.name, "ranker": ranked_a.ranker, "model_id": ranked_a.model_id},
-                      "B": {"variant": team_b.name, "ranker": ranked_b.ranker, "model_id": ranked_b.model_id}},
+        team_rankers={team_label(i): {"variant": v.name, "ranker": r.ranker, "model_id": r.model_id}
+                      for i, (r, v) in enumerate(zip(ranked, variants, strict=True))},
+        shared_prefix=min(shared_prefix(rankings), count),
     )

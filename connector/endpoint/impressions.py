@@ -40,9 +40,12 @@ def impression_event(plan: dsl.SearchPlan, ranked: Ranked, shown: Sequence[int],
     hits = []
     for position, i in enumerate(shown, start=plan.from_ + 1):
         row = ranked.features[i] if ranked.features is not None else None
-        hits.append({"doc_id": ranked.candidates[i].doc_id, "position": position,
-                     "team": ranked.teams[i] if ranked.teams is not None else None,
-                     "features": None if row is None else finite_list(row)})
+        hit: dict[str, Any] = {"doc_id": ranked.candidates[i].doc_id, "position": position,
+                               "team": ranked.teams[i] if ranked.teams is not None else None,
+                               "features": None if row is None else finite_list(row)}
+        if ranked.teams is not None:  # inside the rankings' shared prefix: its click credits a team at random
+            hit["shared"] = i < ranked.shared_prefix
+        hits.append(hit)
     experiment = assignment.experiment
     event: dict[str, Any] = {
         "event_id": impression_event_id(assignment.request_id),

@@ -5,8 +5,9 @@ stored once) to ``settings.feedback.events_index``:
 
 - impression: ``{"event_id", "type": "impression", "@timestamp", "request_id", "user_id",
   "session_id", "index", "query", "experiment", "variant", "ranker", "model_id", "feature_names",
-  "hits": [{"doc_id", "position", "team", "features"}]}`` — ``position`` is 1-based on the result
-  list the user saw, ``team`` is "A"/"B" under interleaving (else null), ``features`` the logged
+  "hits": [{"doc_id", "position", "team", "shared"?, "features"}]}`` — ``position`` is 1-based on the
+  result list the user saw, ``team`` is "A", "B", … under interleaving (else null), ``shared`` (only
+  under interleaving) whether the hit lies in the rankings' shared prefix, ``features`` the logged
   feature vector (null entries = missing, see ``finite_list``) in ``feature_names`` order, or null
   for the hybrid order;
 - click: ``{"event_id", "type": "click", "@timestamp", "request_id", "doc_id", "user_id",

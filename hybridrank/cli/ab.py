@@ -36,7 +36,8 @@ def _get(store: ExperimentStore, experiment_id: str) -> Experiment:
 
 @click.group()
 def ab() -> None:
-    """Ranking experiments: bucketed A/B or team-draft interleaving, with a statistical report."""
+    """Ranking experiments: bucketed A/B or team-draft interleaving (multileaving with three or more
+    variants), with a statistical report."""
 
 
 @ab.command("create")
@@ -182,4 +183,6 @@ def _print_summary(stats: ExperimentStats, out: Path) -> None:
     for note in stats.notes:
         console.print(f"[yellow]{escape(note)}[/]")
     console.print(f"[bold {'green' if stats.significant else 'white'}]{escape(stats.verdict)}[/]")
+    for method in stats.methods:  # every credit rule (two variants) or pair (multileaving)
+        console.print(f"  {escape(method.verdict)}")
     console.print(f"report: {out}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import click
 
 from hybridrank.cli.support import handle_errors, parse_request_time, settings_from
+from hybridrank.config import ClickModelName
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,9 +37,12 @@ if TYPE_CHECKING:
               help="How much the recency factor weighs in a result's attractiveness (0 = none, 1 = all).")
 @click.option("--as-of", callback=parse_request_time, default=None,
               help="Moment ages are counted from (ISO-8601; default: now). Fix it for reproducible runs.")
-@click.option("--user-propensity-sd", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--click-model", type=click.Choice(get_args(ClickModelName)), default=None,
+              help="The simulated users (default: the config's feedback.click_model): DESIGN.md's "
+                   "position-based model or a cascade user of the online-LTR literature (ltr.clicks.user_models).")
+@click.option("--user-propensity-sd", type=click.FloatRange(0), default=None,
               help="Users differ in how much they click: each gets a fixed propensity (gamma, mean 1) "
-                   "with this spread. 0 = DESIGN.md's identical users.")
+                   "with this spread (default: the config's feedback.user_propensity_sd; 0 = identical users).")
 @click.option("--no-dwell", is_flag=True, help="Post clicks without dwell times.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report here as JSON.")
@@ -46,9 +50,9 @@ if TYPE_CHECKING:
 @handle_errors
 def simulate(ctx: click.Context, index_name: str, dataset_spec: str, split: str, sessions: int, users: int,
              endpoint_url: str, seed: int, workers: int, freshness_half_life_days: float | None,
-             freshness_weight: float, as_of: datetime | None, user_propensity_sd: float, no_dwell: bool,
-             json_path: Path | None) -> None:
-    """Synthetic users search INDEX through the endpoint and click by the position-based model.
+             freshness_weight: float, as_of: datetime | None, click_model: str | None,
+             user_propensity_sd: float | None, no_dwell: bool, json_path: Path | None) -> None:
+    """Synthetic users search INDEX through the endpoint and click (by the chosen click model).
 
     Each session is one user issuing one query of the split through the official Elasticsearch
     client; clicks go to POST /_hybridrank/events with the search's X-Request-Id.
@@ -56,8 +60,10 @@ def simulate(ctx: click.Context, index_name: str, dataset_spec: str, split: str,
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ltr.clicks.simulated_users import FreshnessPreference, PositionBasedModel
+    from ltr.clicks.feedback_loop import collection_top_grade
+    from ltr.clicks.simulated_users import FreshnessPreference
     from ltr.clicks.simulator import Simulator, probe_endpoint
+    from ltr.clicks.user_models import make_click_model
     from ltr.evaluation.datasets import load_collection
 
     settings = settings_from(ctx)
@@ -84,9 +90,17 @@ def simulate(ctx: click.Context, index_name: str, dataset_spec: str, split: str,
         err.print(f"[yellow]warning:[/] the endpoint has no ranking profile for index {index_name!r} "
                   f"(profiles: {', '.join(status.profiles) or 'none'}): its searches pass through to "
                   "Elasticsearch unranked and log no impressions, so clicks will be orphans")
-    model = PositionBasedModel(freshness=freshness, propensity_sd=user_propensity_sd, dwell=not no_dwell)
+    # a freshness preference exists only for the position-based users: it picks them unless a model is named
+    name = click_model or ("position-based" if freshness is not None else settings.feedback.click_model)
+    spread = settings.feedback.user_propensity_sd if user_propensity_sd is None else user_propensity_sd
+    try:
+        model = make_click_model(name, freshness=freshness, propensity_sd=spread, dwell=not no_dwell)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--click-model") from exc
+    err.print(f"simulated users: {name}" + (f", propensity spread {spread:g}" if spread else ""))
     with Simulator(endpoint_url, index_name, queries, qrels, model, users=users, seed=seed, workers=workers,
-                   query_fields=list(config.text_fields), timestamp_field=config.timestamp_field) as sim, \
+                   query_fields=list(config.text_fields), timestamp_field=config.timestamp_field,
+                   top_grade=collection_top_grade(collection)) as sim, \
             Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                      TextColumn("{task.fields[clicks]} clicks"), TimeElapsedColumn(), console=err,
                      transient=True) as progress:

@@ -1,7 +1,8 @@
 """The feedback loop in one process: the endpoint, experiments, simulated users, and their events.
 
 ``FeedbackLoop`` runs ``hybridrank serve``'s endpoint in a background thread, lets the caller start
-experiments on one index, drives it with the simulator (the position-based model of DESIGN.md) and
+experiments on one index, drives it with the simulator (the users of ``feedback.click_model``, or the
+model a caller names; ``ltr.clicks.user_models``) and
 reads the impressions and clicks back from the events index once the endpoint's event log has
 shipped them. The demo and bench/bench_feedback_loop.py use it; nothing here is a shortcut around
 the real path: searches go through the official client to the endpoint, clicks through
@@ -70,17 +71,21 @@ class FeedbackLoop:
         return exp
 
     def simulate(self, split: str, sessions: int, *, users: int, seed: int,
-                 freshness: FreshnessPreference | None = None, propensity_sd: float = 0.0,
-                 progress: bool = True) -> SimulationReport:
-        """``sessions`` simulated searches of the split's queries (with their qrels as relevance);
-        ``propensity_sd`` > 0 = users who differ in how much they click (``ltr.clicks.simulated_users``)."""
-        from ltr.clicks.simulated_users import PositionBasedModel
+                 freshness: FreshnessPreference | None = None, propensity_sd: float | None = None,
+                 click_model: str | None = None, progress: bool = True) -> SimulationReport:
+        """``sessions`` simulated searches of the split's queries (with their qrels as relevance, relative
+        to the collection's top grade); ``click_model`` and ``propensity_sd`` (> 0: users who differ in how
+        much they click) default to the config's ``feedback.click_model`` and ``feedback.user_propensity_sd``."""
         from ltr.clicks.simulator import Simulator
+        from ltr.clicks.user_models import make_click_model
 
         cfg = self.settings.index(self.index)
+        feedback = self.settings.feedback
+        default = "position-based" if freshness is not None else feedback.click_model  # the one with freshness
+        model = make_click_model(click_model or default, freshness=freshness,
+                                 propensity_sd=feedback.user_propensity_sd if propensity_sd is None else propensity_sd)
         with Simulator(self.url, self.index, self.collection.split_queries(split), self.collection.qrels(split),
-                       PositionBasedModel(freshness=freshness, propensity_sd=propensity_sd),
-                       users=users, seed=seed, workers=4,
+                       model, users=users, seed=seed, workers=4, top_grade=collection_top_grade(self.collection),
                        query_fields=list(cfg.text_fields),
                        timestamp_field=cfg.timestamp_field if freshness else "") as sim:
             if not progress:
@@ -102,6 +107,12 @@ class FeedbackLoop:
         time.sleep(1.5)  # the segment being written when the queue emptied
         return read_impressions(self.client, self.settings.feedback.events_index, index=self.index,
                                 experiment=experiment)
+
+
+def collection_top_grade(collection: Collection) -> int:
+    """The highest qrels grade over every split: click models read grades relative to it (DESIGN.md)."""
+    return max((g for split in collection.splits() for judged in collection.qrels(split).values()
+                for g in judged.values()), default=1) or 1
 
 
 def resalted(experiment: Experiment, impressions: Sequence[Impression], salt: str) -> tuple[Experiment, list[Any]]:

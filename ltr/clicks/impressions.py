@@ -29,6 +29,7 @@ class Shown:
     position: int  # 1-based
     team: str | None = None
     features: tuple[float, ...] | None = None  # NaN = missing
+    shared: bool = False  # interleaving: inside the rankings' shared prefix (ltr.experiments.credit)
 
 
 @dataclass
@@ -80,8 +81,8 @@ def impressions_from_events(events: Iterable[Mapping[str, Any]], *, since: datet
             ts = parse_time(ev["@timestamp"])
             if (since and ts < since) or (until and ts >= until):
                 continue
-            hits = [Shown(str(h["doc_id"]), int(h["position"]), h.get("team"), _features(h.get("features")))
-                    for h in ev.get("hits") or []]
+            hits = [Shown(str(h["doc_id"]), int(h["position"]), h.get("team"), _features(h.get("features")),
+                          bool(h.get("shared", False))) for h in ev.get("hits") or []]
             impressions[str(ev["request_id"])] = Impression(
                 request_id=str(ev["request_id"]), timestamp=ts, index=str(ev.get("index", "")),
                 query=str(ev.get("query", "")), hits=hits, user_id=ev.get("user_id"),

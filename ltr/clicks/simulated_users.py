@@ -2,9 +2,13 @@
 
 No public click log is reachable, so the feedback loop runs on simulated behaviour (DESIGN.md): the
 position-based model — a user examines rank k with probability ``EXAMINATION[k]`` and clicks an
-examined result with its attractiveness ``0.1 + 0.9 * (2**grade - 1) / 15`` (grade from the qrels,
-clipped to 0..4, unjudged = 0). ``FreshnessPreference`` lets users also prefer recent documents, which
-relevance judgments know nothing about: the freshness experiment's signal lives only in clicks.
+examined result with its attractiveness ``0.1 + 0.9 * (2**r - 1) / 15``, r the result's relevance
+*level* 0..4: its qrels grade relative to the collection's top grade (``relative_level``; a binary
+collection's relevant document is level 4, unjudged = 0). The cascade users of the online-LTR
+literature (perfect, navigational, informational, cascade) are ``ltr.clicks.cascade_users``; every
+model is chosen by name in ``ltr.clicks.user_models``. ``FreshnessPreference`` lets users also
+prefer recent documents, which relevance judgments know nothing about: the freshness experiment's
+signal lives only in clicks.
 
 DESIGN.md's users are all alike. Real users are not: some click on almost every search, some rarely
 (the per-user spread that makes bucketed A/B tests slow and interleaving, which compares two rankers
@@ -26,12 +30,28 @@ import numpy as np
 
 EXAMINATION: tuple[float, ...] = (0.68, 0.61, 0.48, 0.34, 0.28, 0.20, 0.11, 0.10, 0.08, 0.06)
 MAX_GRADE = 4
+LEVELS = MAX_GRADE + 1  # relevance levels 0..4 every click model is defined on
+
+
+def relative_level(grade: float, top_grade: float) -> int:
+    """A qrels grade as a relevance level 0..4 relative to the collection's top grade: round(4·g/top).
+
+    Binary qrels (top 1): relevant = 4, the top level; grades 0..4 stay themselves; negative = 0."""
+    if top_grade <= 0:
+        return 0
+    return min(max(round(MAX_GRADE * float(grade) / float(top_grade)), 0), MAX_GRADE)
 
 
 def attractiveness(grade: int) -> float:
-    """Click probability of an examined result of ``grade`` (clipped to 0..4): 0.1 + 0.9·(2^r−1)/15."""
+    """Click probability of an examined result of level ``grade`` (clipped to 0..4): 0.1 + 0.9·(2^r−1)/15."""
     r = min(max(int(grade), 0), MAX_GRADE)
     return 0.1 + 0.9 * (2**r - 1) / 15
+
+
+def dwell_time_ms(level: int, z: float, median_ms: float, sigma: float) -> float:
+    """A click's dwell: log-normal with median ``median_ms · 2^(level/2)`` (better results are read longer)."""
+    median = median_ms * 2 ** (min(max(level, 0), MAX_GRADE) / 2)
+    return round(float(median * math.exp(sigma * z)), 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +60,7 @@ class ShownDoc:
 
     doc_id: str
     position: int  # 1-based
-    grade: int = 0
+    grade: int = 0  # the relevance level 0..4 (``relative_level`` of the qrels grade)
     timestamp: datetime | None = None
 
 
@@ -52,14 +72,18 @@ class SimClick:
 
 
 class ClickModel(Protocol):
-    """Decides which shown results a user clicks; all randomness comes from ``rng``."""
+    """Decides which shown results a user clicks; all randomness comes from ``rng``.
+
+    ``clicks`` is one session at the endpoint; ``click_matrix`` is many sessions at once (sessions ×
+    ranks of relevance levels, −1 = no result), for the offline sensitivity simulations."""
 
     @property
     def needs_timestamps(self) -> bool: ...
 
-    def click_probability(self, doc: ShownDoc, propensity: float = 1.0) -> float: ...
-
     def clicks(self, shown: Sequence[ShownDoc], rng: np.random.Generator, user: str = "") -> list[SimClick]: ...
+
+    def click_matrix(self, levels: np.ndarray, rng: np.random.Generator,
+                     propensity: np.ndarray | None = None) -> np.ndarray: ...
 
 
 def user_propensity(user: str, sd: float) -> float:
@@ -143,9 +167,18 @@ class PositionBasedModel:
         out: list[SimClick] = []
         for doc, u, z in zip(shown, draws, dwell_draws, strict=True):
             if u < self.click_probability(doc, propensity):
-                dwell = None
-                if self.dwell:
-                    median = self.dwell_median_ms * 2 ** (min(max(doc.grade, 0), MAX_GRADE) / 2)
-                    dwell = round(float(median * math.exp(self.dwell_sigma * z)), 1)
+                dwell = dwell_time_ms(doc.grade, z, self.dwell_median_ms, self.dwell_sigma) if self.dwell else None
                 out.append(SimClick(doc.doc_id, doc.position, dwell))
         return out
+
+    def click_matrix(self, levels: np.ndarray, rng: np.random.Generator,
+                     propensity: np.ndarray | None = None) -> np.ndarray:
+        """Clicks of many sessions at once (rank k of a row = position k + 1); no freshness (no timestamps)."""
+        levels = np.asarray(levels)
+        n, k = levels.shape
+        exam = np.array([self.examination_at(p) for p in range(1, k + 1)])
+        attract = np.array([attractiveness(r) for r in range(LEVELS)])[np.clip(levels, 0, MAX_GRADE)]
+        p = exam[None, :] * attract
+        if propensity is not None:
+            p = np.minimum(1.0, p * np.asarray(propensity, dtype=float)[:, None])
+        return (rng.random((n, k)) < np.where(levels >= 0, p, 0.0))

@@ -31,7 +31,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from connector.endpoint.wire import EXPERIMENT_HEADER, RANKER_HEADER, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER
 from connector.events.schema import click_event_id
 from hybridrank.errors import ClusterUnavailable, DataError
-from ltr.clicks.simulated_users import ClickModel, ShownDoc, SimClick
+from ltr.clicks.simulated_users import ClickModel, ShownDoc, SimClick, relative_level
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -161,6 +161,7 @@ class Simulator:
         retry_wait_s: float = 0.2,
         search_client: Elasticsearch | None = None,
         events_client: httpx.Client | None = None,
+        top_grade: float | None = None,
     ) -> None:
         if not queries:
             raise DataError("no queries to simulate: the split is empty")
@@ -171,6 +172,9 @@ class Simulator:
         self.query_ids = sorted(queries)
         self.queries = dict(queries)
         self.qrels = qrels
+        # grades are relative to the collection's top grade (DESIGN.md): binary "relevant" is the top level
+        self.top_grade = top_grade if top_grade is not None else max(
+            (g for judged in qrels.values() for g in judged.values()), default=1)
         self.click_model = click_model
         self.users = users
         self.seed = seed
@@ -243,8 +247,8 @@ class Simulator:
         judged = self.qrels.get(plan.query_id, {})
         for position, hit in enumerate(response.body.get("hits", {}).get("hits", []), start=1):
             doc_id = str(hit["_id"])
-            result.shown.append(ShownDoc(doc_id, position, int(judged.get(doc_id, 0)),
-                                         self._timestamp(hit.get("_source"))))
+            level = relative_level(judged.get(doc_id, 0), self.top_grade)
+            result.shown.append(ShownDoc(doc_id, position, level, self._timestamp(hit.get("_source"))))
         result.clicks = self.click_model.clicks(result.shown, session_rng(self.seed, plan.number, 1), plan.user_id)
         for click in result.clicks:
             if result.request_id is None:

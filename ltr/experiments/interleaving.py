@@ -23,7 +23,7 @@ from ltr.clicks.impressions import Impression
 from ltr.experiments.metrics import METRICS, encode_units, impression_metrics, per_unit_means, unit_mean_interval
 from ltr.experiments.results import InterleavingSummary, Interval, VariantSummary, fmt_p, fmt_signed
 from ltr.experiments.store import Experiment
-from ltr.experiments.team_draft import TEAM_A, TEAM_B, interleaving_outcome, team_clicks
+from ltr.experiments.team_draft import interleaving_outcome, team_clicks, team_label
 
 InterleaveUnit = Literal["impression", "user"]
 
@@ -121,7 +121,7 @@ def team_summaries(imps: list[Impression], exp: Experiment, *, alpha: float) -> 
     codes = encode_units([i.unit for i in imps])
     units = len(np.unique(codes))
     out = []
-    for team, v in zip((TEAM_A, TEAM_B), exp.variants, strict=True):
+    for team, v in zip(map(team_label, range(len(exp.variants))), exp.variants, strict=True):
         rows = [impression_metrics(i, team) for i in imps]
         metrics = {m: unit_mean_interval(per_unit_means(np.array([r[m] for r in rows]), codes), alpha=alpha)
                    for m in METRICS}

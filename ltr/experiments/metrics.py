@@ -17,7 +17,6 @@ import numpy as np
 from ltr.clicks.impressions import Impression
 from ltr.experiments.results import Interval
 from ltr.experiments.store import Experiment
-from ltr.experiments.team_draft import TEAM_A, TEAM_B
 
 METRICS: tuple[str, ...] = ("ctr", "clicks@1", "clicks@3", "clicks@10", "abandonment", "mrr")
 METRIC_LABELS: dict[str, str] = {
@@ -47,7 +46,7 @@ def experiment_impressions(impressions: Sequence[Impression], experiment: Experi
     names = {v.name for v in experiment.variants}
     own = [i for i in impressions if i.experiment == experiment.id]
     if experiment.mode == "interleave":
-        kept = [i for i in own if any(h.team in (TEAM_A, TEAM_B) for h in i.hits)]
+        kept = [i for i in own if any(h.team is not None for h in i.hits)]
     else:
         kept = [i for i in own if i.variant in names]
     return sorted(kept, key=lambda i: (i.timestamp, i.request_id)), len(own) - len(kept)

@@ -3,8 +3,10 @@
 Figures have stable ids so tests and readers can find them: ``ctr-over-time`` (CTR per variant with
 its interval band), ``effects`` (A/B: relative difference of every metric with its interval),
 ``interleaving-outcomes`` (interleaving: wins / ties / losses). Tables: ``summary``,
-``comparisons``, ``p-values``; the verdict is ``#verdict``; the numbers are also embedded as JSON in
-``<script type="application/json" id="stats-json">``.
+``comparisons``, ``p-values``, and for interleaving ``methods`` (every credit rule's, or under
+multileaving every pair's, verdict with its interval and the searches still needed) with the figure
+``power-curves`` (power against searches per method, for the observed effect); the verdict is
+``#verdict``; the numbers are also embedded as JSON in ``<script type="application/json" id="stats-json">``.
 
 ``experiment_report`` is what ``hybridrank ab report`` runs: the experiment's impressions from the
 events index, their statistics (``ltr.experiments.stats.compute_stats``) and this file.
@@ -150,6 +152,42 @@ def _interleaving_outcomes(stats: ExperimentStats) -> str:
     return _figure("interleaving-outcomes", fig, caption)
 
 
+def _power_curves(stats: ExperimentStats) -> str:
+    from matplotlib.figure import Figure
+
+    if not stats.methods:
+        return ""
+    fig = Figure(figsize=(9, 3.6))
+    ax = fig.add_subplot()
+    for k, m in enumerate(stats.methods):
+        xs = sorted(m.power_curve)
+        label = m.method if len(stats.experiment.variants) == 2 else f"{m.treatment} vs {m.control}"
+        ax.plot(xs, [m.power_curve[x] for x in xs], color=_COLORS[k % len(_COLORS)], label=label)
+    ax.axhline(stats.power, color="#444", linewidth=0.8, linestyle="--")
+    ax.axvline(stats.impressions, color="#888", linewidth=0.8, linestyle=":")
+    ax.set(xscale="log", xlabel="searches", ylabel="power", ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return _figure("power-curves", fig, f"Power against searches per method for the effect observed so far "
+                   f"(α={stats.alpha:g}); dashed: {100 * stats.power:g}% power, dotted: the searches logged.")
+
+
+def _methods_table(stats: ExperimentStats) -> str:
+    head = ["method", "comparison", "searches", "preference Δ", "p", "p (Holm)", "searches needed",
+            "more needed", "verdict"]
+    rows = []
+    for m in stats.methods:
+        cells = [html.escape(m.method), html.escape(f"{m.treatment} vs {m.control}"), f"{m.searches:,}",
+                 _ci(m.effect, 3, True), _p(m.p_value), _p(m.p_adjusted),
+                 "–" if m.sessions_needed is None else f"{m.sessions_needed:,}",
+                 "–" if m.more_sessions_needed is None else f"{m.more_sessions_needed:,}", html.escape(m.verdict)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    tests = "".join(f"<li>{html.escape(m.method)}: {html.escape(m.test)}</li>"
+                    for m in {m.method: m for m in stats.methods}.values())
+    return ('<table id="methods"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(rows) + f'</tbody></table><ul class="meta">{tests}</ul>')
+
+
 def _summary_table(stats: ExperimentStats) -> str:
     credited = stats.experiment.mode == "interleave"
     head = ["variant", "ranker", "users", "searches", "credited clicks" if credited else "clicks"]
@@ -222,10 +260,12 @@ def render_report(stats: ExperimentStats, path: str | Path) -> Path:
     with rc_context({"svg.fonttype": "path", "font.size": 9}):
         figures = [_ctr_over_time(stats)]
         figures.append(_interleaving_outcomes(stats) if exp.mode == "interleave" else _effects(stats))
+        figures.append(_power_curves(stats))
     variants = ", ".join(f"{html.escape(v.name)} = {html.escape(v.ranker)}"
                          + (f" ({100 * v.share:g}%)" if exp.mode == "ab" else "") for v in exp.variants)
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in stats.notes)
-    mode = "bucketed A/B (by salted hash of the user)" if exp.mode == "ab" else "team-draft interleaving"
+    mode = ("bucketed A/B (by salted hash of the user)" if exp.mode == "ab" else "team-draft interleaving"
+            if len(exp.variants) == 2 else f"team-draft multileaving of {len(exp.variants)} variants")
     method = (
         "The user is the randomisation unit, so every metric is first averaged over each user's searches and "
         "variants are compared on those per-user values (Welch's t, its p-value from re-assigning the users "
@@ -258,6 +298,7 @@ traffic {stats.first_seen.astimezone(UTC):%Y-%m-%d %H:%M} – {stats.last_seen.a
 <h2>Variants</h2>
 {_summary_table(stats)}
 {"<h2>Interleaving</h2>" + _interleaving_table(stats) if stats.interleaving else ""}
+{"<h2>Methods</h2>" + _methods_table(stats) if stats.methods else ""}
 {"<h2>Comparisons with the control</h2>" + _comparisons_table(stats) if stats.comparisons else ""}
 <h2>Tests</h2>
 {_p_values(stats)}

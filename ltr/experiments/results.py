@@ -78,6 +78,26 @@ class InterleavingSummary:
 
 
 @dataclass(frozen=True)
+class MethodVerdict:
+    """One comparison method's answer on an interleaving experiment (``ltr.experiments.methods``):
+    a credit rule on one pair of variants, with its interval, the searches it needs and its power curve."""
+
+    method: str  # "team_draft", "team_draft_skip_prefix", "multileave"
+    test: str  # what was tested, in words
+    control: str
+    treatment: str
+    searches: int
+    effect: Interval  # per-search preference for ``treatment`` (> 0 favours it)
+    p_value: float
+    p_adjusted: float  # Holm over the pairs of a multileaving experiment, else = p_value
+    significant: bool
+    sessions_needed: int | None  # for ``power`` at alpha, for the observed effect
+    more_sessions_needed: int | None
+    power_curve: dict[int, float]  # searches -> power for the observed effect
+    verdict: str
+
+
+@dataclass(frozen=True)
 class SeriesPoint:
     variant: str
     start: datetime
@@ -104,12 +124,15 @@ class ExperimentStats:
     srm_p: float | None  # sample-ratio mismatch (chi-square of units vs shares), A/B only
     verdict: str
     notes: list[str] = field(default_factory=list)
+    methods: list[MethodVerdict] = field(default_factory=list)  # interleaving: every method's / pair's verdict
 
     @property
     def significant(self) -> bool:
         """Whether the verdict's test decided: the sign test, or any treatment on the primary metric."""
         if self.interleaving is not None:
             return self.interleaving.significant
+        if self.experiment.mode == "interleave":  # multileaving: any pair
+            return any(m.significant for m in self.methods)
         return any(c.significant for c in self.comparisons if c.metric == self.primary)
 
     def to_json(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from ltr.clicks.impressions import Impression
 from ltr.experiments.metrics import encode_units, impression_metrics, per_unit_means, unit_mean_interval
 from ltr.experiments.results import SeriesPoint
 from ltr.experiments.store import Experiment
-from ltr.experiments.team_draft import TEAM_A, TEAM_B
+from ltr.experiments.team_draft import team_label
 
 Bucket = Literal["minute", "hour", "day"]
 
@@ -49,7 +49,7 @@ def ctr_series(imps: list[Impression], exp: Experiment, *, bucket: Bucket | None
     else:
         everyone = np.ones(len(imps), dtype=bool)
         lines = [(v.name, everyone, np.array([impression_metrics(i, team)["ctr"] for i in imps]))
-                 for team, v in zip((TEAM_A, TEAM_B), exp.variants, strict=True)]
+                 for team, v in zip(map(team_label, range(len(exp.variants))), exp.variants, strict=True)]
     points: list[SeriesPoint] = []
     for start in np.unique(starts):
         in_bucket = starts == start

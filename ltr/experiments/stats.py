@@ -20,6 +20,7 @@ from hybridrank.errors import DataError
 from ltr.clicks.impressions import Impression
 from ltr.experiments.bucketed import ab_arrays, arm_test, compare_variants
 from ltr.experiments.interleaving import InterleaveUnit, interleaving_summary, team_summaries
+from ltr.experiments.methods import interleaving_methods
 from ltr.experiments.metrics import METRICS, experiment_impressions
 from ltr.experiments.randomization import PERMUTATIONS
 from ltr.experiments.results import ExperimentStats, InterleavingSummary, Interval
@@ -51,14 +52,23 @@ def compute_stats(impressions: Sequence[Impression], experiment: Experiment, *, 
                        "shares; assignment or logging is broken and the comparison is not trustworthy.")
             notes.append(warning)
             verdict = warning + " " + verdict
+        methods = []
     else:
         variants = team_summaries(imps, experiment, alpha=alpha)
         comparisons, srm_p = [], None
-        interleaving = interleaving_summary(imps, experiment, unit=interleave_unit, alpha=alpha, power=power)
-        verdict = interleaving.verdict
+        methods = interleaving_methods(imps, experiment, alpha=alpha, power=power)
+        if len(experiment.variants) == 2:
+            interleaving = interleaving_summary(imps, experiment, unit=interleave_unit, alpha=alpha, power=power)
+            verdict = interleaving.verdict
+        else:  # multileaving: a verdict per pair
+            interleaving = None
+            decided = [m.verdict for m in methods if m.significant]
+            verdict = " ".join(decided) if decided else (
+                f"No pair of the {len(experiment.variants)} variants differs significantly yet (Holm over "
+                f"{len(methods)} pairs).")
     return ExperimentStats(experiment, alpha, power, primary, imps[0].timestamp, imps[-1].timestamp, len(imps),
                            units, ignored, variants, comparisons, interleaving, series, chosen, srm_p, verdict,
-                           notes)
+                           notes, methods)
 
 
 def interleaving_test(impressions: Sequence[Impression], experiment: Experiment, *,

@@ -8,8 +8,9 @@ re-reads it when its version (mtime, or the document's sequence number) changes.
 
 - ``ab`` (bucketed): a unit (user, else session, else the search itself) is assigned to a variant by
   a salted SHA-256 hash of its id — sticky, uniform, and independent between experiments.
-- ``interleave`` (team draft, Radlinski et al. 2008): each search merges the two variants' rankings;
-  every shown document is credited to the team that picked it; clicks decide win / tie / loss
+- ``interleave`` (team draft, Radlinski et al. 2008): each search merges the variants' rankings (two:
+  interleaving; more: team-draft multileaving, Schuth et al. 2014); every shown document is credited
+  to the team that picked it; clicks decide win / tie / loss, per pair of variants
   (``ltr.experiments.team_draft``).
 
 A variant's ``ranker`` is one of ``es`` (Elasticsearch's own order of the app's query), ``hybrid``
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from connector.state.documents import Documents, FileDocuments, Version
 from hybridrank.errors import ConfigError
+from ltr.experiments.team_draft import MAX_TEAMS
 
 if TYPE_CHECKING:
     from hybridrank.config import Settings
@@ -66,8 +68,8 @@ class Experiment:
         names = [v.name for v in self.variants]
         if len(names) < 2 or len(set(names)) != len(names):
             raise ConfigError(f"an experiment needs at least two distinctly named variants, got {names}")
-        if self.mode == "interleave" and len(self.variants) != 2:
-            raise ConfigError("team-draft interleaving compares exactly two variants")
+        if self.mode == "interleave" and len(self.variants) > MAX_TEAMS:
+            raise ConfigError(f"team-draft multileaving compares at most {MAX_TEAMS} variants")
         for v in self.variants:
             if not _NAME.match(v.name):
                 raise ConfigError(f"variant name {v.name!r}: use letters, digits, '_', '.', '-'")

@@ -21,7 +21,7 @@ from connector.endpoint.serving import RankerHolder
 from connector.endpoint.thread import ServerThread
 from hybridrank.config import IndexConfig, Settings
 from ltr.experiments.store import Experiment, ExperimentStore, Variant
-from ltr.experiments.team_draft import team_draft
+from ltr.experiments.team_draft import shared_prefix, team_draft, team_draft_multileave
 from tests.support.indices import temporary_index
 
 QUERY = {"bool": {"must": [{"match": {"text": "cells protein expression"}}]}}
@@ -133,5 +133,28 @@ def test_ab_then_interleave(endpoint: ServerThread, live: Settings, profiled: st
     assert impression["experiment"] == "exp-il" and impression["variant"] is None
     assert [h["team"] for h in impression["hits"]] == teams[:10]
     assert [h["doc_id"] for h in impression["hits"]] == merged[:10]
+    shared = min(shared_prefix([es_order, hybrid_order]), 10)
+    assert [h["shared"] for h in impression["hits"]] == [k < shared for k in range(10)]
     assert impression["teams"]["A"]["variant"] == "control" and impression["teams"]["B"]["ranker"] == "hybrid"
     store.stop("exp-il")
+
+
+def test_multileave_three_variants(endpoint: ServerThread, live: Settings, profiled: str, es: Elasticsearch) -> None:
+    """Three variants in one interleaving experiment: team-draft multileaving, one team per variant."""
+    orders = {r: _ids(_search(endpoint, profiled, size=WINDOW, headers={"X-Hybridrank-Variant": r}))
+              for r in ("es", "hybrid", "rrf")}
+    store = ExperimentStore(live.experiments_file)
+    store.create(Experiment(id="exp-ml", index=profiled, mode="interleave", salt="s3",
+                            variants=(Variant("bm25", "es"), Variant("linear", "hybrid"), Variant("rrf", "rrf"))))
+    try:
+        _wait_header(endpoint, profiled, "exp-ml/")
+        rid = f"ml-{uuid.uuid4().hex}"
+        response = _search(endpoint, profiled, headers={"X-Hybridrank-User": "ann", "X-Request-Id": rid})
+        assert response.headers["x-hybridrank-ranker"] == "interleave(es,hybrid,rrf)"
+        merged, teams = team_draft_multileave(list(orders.values()), seed=rid, length=WINDOW)
+        assert _ids(response) == merged[:10]
+        impression = _impression(es, live.feedback.events_index, rid)
+        assert [h["team"] for h in impression["hits"]] == teams[:10] and set(teams[:9]) == {"A", "B", "C"}
+        assert {t: v["variant"] for t, v in impression["teams"].items()} == {"A": "bm25", "B": "linear", "C": "rrf"}
+    finally:
+        store.stop("exp-ml")

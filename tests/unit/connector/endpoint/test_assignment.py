@@ -9,7 +9,7 @@ import numpy as np
 
 from connector.endpoint.serving import RankerHolder
 from ltr.experiments.store import Variant
-from ltr.experiments.team_draft import team_draft
+from ltr.experiments.team_draft import team_draft, team_draft_multileave
 from ltr.ranking import Ranked
 from tests.support.candidates import small_window
 
@@ -63,7 +63,7 @@ def test_interleaved_ranking_is_the_team_draft_merge_with_features_and_teams() -
     a = Ranked(cands, [4.0, 3.0, 2.0, 1.0], ranker="model:m1", model_id="m1", feature_names=["f"],
                features=np.array([[0.0], [1.0], [2.0], [np.nan]]))
     b = Ranked(list(reversed(cands)), [4.0, 3.0, 2.0, 1.0], ranker="hybrid")
-    merged = interleave(a, b, Variant("control", "model:m1"), Variant("new", "hybrid"), seed="rid-1", length=3)
+    merged = interleave([a, b], (Variant("control", "model:m1"), Variant("new", "hybrid")), seed="rid-1", length=3)
     ids, teams = team_draft(["a", "b", "c", "d"], ["d", "c", "b", "a"], seed="rid-1", length=3)
     assert [c.doc_id for c in merged.candidates] == ids and merged.teams == teams
     assert merged.scores == [3.0, 2.0, 1.0]
@@ -76,3 +76,18 @@ def test_interleaved_ranking_is_the_team_draft_merge_with_features_and_teams() -
             assert row[0] == rows[cand.doc_id]
     assert merged.team_rankers == {"A": {"variant": "control", "ranker": "model:m1", "model_id": "m1"},
                                    "B": {"variant": "new", "ranker": "hybrid", "model_id": None}}
+    assert merged.shared_prefix == 0  # the two rankings differ from rank 1
+
+
+def test_three_variants_are_multileaved_with_their_shared_prefix() -> None:
+    from connector.endpoint.assignment import interleave
+
+    cands = small_window()
+    rankings = [cands, [cands[0], cands[2], cands[1], cands[3]], [cands[0], cands[3], cands[2], cands[1]]]
+    ranked = [Ranked(r, [4.0, 3.0, 2.0, 1.0], ranker=name) for r, name in zip(rankings, ("es", "hybrid", "rrf"),
+                                                                             strict=True)]
+    merged = interleave(ranked, (Variant("x", "es"), Variant("y", "hybrid"), Variant("z", "rrf")), seed="s", length=4)
+    ids, teams = team_draft_multileave([[c.doc_id for c in r] for r in rankings], seed="s", length=4)
+    assert [c.doc_id for c in merged.candidates] == ids and merged.teams == teams
+    assert merged.ranker == "interleave(es,hybrid,rrf)" and set(merged.team_rankers or {}) == {"A", "B", "C"}
+    assert merged.shared_prefix == 1  # all three put "a" first

@@ -68,9 +68,6 @@ def test_errors_are_plain_messages(config: Path) -> None:
     assert r.exit_code == 2 and "Invalid value for --variant" in r.output and "nothing is left for B" in r.output
     r = _run(config, "create", "x", "--index", "docs", "--variant", "A=hybrid")
     assert r.exit_code == 2 and "at least two" in r.output
-    r = _run(config, "create", "x", "--index", "docs", "--mode", "interleave", "--variant", "A=hybrid",
-             "--variant", "B=rrf", "--variant", "C=es")
-    assert r.exit_code == 2 and "exactly two" in r.output
     # a variant no model can serve is refused, not left to the endpoint's hybrid fallback
     r = _run(config, "create", "x", "--index", "docs", "--variant", "A=hybrid", "--variant", "B=model:m404")
     assert r.exit_code == 2 and "index 'docs' has no model 'm404'" in r.output, r.output

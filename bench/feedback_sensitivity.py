@@ -1,0 +1,238 @@
+"""Sections 5-7 of bench/bench_feedback_loop.py: how sensitive each comparison is, on SciFact.
+
+5. sensitivity: BM25 (``es``), linear fusion (``hybrid``) and LightGBM (trained on the train
+   queries' qrels) rank every test query once through the real endpoint (``X-Hybridrank-Variant``);
+   those lists are written to ``bench/results/scifact_rankings.json``. Then, per click model, the
+   methods' sessions for 80% power and A/A rejection rates are simulated offline on those fixed lists
+   (``ltr.experiments.sensitivity``): bucketed A/B, A/B with CUPED, team-draft, team-draft skipping
+   the shared prefix;
+6. demo repeats: the demo's interleaving experiment (BM25 order vs LightGBM, 1,000 searches by 200
+   navigational users) through the real endpoint, 10 times with different seeds: how often p < .05
+   picks LightGBM (the offline winner);
+7. a three-ranker team-draft multileaving experiment (BM25, linear fusion, LightGBM) through the real
+   endpoint: do its Holm-corrected pair verdicts order the rankers as offline NDCG@10 does?
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SENSITIVITY_MODELS: dict[str, tuple[str, float]] = {  # result name -> (click model, propensity sd)
+    "navigational": ("navigational", 0.0), "informational": ("informational", 0.0), "perfect": ("perfect", 0.0),
+    "position-based": ("position-based", 0.0), "cascade": ("cascade", 0.0),
+    "navigational-heterogeneous": ("navigational", 1.0),
+}
+SCALED = ("ab", "ab_cuped")  # sessions in the tens of thousands: scaled from a pilot, then measured
+
+
+def capture_rankings(url: str, index: str, queries: Mapping[str, str], rankers: Mapping[str, str],
+                     fields: Sequence[str], depth: int = 10) -> dict[str, list[list[str]]]:
+    """Each ranker's top ``depth`` ids per query, asked of the endpoint with an explicit variant."""
+    from elasticsearch import Elasticsearch
+
+    from connector.endpoint.wire import VARIANT_HEADER
+
+    client = Elasticsearch(url, request_timeout=60)
+    out: dict[str, list[list[str]]] = {}
+    try:
+        for name, ranker in rankers.items():
+            lists = []
+            for text in queries.values():
+                body: dict[str, Any] = {"query": {"multi_match": {"query": text, "fields": list(fields)}},
+                                        "size": depth, "source": False}
+                resp = client.options(headers={VARIANT_HEADER: ranker}).search(index=index, **body)
+                lists.append([str(h["_id"]) for h in resp["hits"]["hits"]])
+            out[name] = lists
+    finally:
+        client.close()
+    return out
+
+
+def sensitivity(rankings: Mapping[str, Any], *, control: str, treatment: str, aa_runs: int, aa_sessions: int,
+                replicates: int, log: Callable[[str], None], models: Sequence[str] = tuple(SENSITIVITY_MODELS),
+                ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
+    """({model: {method: {sessions_80, aa_rate, aa_runs}}}, details: power curves and timings)."""
+    import time
+
+    from ltr.clicks.user_models import make_click_model
+    from ltr.experiments.interleaved_lists import interleavings, null_pair
+    from ltr.experiments.sensitivity import METHODS, Arena, aa_rate, method_pvalues, scaled_sessions, sessions_for_power
+    from ltr.experiments.simulation import RankedLists
+
+    queries = tuple(rankings["queries"])
+    ranked = RankedLists(queries, rankings["lists"], rankings["levels"])
+    levels = [ranked.levels.get(q, {}) for q in queries]
+    lists_a, lists_b = ranked.lists[control], ranked.lists[treatment]
+    rng = np.random.default_rng(2026)
+    nulls = [null_pair(a, lv, rng) for a, lv in zip(lists_a, levels, strict=True)]
+    interleaved, null_interleaved = interleavings(lists_a, lists_b, levels), interleavings(lists_a, nulls, levels)
+    shared_top = float(np.mean(interleaved.shared[:, 0]))
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    details: dict[str, Any] = {"queries": len(queries), "control": control, "treatment": treatment,
+                               "share_of_queries_with_shared_rank_1": round(shared_top, 4),
+                               "aa_sessions": aa_sessions, "power_replicates": replicates, "models": {}}
+    for name in models:
+        model_name, spread = SENSITIVITY_MODELS[name]
+        arena = Arena(ranked.level_matrix(control), ranked.level_matrix(treatment), interleaved, null_interleaved,
+                      make_click_model(model_name, propensity_sd=spread), propensity_sd=spread)
+        table[name], details["models"][name] = {}, {"click_model": model_name, "propensity_sd": spread}
+        for method in METHODS:
+            started = time.perf_counter()
+            effect = method_pvalues(arena, method)
+            sessions: int | None
+            if method in SCALED:
+                sessions, curve = scaled_sessions(effect, replicates=replicates)
+            else:
+                sessions, curve = sessions_for_power(effect, replicates=2 * replicates)
+            rate = aa_rate(method_pvalues(arena, method, null=True), aa_sessions, runs=aa_runs)
+            table[name][method] = {"sessions_80": sessions, "aa_rate": round(rate, 4), "aa_runs": aa_runs}
+            details["models"][name][method] = {"power_curve": curve, "seconds": round(time.perf_counter() - started, 1),
+                                               "estimate": "scaled from a pilot" if method in SCALED else "bisection"}
+            log(f"  {name:>26} {method:>24}: sessions for 80% power {sessions}, A/A {rate:.4f} ({aa_runs} runs)")
+    return table, details
+
+
+def write_sensitivity(path: Path, *, click_models: dict[str, Any] | None = None,
+                      demo_repeats: dict[str, Any] | None = None) -> None:
+    """bench/results/sensitivity.json: ``click_models`` and ``demo_repeats``, each kept if not given."""
+    current: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    out = {"click_models": click_models if click_models is not None else current.get("click_models", {}),
+           "demo_repeats": demo_repeats if demo_repeats is not None else current.get("demo_repeats", {})}
+    path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+
+
+def _offline(settings: Any, index: str, collection: Any, embedder: Any, registry: Any, workdir: Path,
+             log: Callable[[str], None]) -> tuple[str, dict[str, Any]]:
+    """Train LightGBM on the train split (seed 1) into the bench registry; (model id, offline NDCG@10 of
+    bm25 / linear / lightgbm on the test split with paired p-values)."""
+    from datetime import UTC, datetime
+
+    from connector.client import make_client
+    from connector.retrieval.retriever import Retriever
+    from ltr.evaluation.learned import log_split, model_scores, run_from_scores
+    from ltr.evaluation.metrics import evaluate_runs, retrieve_windows, run_from_windows
+    from ltr.training.train import TrainConfig, train_model
+
+    client = make_client(settings)
+    try:
+        retriever = Retriever(client, index, settings.index(index), embedder)
+        windows = retrieve_windows(retriever, collection.split_queries("test"), ["bm25", "linear"])
+        runs = {mode: run_from_windows(w) for mode, w in windows.items()}
+        moment = datetime.now(UTC)
+        test_log = log_split(retriever, collection, "test", workdir / "test.parquet", request_time=moment)
+        train_log = log_split(retriever, collection, "train", workdir / "train.parquet", request_time=moment)
+    finally:
+        client.close()
+    learned = train_model(train_log, None, config=TrainConfig(seed=1),
+                          model_store=lambda mid: registry.model_dir(index, mid))
+    runs["lightgbm"] = run_from_scores(test_log, model_scores(learned.model_dir, test_log))
+    report = evaluate_runs(collection.qrels("test"), runs, baseline="bm25")
+    offline = {"ndcg@10": {r: round(report.means[r]["ndcg@10"], 4) for r in report.runs},
+               "p_vs_bm25": {r: report.p_values.get(r, {}).get("ndcg@10") for r in report.runs}}
+    log(f"  offline NDCG@10 {offline['ndcg@10']} (LightGBM {learned.contract.model_id})")
+    return learned.contract.model_id, offline
+
+
+def sensitivity_sections(args: Any, sections: set[str], settings: Any, base: Any, embedder: Any, registry: Any,
+                         workdir: Path, *, log: Callable[[str], None]) -> dict[str, Any]:
+    """Sections 5-7 (module docstring); writes bench/results/sensitivity.json (and the captured lists)."""
+    from ltr.clicks.feedback_loop import FeedbackLoop, collection_top_grade
+    from ltr.clicks.simulated_users import relative_level
+    from ltr.evaluation.datasets import load_collection, shared_datasets_dir
+    from ltr.experiments.stats import compute_stats
+
+    results_dir = Path(__file__).resolve().parent / "results"
+    out_path = results_dir / "sensitivity.json"
+    index = args.sensitivity_index
+    collection = load_collection(args.sensitivity_collection or shared_datasets_dir() / index)
+    out: dict[str, Any] = {"index": index}
+
+    def offline_sensitivity(rankings: Mapping[str, Any]) -> None:
+        log("5. sensitivity on the fixed lists, per click model (offline, vectorised)")
+        table, out["details"] = sensitivity(rankings, control="bm25", treatment="lightgbm",
+                                            aa_runs=args.sensitivity_aa_runs, aa_sessions=args.demo_sessions,
+                                            replicates=args.sensitivity_replicates, log=log)
+        write_sensitivity(out_path, click_models=table)
+        (results_dir / "sensitivity_details.json").write_text(json.dumps(out["details"], indent=2) + "\n",
+                                                               encoding="utf-8")
+
+    if "5" in sections and args.rankings is not None:
+        out["rankings"] = str(args.rankings)
+        offline_sensitivity(json.loads(args.rankings.read_text(encoding="utf-8")))
+    if sections & {"6", "7"} or ("5" in sections and args.rankings is None):
+        log(f"5-7. {index}: LightGBM on the train split, offline NDCG@10 of the three rankers")
+        model_id, out["offline"] = _offline(settings, index, collection, embedder, registry, workdir / index, log)
+        rankers = {"bm25": "es", "linear": "hybrid", "lightgbm": f"model:{model_id}"}
+        top = collection_top_grade(collection)
+        queries = collection.split_queries("test")
+        with FeedbackLoop(settings, index, collection, embedder) as loop:
+            if "5" in sections and args.rankings is None:
+                log("5. capturing each ranker's top 10 of every test query through the endpoint")
+                fields = list(settings.index(index).text_fields)
+                lists = capture_rankings(loop.url, index, queries, rankers, fields)
+                qrels = collection.qrels("test")
+                rankings = {"index": index, "model_id": model_id, "rankers": rankers, "queries": list(queries),
+                            "lists": lists, "levels": {q: {d: relative_level(g, top) for d, g in judged.items()}
+                                                       for q, judged in qrels.items()}}
+                path = results_dir / f"{index}_rankings.json"
+                path.write_text(json.dumps(rankings) + "\n", encoding="utf-8")
+                out["rankings"] = str(path.relative_to(results_dir.parent.parent))
+                offline_sensitivity(rankings)  # before the slow endpoint sections: the endpoint idles meanwhile
+            if "6" in sections:
+                out["demo_repeats"] = _demo_repeats(loop, args, rankers, compute_stats, log)
+                write_sensitivity(out_path, demo_repeats={"runs": args.demo_repeats,
+                                                          "picked_offline_winner": out["demo_repeats"]["picked"]})
+            if "7" in sections:
+                out["multileave"] = _multileave(loop, args, rankers, out["offline"]["ndcg@10"], compute_stats, log)
+    return out
+
+
+def _demo_repeats(loop: Any, args: Any, rankers: Mapping[str, str], compute_stats: Any,
+                  log: Callable[[str], None]) -> dict[str, Any]:
+    log(f"6. {args.demo_repeats} demo-sized interleaving experiments (BM25 vs LightGBM, {args.demo_sessions} "
+        "searches by 200 navigational users each)")
+    runs = []
+    for run in range(args.demo_repeats):
+        exp = loop.experiment(f"demo-repeat-{run}", "interleave", [("bm25", rankers["bm25"]),
+                                                                    ("lightgbm", rankers["lightgbm"])])
+        loop.simulate("test", args.demo_sessions, users=200, seed=100 + run, click_model="navigational",
+                      propensity_sd=0.0, progress=False)
+        imps, _ = loop.impressions(exp.id)
+        stats = compute_stats(imps, exp)
+        il = stats.interleaving
+        skip = next(m for m in stats.methods if m.method == "team_draft_skip_prefix")
+        row = {"searches": il.outcomes, "wins_bm25": il.wins_a, "wins_lightgbm": il.wins_b, "ties": il.ties,
+               "p": il.p_value, "picked_lightgbm": bool(il.significant and il.wins_b > il.wins_a),
+               "skip_prefix": {"p": skip.p_value, "delta": skip.effect.value,
+                               "picked_lightgbm": bool(skip.significant and skip.effect.value > 0)}}
+        runs.append(row)
+        log(f"  run {run + 1}: LightGBM {il.wins_b} / BM25 {il.wins_a} wins, p={il.p_value:.3g}; skip-prefix "
+            f"p={skip.p_value:.3g}")
+    return {"runs": runs, "picked": sum(r["picked_lightgbm"] for r in runs),
+            "picked_skip_prefix": sum(r["skip_prefix"]["picked_lightgbm"] for r in runs)}
+
+
+def _multileave(loop: Any, args: Any, rankers: Mapping[str, str], ndcg: Mapping[str, float], compute_stats: Any,
+                log: Callable[[str], None]) -> dict[str, Any]:
+    log(f"7. team-draft multileaving of {', '.join(rankers)} ({args.multileave_sessions} navigational searches)")
+    exp = loop.experiment("multileave-3", "interleave", list(rankers.items()))
+    loop.simulate("test", args.multileave_sessions, users=400, seed=7, click_model="navigational",
+                  propensity_sd=0.0, progress=False)
+    imps, _ = loop.impressions(exp.id)
+    stats = compute_stats(imps, exp)
+    pairs = [{"control": m.control, "treatment": m.treatment, "delta": m.effect.value,
+              "ci": [m.effect.low, m.effect.high], "p": m.p_value, "p_holm": m.p_adjusted,
+              "significant": m.significant, "offline_delta": ndcg[m.treatment] - ndcg[m.control]}
+             for m in stats.methods]
+    agree = all((p["delta"] > 0) == (p["offline_delta"] > 0) for p in pairs)
+    decided = all(p["significant"] for p in pairs)
+    for p in pairs:
+        log(f"  {p['treatment']} vs {p['control']}: Δ={p['delta']:+.3f} p(Holm)={p['p_holm']:.3g}; offline "
+            f"ΔNDCG {p['offline_delta']:+.4f}")
+    return {"searches": stats.impressions, "pairs": pairs, "order_agrees_with_offline": agree,
+            "every_pair_significant": decided, "verdict": stats.verdict}
