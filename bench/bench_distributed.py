@@ -57,7 +57,8 @@ def main() -> None:
 
     from hybridrank.config import load_settings
     from ltr.evaluation.datasets import load_collection, shared_datasets_dir
-    from ltr.training.feature_log import log_collection_split, read_feature_log
+    from ltr.training.collection_log import log_collection_split
+    from ltr.training.feature_log import read_feature_log
     from ltr.training.train import TrainConfig, train_model
 
     settings = load_settings(None)

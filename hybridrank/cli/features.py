@@ -38,7 +38,7 @@ def features() -> None:
 def log(ctx: click.Context, collection: str, split: str, index_name: str, out: Path, window: int | None,
         limit_queries: int | None, request_time: datetime | None, batch_size: int, workers: int | None) -> None:
     """Retrieve each query's candidate window and write one row per (query, candidate) with every feature."""
-    from ltr.training.feature_log import log_collection_split
+    from ltr.training.collection_log import log_collection_split
 
     settings = settings_from(ctx)
     with progress_bar("logging features") as bar:

@@ -102,7 +102,8 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
     from rich.console import Console
 
-    from ltr.training.feature_log import log_collection_split, read_feature_log
+    from ltr.training.collection_log import log_collection_split
+    from ltr.training.feature_log import read_feature_log
     from ltr.training.promotion import check_log_serves
     from ltr.training.registry import ModelRegistry
     from ltr.training.train import TrainConfig, train_model
