@@ -139,7 +139,8 @@ class LocalCluster:
         raise LauncherError(f"no member of cluster {self.name!r} answers ({last})")
 
     def wait_for(self, *, nodes: int, status: str, wait_s: float) -> dict[str, Any]:
-        """Wait until ``nodes`` members have joined and the cluster is at least ``status``."""
+        """Wait until exactly ``nodes`` members are in the cluster and it is at least ``status``: after a
+        node stops, the master drops it a moment later, so "at least" would answer before it has."""
         deadline = time.monotonic() + wait_s
         health: dict[str, Any] = {}
         order = {"red": 0, "yellow": 1, "green": 2}
@@ -148,7 +149,7 @@ class LocalCluster:
                 health = self.health()
             except LauncherError:
                 health = {}
-            if health.get("number_of_nodes", 0) >= nodes and order.get(health.get("status", "red"), 0) >= order[status]:
+            if health.get("number_of_nodes", 0) == nodes and order.get(health.get("status", "red"), 0) >= order[status]:
                 return health
             time.sleep(0.5)
         raise LauncherError(f"cluster {self.name!r} did not reach {nodes} nodes and {status} within {wait_s:.0f} s "
