@@ -76,3 +76,12 @@ def test_listnet_with_a_base_score_is_refused(tmp_path: Path) -> None:
     with pytest.raises(HybridRankError, match=r"a base score .* is a LightGBM option"):
         train_model(synthetic_log(n_queries=30), tmp_path / "m",
                     config=_config(model_type="listnet", base_score_feature="dense_cosine"))
+
+
+def test_a_base_score_on_dask_is_refused_before_any_work(tmp_path: Path) -> None:
+    from hybridrank.errors import HybridRankError
+
+    with pytest.raises(HybridRankError, match="a base score is not supported on Dask"):
+        train_model(synthetic_log(n_queries=30), tmp_path / "m",
+                    config=_config(base_score_feature="dense_cosine", dask_scheduler=""))
+    assert not (tmp_path / "m").exists()
