@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -163,6 +164,8 @@ def main() -> None:
     parser.add_argument("--demo-repeats", type=int, default=10, help="Section 6: repeated demo-sized experiments.")
     parser.add_argument("--demo-sessions", type=int, default=1000, help="Section 6: searches per experiment.")
     parser.add_argument("--multileave-sessions", type=int, default=3000, help="Section 7: searches.")
+    parser.add_argument("--multileave-max-sessions", type=int, default=15000,
+                        help="Section 7: a second experiment sized to separate every pair, if it needs no more.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "feedback_loop.json")
     parser.add_argument("--keep-events", action="store_true",
                         help="Leave the run's events index in the cluster (its name is in the output) to study it.")
@@ -195,7 +198,8 @@ def main() -> None:
     registry = ModelRegistry(home)
     workdir = home / "work"
     workdir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"date": stamp, "index": INDEX, "events_index": events_index}
+    results: dict[str, Any] = {"date": stamp, "index": INDEX, "events_index": events_index,
+                               "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     if collection is not None:
         results["collection"] = {"docs": "films (bokeh-sampledata)",
                                  "train_queries": len(collection.split_queries("train")),
@@ -399,6 +403,7 @@ def main() -> None:
                                                       log=log)
 
     results["seconds"] = round(time.perf_counter() - started, 1)
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     log(f"wrote {args.out} ({results['seconds']} s)")
     if args.keep_events:

@@ -4,11 +4,11 @@
    queries' qrels) rank every test query once through the real endpoint (``X-Hybridrank-Variant``);
    those lists are written to ``bench/results/scifact_rankings.json``. Then, per click model, the
    methods' sessions for 80% power and A/A rejection rates are simulated offline on those fixed lists
-   (``ltr.experiments.sensitivity``): bucketed A/B, A/B with CUPED, team-draft, team-draft skipping
-   the shared prefix;
+   (``ltr.experiments.sensitivity``): bucketed A/B, A/B with CUPED, and each credit rule of
+   ``ltr.experiments.credit`` (team-draft, skipping the shared prefix, click-gap weighted);
 6. demo repeats: the demo's interleaving experiment (BM25 order vs LightGBM, 1,000 searches by 200
    navigational users) through the real endpoint, 10 times with different seeds: how often p < .05
-   picks LightGBM (the offline winner);
+   picks LightGBM (the offline winner), under every credit rule (the demo's headline: ``HEADLINE_RULE``);
 7. a three-ranker team-draft multileaving experiment (BM25, linear fusion, LightGBM) through the real
    endpoint: do its Holm-corrected pair verdicts order the rankers as offline NDCG@10 does?
 """
@@ -99,11 +99,36 @@ def sensitivity(rankings: Mapping[str, Any], *, control: str, treatment: str, aa
 
 def write_sensitivity(path: Path, *, click_models: dict[str, Any] | None = None,
                       demo_repeats: dict[str, Any] | None = None) -> None:
-    """bench/results/sensitivity.json: ``click_models`` and ``demo_repeats``, each kept if not given."""
+    """bench/results/sensitivity.json: ``click_models`` and ``demo_repeats``, each kept if not given; ``measured``
+    says when each part written now was measured and the machine's load average (1, 5, 15 min) then."""
+    import os
+    from datetime import UTC, datetime
+
     current: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    measured = dict(current.get("measured", {}))
+    stamp = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "load_average": [round(x, 2) for x in os.getloadavg()]}
+    for part, value in (("click_models", click_models), ("demo_repeats", demo_repeats)):
+        if value is not None:
+            measured[part] = stamp
     out = {"click_models": click_models if click_models is not None else current.get("click_models", {}),
-           "demo_repeats": demo_repeats if demo_repeats is not None else current.get("demo_repeats", {})}
+           "demo_repeats": demo_repeats if demo_repeats is not None else current.get("demo_repeats", {}),
+           "measured": measured}
     path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+
+
+def demo_repeats_record(repeats: Mapping[str, Any], sessions: int) -> dict[str, Any]:
+    """``demo_repeats`` of sensitivity.json: ``runs``, ``picked_offline_winner`` (by the demo's headline
+    rule, ``HEADLINE_RULE``), the same count per credit rule, and each run's p and wins."""
+    from ltr.experiments.credit import HEADLINE_RULE
+
+    runs = repeats["runs"]
+    return {"runs": len(runs), "picked_offline_winner": repeats["picked_by_method"].get(HEADLINE_RULE),
+            "headline_method": HEADLINE_RULE, "click_model": "navigational", "searches_per_run": sessions,
+            "users_per_run": 200, "picked_offline_winner_by_method": repeats["picked_by_method"],
+            "per_run": [{"wins_lightgbm": r["wins_lightgbm"], "wins_bm25": r["wins_bm25"], "ties": r["ties"],
+                         "p": {name: m["p"] for name, m in r["methods"].items()},
+                         "delta": {name: m["delta"] for name, m in r["methods"].items()}} for r in runs]}
 
 
 def _offline(settings: Any, index: str, collection: Any, embedder: Any, registry: Any, workdir: Path,
@@ -184,9 +209,8 @@ def sensitivity_sections(args: Any, sections: set[str], settings: Any, base: Any
                 out["rankings"] = str(path.relative_to(results_dir.parent.parent))
                 offline_sensitivity(rankings)  # before the slow endpoint sections: the endpoint idles meanwhile
             if "6" in sections:
-                out["demo_repeats"] = _demo_repeats(loop, args, rankers, compute_stats, log)
-                write_sensitivity(out_path, demo_repeats={"runs": args.demo_repeats,
-                                                          "picked_offline_winner": out["demo_repeats"]["picked"]})
+                out["demo_repeats"] = repeats = _demo_repeats(loop, args, rankers, compute_stats, log)
+                write_sensitivity(out_path, demo_repeats=demo_repeats_record(repeats, args.demo_sessions))
             if "7" in sections:
                 out["multileave"] = _multileave(loop, args, rankers, out["offline"]["ndcg@10"], compute_stats, log)
     return out
@@ -194,6 +218,8 @@ def sensitivity_sections(args: Any, sections: set[str], settings: Any, base: Any
 
 def _demo_repeats(loop: Any, args: Any, rankers: Mapping[str, str], compute_stats: Any,
                   log: Callable[[str], None]) -> dict[str, Any]:
+    """The demo's experiment ``args.demo_repeats`` times: per run each credit rule's p, Δ and whether it
+    picked LightGBM (p < .05 in its favour); how many runs each rule picked it in."""
     log(f"6. {args.demo_repeats} demo-sized interleaving experiments (BM25 vs LightGBM, {args.demo_sessions} "
         "searches by 200 navigational users each)")
     runs = []
@@ -205,34 +231,57 @@ def _demo_repeats(loop: Any, args: Any, rankers: Mapping[str, str], compute_stat
         imps, _ = loop.impressions(exp.id)
         stats = compute_stats(imps, exp)
         il = stats.interleaving
-        skip = next(m for m in stats.methods if m.method == "team_draft_skip_prefix")
         row = {"searches": il.outcomes, "wins_bm25": il.wins_a, "wins_lightgbm": il.wins_b, "ties": il.ties,
-               "p": il.p_value, "picked_lightgbm": bool(il.significant and il.wins_b > il.wins_a),
-               "skip_prefix": {"p": skip.p_value, "delta": skip.effect.value,
-                               "picked_lightgbm": bool(skip.significant and skip.effect.value > 0)}}
+               "p": il.p_value, "methods": {m.method: {"p": m.p_value, "delta": m.effect.value,
+                                                       "picked_lightgbm": bool(m.significant and m.effect.value > 0)}
+                                            for m in stats.methods}}
         runs.append(row)
-        log(f"  run {run + 1}: LightGBM {il.wins_b} / BM25 {il.wins_a} wins, p={il.p_value:.3g}; skip-prefix "
-            f"p={skip.p_value:.3g}")
-    return {"runs": runs, "picked": sum(r["picked_lightgbm"] for r in runs),
-            "picked_skip_prefix": sum(r["skip_prefix"]["picked_lightgbm"] for r in runs)}
+        log(f"  run {run + 1}: LightGBM {il.wins_b} / BM25 {il.wins_a} wins; " + ", ".join(
+            f"{name} p={m['p']:.3g}" for name, m in row["methods"].items()))
+    return {"runs": runs, "picked_by_method": {name: sum(r["methods"][name]["picked_lightgbm"] for r in runs)
+                                               for name in runs[0]["methods"]} if runs else {}}
 
 
 def _multileave(loop: Any, args: Any, rankers: Mapping[str, str], ndcg: Mapping[str, float], compute_stats: Any,
                 log: Callable[[str], None]) -> dict[str, Any]:
-    log(f"7. team-draft multileaving of {', '.join(rankers)} ({args.multileave_sessions} navigational searches)")
-    exp = loop.experiment("multileave-3", "interleave", list(rankers.items()))
-    loop.simulate("test", args.multileave_sessions, users=400, seed=7, click_model="navigational",
+    """The three-ranker experiment at ``args.multileave_sessions``; when the headline rule leaves a pair
+    undecided and its searches needed (at the observed effect) fit ``args.multileave_max_sessions``, a
+    second, independent experiment of that size (×1.25)."""
+    first = _multileave_run(loop, "multileave-3", args.multileave_sessions, 7, rankers, ndcg, compute_stats, log)
+    out = {"first": first}
+    needed = [p["sessions_needed"] for p in first["methods"]["multileave_click_gap"]["pairs"]
+              if not p["significant"]]
+    if needed and all(n is not None for n in needed):
+        sessions = round(1.25 * max(needed))
+        if sessions <= args.multileave_max_sessions:
+            out["second"] = _multileave_run(loop, "multileave-3-sized", sessions, 8, rankers, ndcg, compute_stats,
+                                            log)
+        else:
+            log(f"  {sessions} searches needed: more than --multileave-max-sessions {args.multileave_max_sessions}")
+            out["second_needed"] = sessions
+    return out
+
+
+def _multileave_run(loop: Any, name: str, sessions: int, seed: int, rankers: Mapping[str, str],
+                    ndcg: Mapping[str, float], compute_stats: Any, log: Callable[[str], None]) -> dict[str, Any]:
+    log(f"7. team-draft multileaving of {', '.join(rankers)} ({sessions} navigational searches)")
+    exp = loop.experiment(name, "interleave", list(rankers.items()))
+    loop.simulate("test", sessions, users=max(400, sessions // 5), seed=seed, click_model="navigational",
                   propensity_sd=0.0, progress=False)
     imps, _ = loop.impressions(exp.id)
     stats = compute_stats(imps, exp)
-    pairs = [{"control": m.control, "treatment": m.treatment, "delta": m.effect.value,
-              "ci": [m.effect.low, m.effect.high], "p": m.p_value, "p_holm": m.p_adjusted,
-              "significant": m.significant, "offline_delta": ndcg[m.treatment] - ndcg[m.control]}
-             for m in stats.methods]
-    agree = all((p["delta"] > 0) == (p["offline_delta"] > 0) for p in pairs)
-    decided = all(p["significant"] for p in pairs)
-    for p in pairs:
-        log(f"  {p['treatment']} vs {p['control']}: Δ={p['delta']:+.3f} p(Holm)={p['p_holm']:.3g}; offline "
-            f"ΔNDCG {p['offline_delta']:+.4f}")
-    return {"searches": stats.impressions, "pairs": pairs, "order_agrees_with_offline": agree,
-            "every_pair_significant": decided, "verdict": stats.verdict}
+    methods: dict[str, Any] = {}
+    for m in stats.methods:
+        pairs = methods.setdefault(m.method, {"pairs": []})["pairs"]
+        pairs.append({"control": m.control, "treatment": m.treatment, "delta": m.effect.value,
+                      "ci": [m.effect.low, m.effect.high], "p": m.p_value, "p_holm": m.p_adjusted,
+                      "significant": m.significant, "sessions_needed": m.sessions_needed,
+                      "offline_delta": round(ndcg[m.treatment] - ndcg[m.control], 4)})
+        log(f"  {m.method}: {m.treatment} vs {m.control}: Δ={m.effect.value:+.3f} p(Holm)={m.p_adjusted:.3g}; "
+            f"offline ΔNDCG {ndcg[m.treatment] - ndcg[m.control]:+.4f}; searches needed {m.sessions_needed}")
+    for summary in methods.values():
+        summary["order_agrees_with_offline"] = all((p["delta"] > 0) == (p["offline_delta"] > 0)
+                                                   for p in summary["pairs"])
+        summary["every_pair_significant"] = all(p["significant"] for p in summary["pairs"])
+        summary["orders_as_offline"] = summary["order_agrees_with_offline"] and summary["every_pair_significant"]
+    return {"searches": stats.impressions, "methods": methods, "verdict": stats.verdict}

@@ -13,8 +13,10 @@
    a ranker trained from the clicks alone, scored on the test qrels and put through the same gate for the
    variant ``clicks`` (on SciFact it is usually refused: the demo says so and goes on) -> an interleaving
    experiment of BM25 order vs the model serving the index (linear fusion if the gate let none serve) ->
-   its report (``runs/<collection>/ab-report.html``). The simulated users are ``feedback.click_model``
-   (default: navigational cascade users, ``ltr.clicks.user_models``).
+   its report (``runs/<collection>/ab-report.html``), headed by the click-gap credit rule's verdict
+   (``ltr.experiments.credit.HEADLINE_RULE``, the most sensitive rule measured; every rule's verdict
+   follows it). The simulated users are ``feedback.click_model`` (default: navigational cascade users,
+   ``ltr.clicks.user_models``).
 """
 
 from __future__ import annotations
@@ -230,6 +232,7 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
     from ltr.clicks.training_set import build_click_training_set, feature_set, live_feature_meta, train_from_clicks
     from ltr.evaluation.learned import model_scores, run_from_scores
     from ltr.evaluation.metrics import evaluate_runs
+    from ltr.experiments.credit import HEADLINE_RULE
     from ltr.experiments.report import render_report
     from ltr.experiments.stats import compute_stats
     from ltr.training.contract import ModelContract
@@ -295,7 +298,7 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
         loop.simulate(split, experiment_sessions, users=200, seed=2)
         ab_impressions, _ = loop.impressions(experiment.id)
         loop.stop_experiments()
-    report = compute_stats(ab_impressions, experiment)
+    report = compute_stats(ab_impressions, experiment, headline=HEADLINE_RULE)
     html = render_report(report, out / "ab-report.html")
     echo(f"interleaving BM25 order vs {challenger[0]}: {report.verdict}")
     for method in report.methods:  # the same searches under every credit rule (ltr.experiments.methods)

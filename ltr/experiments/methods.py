@@ -1,12 +1,16 @@
 """Every method's verdict on an interleaving experiment: per credit rule (two variants) or per pair (more).
 
-Two variants: ``team_draft`` (sign test over decisive searches) and ``team_draft_skip_prefix``
-(t-test of each search's click difference, clicks in the rankings' shared prefix not counted) —
-the credit rules of ``ltr.experiments.credit``, the same code the sensitivity bench measured.
+Two variants: ``team_draft`` (sign test over decisive searches), ``team_draft_skip_prefix`` (t-test
+of each search's click difference, clicks in the rankings' shared prefix not counted) and
+``team_draft_click_gap`` (the same, each click weighted by the results the user left unclicked
+after it) — the credit rules of ``ltr.experiments.credit``, the same code the sensitivity bench
+measured.
 
 More variants (team-draft multileaving, Schuth et al. 2014): every pair (i, j) is compared on the
-searches' clicks on i's and j's documents, each search won by the team with more (the sign test),
-and the p-values are Holm-adjusted over the pairs (statsmodels ``multipletests``).
+searches' clicks on i's and j's documents, each search won by the team with more (``multileave``,
+the sign test), and by the click-gap credit of i's and j's documents outside the shared prefix
+(``multileave_click_gap``, the t-test; each click's weight read from the whole list's clicks); each
+method's p-values are Holm-adjusted over the pairs (statsmodels ``multipletests``).
 
 Each verdict carries its interval, the searches needed for the power asked for at the observed
 effect (statsmodels power solvers), and the power curve the report plots.
@@ -21,12 +25,26 @@ from collections.abc import Callable
 import numpy as np
 
 from ltr.clicks.impressions import Impression
-from ltr.experiments.credit import click_difference, credit_test
+from ltr.experiments.credit import (
+    CreditRule,
+    click_difference,
+    click_gap_weights,
+    credit_difference,
+    credit_test,
+    mean_test_p,
+    sign_test_p,
+)
 from ltr.experiments.results import Interval, MethodVerdict, fmt_p, fmt_signed
 from ltr.experiments.store import Experiment
 from ltr.experiments.team_draft import team_label
 
 CURVE_POINTS = 40
+T_TESTED_RULES: dict[CreditRule, str] = {  # the credit rules tested by the t-test of each search's difference
+    "team_draft_skip_prefix": "t-test of each search's click difference (B − A), clicks in the rankings' shared "
+                              "prefix not counted",
+    "team_draft_click_gap": "t-test of each search's click difference (B − A), each click outside the shared "
+                            "prefix counted 1 + the results left unclicked below it before the next click",
+}
 PowerAt = Callable[[int], float]  # searches -> power
 
 
@@ -124,7 +142,8 @@ def _t_interval(x: np.ndarray, alpha: float) -> Interval:
 
 def interleaving_methods(imps: list[Impression], exp: Experiment, *, alpha: float,
                          power: float) -> list[MethodVerdict]:
-    """Two variants: a verdict per credit rule; more: a Holm-adjusted sign-test verdict per pair."""
+    """Two variants: a verdict per credit rule; more: per pair a Holm-adjusted verdict of the sign test and
+    of the click-gap credit."""
     from statsmodels.stats.multitest import multipletests
 
     names = [v.name for v in exp.variants]
@@ -138,27 +157,38 @@ def interleaving_methods(imps: list[Impression], exp: Experiment, *, alpha: floa
         out.append(_verdict("team_draft", "sign test of each search's winning team", names[0], names[1], n,
                             _t_interval(outcome, alpha), float(p[0]), float(p[0]), alpha, power,
                             _sign_power(wins_a, wins_b, n, alpha)))
-        diff = click_difference(clicked, team, ~shared)
-        p, _ = credit_test("team_draft_skip_prefix", clicked[None], team[None], shared[None])
-        sd = float(diff.std(ddof=1)) if n > 1 else 0.0
-        out.append(_verdict("team_draft_skip_prefix", "t-test of each search's click difference (B − A), "
-                            "clicks in the rankings' shared prefix not counted", names[0], names[1], n,
-                            _t_interval(diff, alpha), float(p[0]), float(p[0]), alpha, power,
-                            _t_power(float(diff.mean()) / sd if sd > 0 else 0.0, alpha)))
+        for rule, test in T_TESTED_RULES.items():
+            diff = credit_difference(rule, clicked, team, shared)
+            p, _ = credit_test(rule, clicked[None], team[None], shared[None])
+            sd = float(diff.std(ddof=1)) if n > 1 else 0.0
+            out.append(_verdict(rule, test, names[0], names[1], n, _t_interval(diff, alpha), float(p[0]),
+                                float(p[0]), alpha, power, _t_power(float(diff.mean()) / sd if sd > 0 else 0.0,
+                                                                    alpha)))
         return out
     pairs = list(itertools.combinations(range(len(names)), 2))
-    raw = []
+    weights = click_gap_weights(clicked, team)  # from the whole list's clicks: no pair's teams read
+    raw, raw_gap = [], []
     for i, j in pairs:
         pair_team = np.where(team == i, 0, np.where(team == j, 1, -1))
         outcome = np.sign(click_difference(clicked, pair_team))
-        pair_p, _ = credit_test("team_draft", clicked[None], pair_team[None], shared[None])
+        pair_p, _ = sign_test_p(outcome[None])
         raw.append((i, j, outcome, float(pair_p[0])))
-    adjusted = multipletests([r[3] for r in raw], method="holm")[1]
+        gap = click_difference(clicked, pair_team, ~shared, weights)
+        gap_p, _ = mean_test_p(gap[None])
+        raw_gap.append((i, j, gap, float(gap_p[0])))
     verdicts = []
+    adjusted = multipletests([r[3] for r in raw], method="holm")[1]
     for (i, j, outcome, p_value), p_adj in zip(raw, adjusted, strict=True):
         wins_b, wins_a = int((outcome > 0).sum()), int((outcome < 0).sum())
         verdicts.append(_verdict("multileave", f"team-draft multileaving, sign test of {names[j]} vs {names[i]} "
                                  f"(Holm over {len(pairs)} pairs)", names[i], names[j], n,
                                  _t_interval(outcome, alpha), p_value, float(p_adj), alpha, power,
                                  _sign_power(wins_a, wins_b, n, alpha / len(pairs))))
+    adjusted = multipletests([r[3] for r in raw_gap], method="holm")[1]
+    for (i, j, gap, p_value), p_adj in zip(raw_gap, adjusted, strict=True):
+        sd = float(gap.std(ddof=1)) if n > 1 else 0.0
+        verdicts.append(_verdict("multileave_click_gap", f"team-draft multileaving, t-test of the click-gap "
+                                 f"credit of {names[j]} minus {names[i]} (Holm over {len(pairs)} pairs)",
+                                 names[i], names[j], n, _t_interval(gap, alpha), p_value, float(p_adj), alpha,
+                                 power, _t_power(float(gap.mean()) / sd if sd > 0 else 0.0, alpha / len(pairs))))
     return verdicts

@@ -161,7 +161,7 @@ def _power_curves(stats: ExperimentStats) -> str:
     ax = fig.add_subplot()
     for k, m in enumerate(stats.methods):
         xs = sorted(m.power_curve)
-        label = m.method if len(stats.experiment.variants) == 2 else f"{m.treatment} vs {m.control}"
+        label = m.method if len(stats.experiment.variants) == 2 else f"{m.method}: {m.treatment} vs {m.control}"
         ax.plot(xs, [m.power_curve[x] for x in xs], color=_COLORS[k % len(_COLORS)], label=label)
     ax.axhline(stats.power, color="#444", linewidth=0.8, linestyle="--")
     ax.axvline(stats.impressions, color="#888", linewidth=0.8, linestyle=":")

@@ -82,7 +82,7 @@ class MethodVerdict:
     """One comparison method's answer on an interleaving experiment (``ltr.experiments.methods``):
     a credit rule on one pair of variants, with its interval, the searches it needs and its power curve."""
 
-    method: str  # "team_draft", "team_draft_skip_prefix", "multileave"
+    method: str  # a credit rule of ltr.experiments.credit, or "multileave"
     test: str  # what was tested, in words
     control: str
     treatment: str
@@ -125,11 +125,15 @@ class ExperimentStats:
     verdict: str
     notes: list[str] = field(default_factory=list)
     methods: list[MethodVerdict] = field(default_factory=list)  # interleaving: every method's / pair's verdict
+    headline: str = "team_draft"  # two-variant interleaving: the credit rule whose verdict is ``verdict``
 
     @property
     def significant(self) -> bool:
-        """Whether the verdict's test decided: the sign test, or any treatment on the primary metric."""
+        """Whether the verdict's test decided: the headline credit rule (the sign test by default), or any
+        treatment on the primary metric."""
         if self.interleaving is not None:
+            if self.headline != "team_draft":
+                return any(m.significant for m in self.methods if m.method == self.headline)
             return self.interleaving.significant
         if self.experiment.mode == "interleave":  # multileaving: any pair
             return any(m.significant for m in self.methods)

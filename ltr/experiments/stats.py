@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from hybridrank.errors import DataError
 from ltr.clicks.impressions import Impression
 from ltr.experiments.bucketed import ab_arrays, arm_test, compare_variants
+from ltr.experiments.credit import CreditRule
 from ltr.experiments.interleaving import InterleaveUnit, interleaving_summary, team_summaries
 from ltr.experiments.methods import interleaving_methods
 from ltr.experiments.metrics import METRICS, experiment_impressions
@@ -30,8 +31,11 @@ from ltr.experiments.store import Experiment
 
 def compute_stats(impressions: Sequence[Impression], experiment: Experiment, *, primary: str = "ctr",
                   alpha: float = 0.05, power: float = 0.8, interleave_unit: InterleaveUnit = "impression",
-                  bucket: Bucket | None = None) -> ExperimentStats:
-    """Everything the report shows. Raises ``DataError`` when the experiment has no traffic yet."""
+                  bucket: Bucket | None = None, headline: CreditRule = "team_draft") -> ExperimentStats:
+    """Everything the report shows. Raises ``DataError`` when the experiment has no traffic yet.
+
+    ``headline``: the credit rule whose verdict leads a two-variant interleaving report (every rule's
+    verdict is listed in ``methods`` either way)."""
     if primary not in METRICS:
         raise DataError(f"unknown metric {primary!r}; choose one of {', '.join(METRICS)}")
     imps, ignored = experiment_impressions(impressions, experiment)
@@ -59,7 +63,8 @@ def compute_stats(impressions: Sequence[Impression], experiment: Experiment, *, 
         methods = interleaving_methods(imps, experiment, alpha=alpha, power=power)
         if len(experiment.variants) == 2:
             interleaving = interleaving_summary(imps, experiment, unit=interleave_unit, alpha=alpha, power=power)
-            verdict = interleaving.verdict
+            verdict = interleaving.verdict if headline == "team_draft" else next(
+                m.verdict for m in methods if m.method == headline)
         else:  # multileaving: a verdict per pair
             interleaving = None
             decided = [m.verdict for m in methods if m.significant]
@@ -68,7 +73,7 @@ def compute_stats(impressions: Sequence[Impression], experiment: Experiment, *, 
                 f"{len(methods)} pairs).")
     return ExperimentStats(experiment, alpha, power, primary, imps[0].timestamp, imps[-1].timestamp, len(imps),
                            units, ignored, variants, comparisons, interleaving, series, chosen, srm_p, verdict,
-                           notes, methods)
+                           notes, methods, headline)
 
 
 def interleaving_test(impressions: Sequence[Impression], experiment: Experiment, *,

@@ -74,11 +74,13 @@ def test_multileave_orders_three_rankers_with_holm() -> None:
     imps = _multileave_traffic(exp, {"bad": 0.1, "mid": 0.35, "good": 0.7}, 1500, seed=3)
     st = compute_stats(imps, exp)
     assert st.interleaving is None and st.significant
-    pairs = {(m.control, m.treatment): m for m in st.methods}
-    assert set(pairs) == {("bad", "mid"), ("bad", "good"), ("mid", "good")}
-    for m in pairs.values():
-        assert m.significant and m.effect.value > 0 and m.p_adjusted >= m.p_value
-        assert m.effect.low < m.effect.value < m.effect.high
+    for method in ("multileave", "multileave_click_gap"):  # each Holm-adjusted over its own three pairs
+        pairs = {(m.control, m.treatment): m for m in st.methods if m.method == method}
+        assert set(pairs) == {("bad", "mid"), ("bad", "good"), ("mid", "good")}
+        for m in pairs.values():
+            assert m.significant and m.effect.value > 0 and m.p_adjusted >= m.p_value
+            assert m.effect.low < m.effect.value < m.effect.high
+    assert len(st.methods) == 6
     assert "good is preferred over bad" in st.verdict
     assert [v.name for v in st.variants] == ["bad", "mid", "good"]
     assert st.variants[0].clicks < st.variants[1].clicks < st.variants[2].clicks
@@ -91,7 +93,7 @@ def test_equal_rankers_are_not_ordered() -> None:
     assert "No pair" in st.verdict or st.significant  # a 5%-level test may reject; the verdict says which
 
 
-def test_two_variant_interleaving_reports_both_credit_rules() -> None:
+def test_two_variant_interleaving_reports_every_credit_rule() -> None:
     exp = Experiment("il", "idx", "interleave", (Variant("A", "es"), Variant("B", "model:m")), salt="s")
     rng = np.random.default_rng(1)
     a, b = [f"d{k}" for k in range(10)], ["d0", "x1", *[f"d{k}" for k in range(1, 9)]]
@@ -106,10 +108,15 @@ def test_two_variant_interleaving_reports_both_credit_rules() -> None:
                                user_id=f"u{s % 80}", experiment="il", clicks=clicked))
     st = compute_stats(imps, exp)
     by_method = {m.method: m for m in st.methods}
-    assert set(by_method) == {"team_draft", "team_draft_skip_prefix"}
+    assert set(by_method) == {"team_draft", "team_draft_skip_prefix", "team_draft_click_gap"}
+    gap = by_method["team_draft_click_gap"]
+    assert gap.significant and gap.effect.value > 0 and "unclicked" in gap.test
     plain, skip = by_method["team_draft"], by_method["team_draft_skip_prefix"]
     assert skip.significant and skip.effect.value > 0
     assert skip.p_value < plain.p_value  # the shared rank-1 document's coin-credited clicks were noise
     assert skip.sessions_needed is not None and plain.sessions_needed is not None
     assert skip.sessions_needed < plain.sessions_needed
     assert all(0 <= v <= 1 for v in skip.power_curve.values())
+    headed = compute_stats(imps, exp, headline="team_draft_click_gap")
+    assert headed.verdict == gap.verdict and headed.verdict.startswith("team_draft_click_gap: B is preferred")
+    assert headed.significant and st.verdict == st.interleaving.verdict  # the sign test heads by default

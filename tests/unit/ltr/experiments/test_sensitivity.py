@@ -56,7 +56,7 @@ def test_credit_tests() -> None:
     assert p[0] == 1.0 and mean[0] == 0.0
 
 
-@pytest.mark.parametrize("method", ["ab", "ab_cuped", "team_draft", "team_draft_skip_prefix"])
+@pytest.mark.parametrize("method", ["ab", "ab_cuped", "team_draft", "team_draft_skip_prefix", "team_draft_click_gap"])
 def test_null_experiments_hold_their_level(method: str) -> None:
     rate = aa_rate(method_pvalues(_arena(), method, null=True), 200, runs=400)
     assert rate <= 0.09  # a 5% test: 99% binomial bound of 400 runs is ~.078
