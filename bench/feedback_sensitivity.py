@@ -53,15 +53,12 @@ def capture_rankings(url: str, index: str, queries: Mapping[str, str], rankers: 
     return out
 
 
-def sensitivity(rankings: Mapping[str, Any], *, control: str, treatment: str, aa_runs: int, aa_sessions: int,
-                replicates: int, log: Callable[[str], None], models: Sequence[str] = tuple(SENSITIVITY_MODELS),
-                ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
-    """({model: {method: {sessions_80, aa_rate, aa_runs}}}, details: power curves and timings)."""
-    import time
-
+def arenas(rankings: Mapping[str, Any], *, control: str, treatment: str) -> Callable[[str], Any]:
+    """The ``Arena`` of each named user model (``SENSITIVITY_MODELS``) on the captured lists: ``control`` vs
+    ``treatment`` interleaved, and ``control`` vs its null pair (seed 2026) for the A/A runs."""
     from ltr.clicks.user_models import make_click_model
     from ltr.experiments.interleaved_lists import interleavings, null_pair
-    from ltr.experiments.sensitivity import METHODS, Arena, aa_rate, method_pvalues, scaled_sessions, sessions_for_power
+    from ltr.experiments.sensitivity import Arena
     from ltr.experiments.simulation import RankedLists
 
     queries = tuple(rankings["queries"])
@@ -71,15 +68,51 @@ def sensitivity(rankings: Mapping[str, Any], *, control: str, treatment: str, aa
     rng = np.random.default_rng(2026)
     nulls = [null_pair(a, lv, rng) for a, lv in zip(lists_a, levels, strict=True)]
     interleaved, null_interleaved = interleavings(lists_a, lists_b, levels), interleavings(lists_a, nulls, levels)
-    shared_top = float(np.mean(interleaved.shared[:, 0]))
+
+    def arena(name: str) -> Any:
+        model_name, spread = SENSITIVITY_MODELS[name]
+        return Arena(ranked.level_matrix(control), ranked.level_matrix(treatment), interleaved, null_interleaved,
+                     make_click_model(model_name, propensity_sd=spread), propensity_sd=spread)
+
+    return arena
+
+
+def aa_recheck(rankings: Mapping[str, Any], cells: Sequence[tuple[str, str]], *, runs: int, sessions: int,
+               seed: int, control: str = "bm25", treatment: str = "lightgbm") -> dict[str, Any]:
+    """Independent A/A experiments (another seed than section 5's) of chosen (user model, method) cells: is a
+    2,000-run rate near or outside 5%'s interval chance, or the method's? (rate and its 95% interval)."""
+    from scipy.stats import binomtest
+
+    from ltr.experiments.sensitivity import aa_rate, method_pvalues
+
+    arena_of = arenas(rankings, control=control, treatment=treatment)
+    out: dict[str, Any] = {}
+    for model, method in cells:
+        rate = aa_rate(method_pvalues(arena_of(model), method, null=True), sessions, runs=runs, seed=seed)
+        interval = binomtest(round(rate * runs), runs, 0.05).proportion_ci()
+        out.setdefault(model, {})[method] = {"aa_rate": rate, "aa_runs": runs, "aa_sessions": sessions,
+                                             "ci95": [round(interval.low, 4), round(interval.high, 4)]}
+    return out
+
+
+def sensitivity(rankings: Mapping[str, Any], *, control: str, treatment: str, aa_runs: int, aa_sessions: int,
+                replicates: int, log: Callable[[str], None], models: Sequence[str] = tuple(SENSITIVITY_MODELS),
+                ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
+    """({model: {method: {sessions_80, aa_rate, aa_runs}}}, details: power curves and timings)."""
+    import time
+
+    from ltr.experiments.sensitivity import METHODS, aa_rate, method_pvalues, scaled_sessions, sessions_for_power
+
+    arena_of = arenas(rankings, control=control, treatment=treatment)
+    queries = tuple(rankings["queries"])
+    shared_top = float(np.mean(arena_of(models[0]).interleaved.shared[:, 0])) if models else 0.0
     table: dict[str, dict[str, dict[str, Any]]] = {}
     details: dict[str, Any] = {"queries": len(queries), "control": control, "treatment": treatment,
                                "share_of_queries_with_shared_rank_1": round(shared_top, 4),
                                "aa_sessions": aa_sessions, "power_replicates": replicates, "models": {}}
     for name in models:
         model_name, spread = SENSITIVITY_MODELS[name]
-        arena = Arena(ranked.level_matrix(control), ranked.level_matrix(treatment), interleaved, null_interleaved,
-                      make_click_model(model_name, propensity_sd=spread), propensity_sd=spread)
+        arena = arena_of(name)
         table[name], details["models"][name] = {}, {"click_model": model_name, "propensity_sd": spread}
         for method in METHODS:
             started = time.perf_counter()
@@ -285,3 +318,32 @@ def _multileave_run(loop: Any, name: str, sessions: int, seed: int, rankers: Map
         summary["every_pair_significant"] = all(p["significant"] for p in summary["pairs"])
         summary["orders_as_offline"] = summary["order_agrees_with_offline"] and summary["every_pair_significant"]
     return {"searches": stats.impressions, "methods": methods, "verdict": stats.verdict}
+
+
+def main() -> None:
+    """``python bench/feedback_sensitivity.py --rankings R --runs N MODEL:METHOD …``: ``aa_recheck`` of those
+    cells, written to bench/results/sensitivity_aa_recheck.json with the load average."""
+    import argparse
+    import os
+    from datetime import UTC, datetime
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("cells", nargs="+", help="model:method, e.g. perfect:team_draft_skip_prefix")
+    parser.add_argument("--rankings", type=Path, required=True)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    cells = [tuple(c.split(":", 1)) for c in args.cells]
+    rankings = json.loads(args.rankings.read_text(encoding="utf-8"))
+    started = datetime.now(UTC)
+    result = aa_recheck(rankings, [(m, x) for m, x in cells], runs=args.runs, sessions=args.sessions, seed=args.seed)
+    out = {"rankings": str(args.rankings), "seed": args.seed, "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "cells": result}
+    path = Path(__file__).resolve().parent / "results" / "sensitivity_aa_recheck.json"
+    path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
