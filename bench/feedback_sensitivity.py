@@ -95,6 +95,53 @@ def aa_recheck(rankings: Mapping[str, Any], cells: Sequence[tuple[str, str]], *,
     return out
 
 
+def multileave_aa(rankings: Mapping[str, Any], models: Sequence[str], *, runs: int, sessions: int, seed: int,
+                  sequences: int = 1024, ranker: str = "bm25") -> dict[str, Any]:
+    """A/A of team-draft multileaving's per-pair tests: three equally good rankers (``ranker``'s lists and two
+    null pairs of them), ``sequences`` multileavings per query (seeded), ``runs`` experiments of
+    ``sessions`` searches per user model: each pair's rejection rate at p < .05 (before Holm) under the
+    sign test (``multileave``) and the click-gap credit (``multileave_click_gap``)."""
+    from ltr.clicks.user_models import make_click_model
+    from ltr.experiments.credit import click_difference, click_gap_weights, mean_test_p, sign_test_p
+    from ltr.experiments.interleaved_lists import null_pair
+    from ltr.experiments.simulation import RankedLists
+    from ltr.experiments.team_draft import shared_prefix, team_draft_multileave
+
+    queries = tuple(rankings["queries"])
+    ranked = RankedLists(queries, rankings["lists"], rankings["levels"])
+    shape = (len(queries), sequences, ranked.depth)
+    levels, teams = np.zeros(shape, dtype=np.int64), np.full(shape, -1, dtype=np.int64)
+    shared = np.zeros((len(queries), ranked.depth), dtype=bool)
+    rng = np.random.default_rng(2026)
+    for q, qid in enumerate(queries):
+        judged = ranked.levels.get(qid, {})
+        base = list(ranked.lists[ranker][q])[: ranked.depth]
+        lists = [base, null_pair(base, judged, rng), null_pair(base, judged, rng)]
+        shared[q, : shared_prefix(lists)] = True
+        for s in range(sequences):
+            docs, labels = team_draft_multileave(lists, seed=f"{seed}-{q}-{s}", length=ranked.depth)
+            for k, (doc, label) in enumerate(zip(docs, labels, strict=True)):
+                levels[q, s, k], teams[q, s, k] = judged.get(doc, 0), ord(label) - ord("A")
+    out: dict[str, Any] = {}
+    for name in models:
+        model_name, spread = SENSITIVITY_MODELS[name]
+        draw = np.random.default_rng([seed, len(out)])
+        q = draw.integers(0, len(queries), runs * sessions)
+        s = draw.integers(0, sequences, runs * sessions)
+        clicks = make_click_model(model_name, propensity_sd=spread).click_matrix(levels[q, s], draw)
+        shown, outside = teams[q, s], ~shared[q]
+        weights = click_gap_weights(clicks, shown)
+        rates: dict[str, Any] = {}
+        for i, j in ((0, 1), (0, 2), (1, 2)):
+            pair = np.where(shown == i, 0, np.where(shown == j, 1, -1))
+            p_sign, _ = sign_test_p(np.sign(click_difference(clicks, pair)).reshape(runs, sessions))
+            p_gap, _ = mean_test_p(click_difference(clicks, pair, outside, weights).reshape(runs, sessions))
+            rates[f"{j} vs {i}"] = {"multileave": float(np.mean(p_sign < 0.05)),
+                                    "multileave_click_gap": float(np.mean(p_gap < 0.05))}
+        out[name] = rates
+    return out
+
+
 def sensitivity(rankings: Mapping[str, Any], *, control: str, treatment: str, aa_runs: int, aa_sessions: int,
                 replicates: int, log: Callable[[str], None], models: Sequence[str] = tuple(SENSITIVITY_MODELS),
                 ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
@@ -322,25 +369,35 @@ def _multileave_run(loop: Any, name: str, sessions: int, seed: int, rankers: Map
 
 def main() -> None:
     """``python bench/feedback_sensitivity.py --rankings R --runs N MODEL:METHOD …``: ``aa_recheck`` of those
-    cells, written to bench/results/sensitivity_aa_recheck.json with the load average."""
+    cells, written to bench/results/sensitivity_aa_recheck.json; with ``--multileave`` the arguments are user
+    models and ``multileave_aa`` runs instead (bench/results/sensitivity_multileave_aa.json). Both record the
+    load average."""
     import argparse
     import os
     from datetime import UTC, datetime
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("cells", nargs="+", help="model:method, e.g. perfect:team_draft_skip_prefix")
+    parser.add_argument("cells", nargs="+", help="model:method, e.g. perfect:team_draft_skip_prefix (or models)")
     parser.add_argument("--rankings", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--multileave", action="store_true", help="Three equally good rankers, per-pair A/A.")
     args = parser.parse_args()
-    cells = [tuple(c.split(":", 1)) for c in args.cells]
     rankings = json.loads(args.rankings.read_text(encoding="utf-8"))
     started = datetime.now(UTC)
-    result = aa_recheck(rankings, [(m, x) for m, x in cells], runs=args.runs, sessions=args.sessions, seed=args.seed)
-    out = {"rankings": str(args.rankings), "seed": args.seed, "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    if args.multileave:
+        result = multileave_aa(rankings, args.cells, runs=args.runs, sessions=args.sessions, seed=args.seed)
+        name = "sensitivity_multileave_aa.json"
+    else:
+        cells = [tuple(c.split(":", 1)) for c in args.cells]
+        result = aa_recheck(rankings, [(m, x) for m, x in cells], runs=args.runs, sessions=args.sessions,
+                            seed=args.seed)
+        name = "sensitivity_aa_recheck.json"
+    out = {"rankings": str(args.rankings), "seed": args.seed, "runs": args.runs, "sessions": args.sessions,
+           "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
            "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "cells": result}
-    path = Path(__file__).resolve().parent / "results" / "sensitivity_aa_recheck.json"
+    path = Path(__file__).resolve().parent / "results" / name
     path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, indent=2))
 

@@ -52,6 +52,7 @@ def test_interleaving_report_has_outcome_bars(tmp_path: Path) -> None:
     # every method's verdict, interval and searches still needed, and power against searches per method
     methods = re.search(r'<table id="methods">(.*?)</table>', html, re.S)
     assert methods is not None and "team_draft_skip_prefix" in methods.group(1)
+    assert "team_draft_click_gap" in methods.group(1)
     assert all(f"{m.searches:,}" in methods.group(1) for m in st.methods)
     curves = _figure(html, "power-curves")
     assert "<svg" in curves and curves.count("<path") > 5
@@ -65,4 +66,5 @@ def test_multileaving_report_has_a_row_per_pair(tmp_path: Path) -> None:
     st = compute_stats(_multileave_traffic(exp, {"x": 0.2, "y": 0.4, "z": 0.6}, 400, seed=2), exp)
     html = render_report(st, tmp_path / "ml.html").read_text(encoding="utf-8")
     assert "multileaving of 3 variants" in html and html.count("<td>multileave</td>") == 3
+    assert html.count("<td>multileave_click_gap</td>") == 3
     assert "<svg" in _figure(html, "power-curves")
