@@ -96,11 +96,12 @@ def aa_recheck(rankings: Mapping[str, Any], cells: Sequence[tuple[str, str]], *,
 
 
 def multileave_aa(rankings: Mapping[str, Any], models: Sequence[str], *, runs: int, sessions: int, seed: int,
-                  sequences: int = 1024, ranker: str = "bm25") -> dict[str, Any]:
-    """A/A of team-draft multileaving's per-pair tests: three equally good rankers (``ranker``'s lists and two
-    null pairs of them), ``sequences`` multileavings per query (seeded), ``runs`` experiments of
-    ``sessions`` searches per user model: each pair's rejection rate at p < .05 (before Holm) under the
-    sign test (``multileave``) and the click-gap credit (``multileave_click_gap``)."""
+                  sequences: int = 1024, ranker: str = "bm25", third: str = "null_pair") -> dict[str, Any]:
+    """A/A of team-draft multileaving's per-pair tests: three equally good rankers (``ranker``'s lists, a null
+    pair of them, and a third: another null pair, or with ``third="disjoint"`` the same levels on documents no
+    other ranker has), ``sequences`` multileavings per query (seeded), ``runs`` experiments of ``sessions``
+    searches per user model: each pair's rejection rate at p < .05 (before Holm) under the sign test
+    (``multileave``) and the click-gap credit (``multileave_click_gap``)."""
     from ltr.clicks.user_models import make_click_model
     from ltr.experiments.credit import click_difference, click_gap_weights, mean_test_p, sign_test_p
     from ltr.experiments.interleaved_lists import null_pair
@@ -114,9 +115,12 @@ def multileave_aa(rankings: Mapping[str, Any], models: Sequence[str], *, runs: i
     shared = np.zeros((len(queries), ranked.depth), dtype=bool)
     rng = np.random.default_rng(2026)
     for q, qid in enumerate(queries):
-        judged = ranked.levels.get(qid, {})
+        judged = dict(ranked.levels.get(qid, {}))
         base = list(ranked.lists[ranker][q])[: ranked.depth]
         lists = [base, null_pair(base, judged, rng), null_pair(base, judged, rng)]
+        if third == "disjoint":  # nothing in common with the first two: it takes no document from either
+            lists[2] = [f"disjoint-{doc}" for doc in base]
+            judged.update({f"disjoint-{doc}": judged.get(doc, 0) for doc in base})
         shared[q, : shared_prefix(lists)] = True
         for s in range(sequences):
             docs, labels = team_draft_multileave(lists, seed=f"{seed}-{q}-{s}", length=ranked.depth)
@@ -383,12 +387,15 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--multileave", action="store_true", help="Three equally good rankers, per-pair A/A.")
+    parser.add_argument("--multileave-third", choices=["null_pair", "disjoint"], default="null_pair",
+                        help="--multileave: the third ranker, a null pair of the first or disjoint documents.")
     args = parser.parse_args()
     rankings = json.loads(args.rankings.read_text(encoding="utf-8"))
     started = datetime.now(UTC)
     if args.multileave:
-        result = multileave_aa(rankings, args.cells, runs=args.runs, sessions=args.sessions, seed=args.seed)
-        name = "sensitivity_multileave_aa.json"
+        result = multileave_aa(rankings, args.cells, runs=args.runs, sessions=args.sessions, seed=args.seed,
+                               third=args.multileave_third)
+        name = "sensitivity_multileave_aa" + ("_disjoint" if args.multileave_third == "disjoint" else "") + ".json"
     else:
         cells = [tuple(c.split(":", 1)) for c in args.cells]
         result = aa_recheck(rankings, [(m, x) for m, x in cells], runs=args.runs, sessions=args.sessions,

@@ -67,6 +67,9 @@ def compute_stats(impressions: Sequence[Impression], experiment: Experiment, *, 
                 m.verdict for m in methods if m.method == headline)
         else:  # multileaving: a verdict per pair
             interleaving = None
+            notes.append("Team-draft multileaving credits a variant that shares documents with another variant "
+                         "less than an equally good one that shares none (docs/feedback-loop.md): confirm a "
+                         "pair's verdict with a two-variant interleaving experiment.")
             decided = [m.verdict for m in methods if m.significant]
             verdict = " ".join(decided) if decided else (
                 f"No pair of the {len(experiment.variants)} variants differs significantly yet (Holm over "

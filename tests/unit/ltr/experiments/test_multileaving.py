@@ -81,6 +81,7 @@ def test_multileave_orders_three_rankers_with_holm() -> None:
             assert m.significant and m.effect.value > 0 and m.p_adjusted >= m.p_value
             assert m.effect.low < m.effect.value < m.effect.high
     assert len(st.methods) == 6
+    assert any("two-variant interleaving" in n for n in st.notes)
     assert "good is preferred over bad" in st.verdict
     assert [v.name for v in st.variants] == ["bad", "mid", "good"]
     assert st.variants[0].clicks < st.variants[1].clicks < st.variants[2].clicks
