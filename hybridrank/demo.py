@@ -301,8 +301,9 @@ def _feedback_loop(settings: Settings, collection: Collection, index_name: str, 
     report = compute_stats(ab_impressions, experiment, headline=HEADLINE_RULE)
     html = render_report(report, out / "ab-report.html")
     echo(f"interleaving BM25 order vs {challenger[0]}: {report.verdict}")
-    for method in report.methods:  # the same searches under every credit rule (ltr.experiments.methods)
-        echo(f"  {method.verdict}")
+    for method in report.methods:  # the same searches under every other credit rule (ltr.experiments.methods)
+        if method.method != report.headline:
+            echo(f"  {method.verdict}")
     echo(f"experiment report: {html}")
 
 
