@@ -22,8 +22,10 @@ sessions) count credit here, so a method means the same in both.
   rankers each click still credits either team with equal chance and the expected difference stays
   zero (the A/A rate of ``ltr.experiments.sensitivity`` checks it); the test is again the t-test of
   each search's weighted difference. No parameter is fitted: the rule was chosen among a few
-  weightings (last click only, √(1 + gap), (1 + gap)², sign of the difference) by their sessions for
-  80% power on SciFact's three ranker pairs, and measured on all of them (docs/feedback-loop.md).
+  weightings (last click only, √(1 + gap), (1 + gap)², sign of the difference) by their estimated
+  sessions for 80% power on SciFact's three ranker pairs (docs/feedback-loop.md). With three or more
+  rankers (multileaving) no credit rule is unbiased here: rankers that share documents split them in
+  the draft, whatever the clicks (``ltr.experiments.methods``; docs/feedback-loop.md).
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ More variants (team-draft multileaving, Schuth et al. 2014): every pair (i, j) i
 searches' clicks on i's and j's documents, each search won by the team with more (``multileave``,
 the sign test), and by the click-gap credit of i's and j's documents outside the shared prefix
 (``multileave_click_gap``, the t-test; each click's weight read from the whole list's clicks); each
-method's p-values are Holm-adjusted over the pairs (statsmodels ``multipletests``).
+method's p-values are Holm-adjusted over the pairs (statsmodels ``multipletests``). Neither is
+calibrated when a variant shares documents with another more than its rival does: the shared ones
+go to whoever drafts first, so equally good rankers are not credited equally (measured in
+docs/feedback-loop.md); the report's note asks for a two-variant experiment to confirm a pair.
 
 Each verdict carries its interval, the searches needed for the power asked for at the observed
 effect (statsmodels power solvers), and the power curve the report plots.

@@ -7,7 +7,8 @@ experiments of ``n`` searches at a time, vectorised:
 - ``ab_cuped``: the same after CUPED (Deng et al., WSDM 2013): each user's CTR minus
   θ·(their pre-experiment CTR − its mean), θ = cov/var pooled over both arms. The pre-experiment
   period is as many searches by the same users under the control ranker;
-- interleaving credit rules (``ltr.experiments.credit``): ``team_draft`` and ``team_draft_skip_prefix``.
+- interleaving credit rules (``ltr.experiments.credit``): ``team_draft``, ``team_draft_skip_prefix`` and
+  ``team_draft_click_gap``.
 
 ``sessions_for_power``: the smallest n at which the method decides for the better ranker (p < α, the
 effect in its direction) in at least 80% of the experiments, by doubling then bisection over n.
