@@ -374,8 +374,9 @@ def _multileave_run(loop: Any, name: str, sessions: int, seed: int, rankers: Map
 def main() -> None:
     """``python bench/feedback_sensitivity.py --rankings R --runs N MODEL:METHOD …``: ``aa_recheck`` of those
     cells, written to bench/results/sensitivity_aa_recheck.json; with ``--multileave`` the arguments are user
-    models and ``multileave_aa`` runs instead (bench/results/sensitivity_multileave_aa.json). Both record the
-    load average."""
+    models and ``multileave_aa`` runs instead (bench/results/sensitivity_multileave_aa.json); with ``--pairs``
+    they are user models and ``sensitivity`` runs on those ranker pairs (sensitivity_pairs.json). All record
+    the load average."""
     import argparse
     import os
     from datetime import UTC, datetime
@@ -387,12 +388,23 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--multileave", action="store_true", help="Three equally good rankers, per-pair A/A.")
+    parser.add_argument("--pairs", default=None,
+                        help="control:treatment,… : section 5's table for these ranker pairs instead (the arguments "
+                             "are user models), written to sensitivity_pairs.json.")
     parser.add_argument("--multileave-third", choices=["null_pair", "disjoint"], default="null_pair",
                         help="--multileave: the third ranker, a null pair of the first or disjoint documents.")
     args = parser.parse_args()
     rankings = json.loads(args.rankings.read_text(encoding="utf-8"))
     started = datetime.now(UTC)
-    if args.multileave:
+    if args.pairs:
+        result = {}
+        for pair in args.pairs.split(","):
+            control, treatment = pair.split(":", 1)
+            result[f"{treatment} vs {control}"], _ = sensitivity(
+                rankings, control=control, treatment=treatment, aa_runs=2000, aa_sessions=args.sessions,
+                replicates=200, log=print, models=args.cells)
+        name = "sensitivity_pairs.json"
+    elif args.multileave:
         result = multileave_aa(rankings, args.cells, runs=args.runs, sessions=args.sessions, seed=args.seed,
                                third=args.multileave_third)
         name = "sensitivity_multileave_aa" + ("_disjoint" if args.multileave_third == "disjoint" else "") + ".json"
