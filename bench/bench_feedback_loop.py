@@ -409,6 +409,8 @@ def main() -> None:
     if args.keep_events:
         log(f"kept the events index {events_index}")
         return
+    if sections == {"5"} and args.rankings is not None:  # offline on saved lists: no node was used
+        return
     client = make_client(settings)
     client.options(ignore_status=404).indices.delete(index=events_index)
     client.close()

@@ -2,9 +2,9 @@
 
 Interleaving (Radlinski et al. 2008): each search's outcome is ``interleaving_outcome`` of the teams
 logged in ``Shown.team``; team A is the experiment's first variant (control), team B its second.
-The sign test (``scipy.stats.binomtest``) on B-wins vs A-wins is valid per search under the null,
-because team-draft's per-search coin makes the outcomes of one user's searches independent when the
-rankers are equally good; the interval of the preference Δ = (B wins − A wins) / searches is
+The sign test (mid-p: ``ltr.experiments.credit.sign_test_counts``) on B-wins vs A-wins is valid per
+search under the null, because team-draft's per-search coin makes the outcomes of one user's searches
+independent when the rankers are equally good; the interval of the preference Δ = (B wins − A wins) / searches is
 nevertheless clustered by unit, since under a real difference a user's searches are correlated.
 ``interleave_unit="user"`` instead reduces each user to one majority outcome (fewer, independent
 units — the conservative choice when one user's searches share information, e.g. repeated queries).
@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from ltr.clicks.impressions import Impression
+from ltr.experiments.credit import sign_test_counts
 from ltr.experiments.metrics import METRICS, encode_units, impression_metrics, per_unit_means, unit_mean_interval
 from ltr.experiments.results import InterleavingSummary, Interval, VariantSummary, fmt_p, fmt_signed
 from ltr.experiments.store import Experiment
@@ -61,7 +62,6 @@ def clustered_mean(y: Sequence[float], groups: Sequence[str], *, alpha: float = 
 def interleaving_summary(imps: list[Impression], exp: Experiment, *, unit: InterleaveUnit, alpha: float,
                          power: float) -> InterleavingSummary:
     """Wins, ties, sign test, preference Δ and searches needed of an experiment's (own, time-ordered) searches."""
-    from scipy import stats
     from statsmodels.stats.power import NormalIndPower
     from statsmodels.stats.proportion import proportion_effectsize
     from statsmodels.stats.weightstats import DescrStatsW
@@ -85,7 +85,7 @@ def interleaving_summary(imps: list[Impression], exp: Experiment, *, unit: Inter
     wins_a = sum(1 for v in values if v < 0)
     ties = len(values) - wins_a - wins_b
     decisive = wins_a + wins_b
-    p = float(stats.binomtest(wins_b, decisive, 0.5).pvalue) if decisive else math.nan
+    p = float(sign_test_counts(wins_a, wins_b)) if decisive else math.nan
     rate = wins_b / decisive if decisive else math.nan
     needed = more = None
     if decisive and wins_a != wins_b:

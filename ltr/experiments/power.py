@@ -19,6 +19,7 @@ import numpy as np
 from hybridrank.errors import DataError
 from ltr.clicks.impressions import Impression
 from ltr.experiments.bucketed import ab_arrays, arm_test
+from ltr.experiments.credit import sign_test_counts
 from ltr.experiments.interleaving import credit_b, outcome_b
 from ltr.experiments.metrics import LOWER_IS_BETTER, encode_units, experiment_impressions
 from ltr.experiments.results import PowerEstimate
@@ -34,7 +35,6 @@ def sessions_to_significance(impressions: Sequence[Impression], experiment: Expe
     the last); A/B uses the per-user Welch test of ``primary`` (treatment = second variant),
     interleaving the per-search sign test. None if p is not below ``alpha`` at the end.
     """
-    from scipy import stats
 
     imps, _ = experiment_impressions(impressions, experiment)
     n = len(imps)
@@ -51,7 +51,7 @@ def sessions_to_significance(impressions: Sequence[Impression], experiment: Expe
 
         def pvalue(k: int) -> float:
             wb, wa = int(cum_b[k - 1]), int(cum_a[k - 1])
-            return float(stats.binomtest(wb, wa + wb, 0.5).pvalue) if wa + wb else 1.0
+            return float(sign_test_counts(wa, wb))
     else:
         y, arm, codes = ab_arrays(imps, experiment, primary, None)
 
@@ -107,7 +107,7 @@ def sessions_for_power(impressions: Sequence[Impression], experiment: Experiment
         def significant(rows: np.ndarray, draw: np.ndarray) -> bool:  # per-search test: draws unused
             o = outcome[rows]
             b, a = int((o > 0).sum()), int((o < 0).sum())
-            return bool(a + b and (b - a) * direction > 0 and stats.binomtest(b, a + b, 0.5).pvalue < alpha)
+            return bool(a + b and (b - a) * direction > 0 and sign_test_counts(a, b) < alpha)
     else:
         y, arm, _ = ab_arrays(imps, experiment, primary, None)
         full = arm_test(y, arm, units, alpha=alpha)

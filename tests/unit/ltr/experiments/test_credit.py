@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ltr.clicks.user_models import make_click_model
-from ltr.experiments.credit import click_gap_weights, credit_difference, credit_test
+from ltr.experiments.credit import click_gap_weights, credit_difference, credit_test, sign_test_counts, sign_test_p
 
 
 def test_a_click_counts_the_unclicked_results_below_it() -> None:
@@ -50,3 +51,24 @@ def test_the_better_ranker_is_found_with_fewer_searches_than_team_draft() -> Non
     power_td = float(np.mean(p_td < 0.05))
     assert np.mean(effect_gap > 0) > 0.95  # the better ranker's team gets the credit
     assert power_gap > power_td + 0.05
+
+
+def test_the_mid_p_sign_test_holds_its_level_where_the_exact_one_stays_below_it() -> None:
+    """A/A: 20,000 experiments of 200-400 decisive searches (as many as a demo-sized experiment has),
+    each won by either team at 1/2. The exact binomial test rejects under 5% (its discrete distribution
+    reaches between 3.5% and 5% depending on n); the mid-p test used by team-draft rejects close to 5%."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    runs = 20_000
+    n = rng.integers(200, 401, size=runs)
+    wins_b = rng.binomial(n, 0.5)
+    mid = sign_test_counts(n - wins_b, wins_b)
+    exact = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(wins_b, n - wins_b), n, 0.5))
+    low, high = stats.binomtest(round(0.05 * runs), runs).proportion_ci()  # 5%'s 95% interval, ±0.3%
+    assert low <= float(np.mean(mid < 0.05)) <= high
+    assert float(np.mean(exact < 0.05)) < low
+    assert float(sign_test_counts(7, 7)) == pytest.approx(1.0) and sign_test_counts(0, 0) == 1.0
+    signs = np.array([[1, 1, -1, 0, 1, 1]])  # B wins 4, A wins 1, one tie
+    p, effect = sign_test_p(signs)
+    assert effect.tolist() == [3.0] and p[0] == sign_test_counts(1, 4) < 1.0

@@ -29,7 +29,9 @@ def test_interleaving_detects_the_better_ranker() -> None:
     assert il.wins_b > il.wins_a and il.outcomes == len(imps) == il.wins_a + il.wins_b + il.ties
     assert 0 < il.preference.low < il.preference.value < il.preference.high
     assert il.preference.value == pytest.approx((il.wins_b - il.wins_a) / il.outcomes)
-    assert il.p_value == pytest.approx(scipy_stats.binomtest(il.wins_b, il.wins_a + il.wins_b).pvalue)
+    exact = scipy_stats.binomtest(il.wins_b, il.wins_a + il.wins_b).pvalue  # mid-p: half the observed count's mass
+    half = scipy_stats.binom.pmf(min(il.wins_a, il.wins_b), il.wins_a + il.wins_b, 0.5)
+    assert il.p_value == pytest.approx(exact - half) and il.p_value < exact
     assert st.verdict.startswith("B is preferred over A")
     assert [v.name for v in st.variants] == ["A", "B"] and st.variants[1].clicks > st.variants[0].clicks
     per_user = compute_stats(imps, exp, interleave_unit="user").interleaving
