@@ -157,7 +157,7 @@ def interleaving_methods(imps: list[Impression], exp: Experiment, *, alpha: floa
         outcome = np.sign(click_difference(clicked, team))
         wins_b, wins_a = int((outcome > 0).sum()), int((outcome < 0).sum())
         p, _ = credit_test("team_draft", clicked[None], team[None], shared[None])
-        out.append(_verdict("team_draft", "sign test of each search's winning team", names[0], names[1], n,
+        out.append(_verdict("team_draft", "mid-p sign test of each search's winning team", names[0], names[1], n,
                             _t_interval(outcome, alpha), float(p[0]), float(p[0]), alpha, power,
                             _sign_power(wins_a, wins_b, n, alpha)))
         for rule, test in T_TESTED_RULES.items():

@@ -220,7 +220,7 @@ def _p_values(stats: ExperimentStats) -> str:
     rows: list[tuple[str, str, float | None]] = []
     if stats.interleaving is not None:
         il = stats.interleaving
-        rows.append((f"interleaving preference {il.team_b} vs {il.team_a}", "two-sided sign test (binomial)",
+        rows.append((f"interleaving preference {il.team_b} vs {il.team_a}", "two-sided sign test (binomial, mid-p)",
                      il.p_value))
     for c in stats.comparisons:
         if c.metric == stats.primary:
