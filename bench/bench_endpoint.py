@@ -393,12 +393,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_endpoint(es_url: str, port: int, config: str | None, wait_s: float = 120) -> subprocess.Popen[bytes]:
+def start_endpoint(es_url: str, port: int, config: str | None, wait_s: float = 120, *, root: Path | None = None,
+                   options: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """``hybridrank serve`` (with ``options``) as a subprocess, once it answers; ``root``: run that checkout's code."""
     args = [sys.executable, "-c", "from hybridrank.cli.main import main; main()"]
     if config:
         args += ["--config", config]
-    args += ["serve", "--port", str(port), "--upstream", es_url, "--log-level", "warning"]
-    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "ES_URL": es_url})
+    args += ["serve", "--port", str(port), "--upstream", es_url, "--log-level", "warning", *options]
+    env = {**os.environ, "ES_URL": es_url, **({"PYTHONPATH": str(root)} if root is not None else {})}
+    proc = subprocess.Popen(args, cwd=root or ROOT, env=env)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:

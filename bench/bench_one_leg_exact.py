@@ -13,8 +13,11 @@ default LightGBM on three versions of the same logs:
   missing for candidates the lexical leg did not find.
 
 NDCG@10 on the test split (ranx), each variant trained with the same seeds; paired t-test against ``exact``.
+A collection without a train split (Cranfield) is judged by k-fold cross-validation by query over its test
+split (``--query-folds``, 5 by default; the same folds for every variant and seed).
 
     python bench/bench_one_leg_exact.py --collection scifact --index scifact --seeds 3 [--cv-folds 0]
+    python bench/bench_one_leg_exact.py --collection cranfield --index cranfield --query-folds 5
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ REQUEST_TIME = datetime(2025, 1, 1, tzinfo=UTC)
 DENSE = ("dense_cosine", "dense_cosine_gap")
 LEXICAL_PREFIX = "bm25_"
 LEXICAL_EXCEPT = ("bm25_zscore", "bm25_top_gap", "bm25_phrase", "bm25_phrase_ratio")
+VARIANTS = ("exact", "no_dense_for_bm25_only", "no_exact_for_one_leg")
 
 
 def masked(log: Any, variant: str) -> Any:
@@ -63,6 +67,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--cv-folds", type=int, default=5,
                         help="LightGBM's tree-count CV (the default training's); 0 = early stopping on a split.")
+    parser.add_argument("--query-folds", type=int, default=5,
+                        help="k-fold CV by query over the test split, for a collection without a train split.")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "one_leg_exact.json"))
     args = parser.parse_args()
 
@@ -71,7 +77,7 @@ def main() -> None:
     from connector.retrieval.retriever import Retriever
     from hybridrank.config import load_settings
     from ltr.evaluation.datasets import load_collection
-    from ltr.evaluation.learned import log_split, model_scores, run_from_scores
+    from ltr.evaluation.learned import cross_validated_run, log_split, model_scores, run_from_scores
     from ltr.evaluation.metrics import evaluate_runs
     from ltr.training.train import TrainConfig, train_model
 
@@ -80,22 +86,29 @@ def main() -> None:
     retriever = Retriever(make_client(settings), args.index, settings.index(args.index),
                           embedder_from_settings(settings))
     runs: dict[str, Any] = {}
+    query_cv = "train" not in collection.splits()
     with tempfile.TemporaryDirectory(prefix="one-leg-exact-") as tmp:
-        train = log_split(retriever, collection, "train", Path(tmp) / "train.parquet", request_time=REQUEST_TIME)
         test = log_split(retriever, collection, "test", Path(tmp) / "test.parquet", request_time=REQUEST_TIME)
-        for variant in ("exact", "no_dense_for_bm25_only", "no_exact_for_one_leg"):
+        train = None if query_cv else log_split(retriever, collection, "train", Path(tmp) / "train.parquet",
+                                                request_time=REQUEST_TIME)
+        for variant in VARIANTS:
             for seed in range(args.seeds):
-                model = train_model(masked(train, variant), Path(tmp) / f"{variant}-{seed}",
-                                    config=TrainConfig(seed=42 + seed, cv_folds=args.cv_folds))
+                config = TrainConfig(seed=42 + seed, cv_folds=args.cv_folds)
+                if train is None:  # the folds are the same for every variant and seed (KFold's seed 42)
+                    runs[f"{variant}#{seed}"] = cross_validated_run(masked(test, variant), folds=args.query_folds,
+                                                                    config=config)
+                    continue
+                model = train_model(masked(train, variant), Path(tmp) / f"{variant}-{seed}", config=config)
                 scores = model_scores(model.model_dir, masked(test, variant))
                 runs[f"{variant}#{seed}"] = run_from_scores(test, scores)
     report = evaluate_runs(collection.qrels("test"), runs, baseline="exact#0")
     ndcg = {name: round(float(report.means[name]["ndcg@10"]), 4) for name in runs}
     p_values = {name: report.p_values.get(name, {}).get("ndcg@10") for name in runs}
     summary = {variant: float(np.mean([v for k, v in ndcg.items() if k.split("#")[0] == variant]))
-               for variant in ("exact", "no_dense_for_bm25_only", "no_exact_for_one_leg")}
+               for variant in VARIANTS}
     result = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "collection": args.collection,
-              "cv_folds": args.cv_folds, "load_average": Path("/proc/loadavg").read_text().split()[:3],
+              "cv_folds": args.cv_folds, "query_folds": args.query_folds if query_cv else None,
+              "load_average": Path("/proc/loadavg").read_text().split()[:3],
               "index": args.index, "seeds": args.seeds, "vector_script_lang": retriever.vector_script_lang,
               "ndcg@10_mean": {k: round(v, 4) for k, v in summary.items()}, "ndcg@10": ndcg,
               "p_vs_exact_seed0": p_values, "test_queries": len(report.query_ids)}

@@ -75,10 +75,14 @@ def _check_listen(host: str, port: int) -> None:
               help="Query embeddings computed at the same time.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
+@click.option("--http", "http_impl", type=click.Choice(["auto", "httptools", "h11"]), default="auto",
+              show_default=True, help="HTTP parser (auto: httptools, C, when installed; h11 is pure Python).")
+@click.option("--loop", "loop_impl", type=click.Choice(["auto", "uvloop", "asyncio"]), default="auto",
+              show_default=True, help="Event loop (auto: uvloop when installed).")
 @click.pass_context
 @handle_errors
 def serve(ctx: click.Context, host: str, port: int, upstream_url: str | None, connect_timeout: float,
-          torch_threads: int, embed_concurrency: int, log_level: str) -> None:
+          torch_threads: int, embed_concurrency: int, log_level: str, http_impl: str, loop_impl: str) -> None:
     """Serve the Elasticsearch REST API: rerank searches on profiled indices, relay everything else.
 
     Point an app's Elasticsearch client at http://HOST:PORT instead of the cluster; indices named
@@ -93,4 +97,5 @@ def serve(ctx: click.Context, host: str, port: int, upstream_url: str | None, co
     configure_logging(log_level)
     app = create_app(settings, upstream_url=upstream_url, connect_timeout_s=connect_timeout,
                      torch_threads=torch_threads, embed_concurrency=embed_concurrency)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None,
+                http=http_impl, loop=loop_impl)

@@ -14,11 +14,13 @@ import asyncio
 import base64
 import contextlib
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import pytest
 from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node._base import NodeApiResponse
 from starlette.testclient import TestClient
@@ -29,6 +31,7 @@ from connector.endpoint.serving import RankerHolder
 from connector.endpoint.upstream import Upstream
 from features.pipeline import FeaturePipeline
 from hybridrank.config import ClusterConfig, FeedbackConfig, IndexConfig, Settings
+from hybridrank.errors import ClusterUnavailable
 from ltr.ranking import LearnedRanker
 from tests.support.stand_ins import ConstantEmbedder, SumModel
 
@@ -192,3 +195,60 @@ async def _upstream_requests() -> None:
     assert [r.headers.get("authorization") for r in seen] == [None, "Basic YTpi", None]
     assert all("cookie" not in r.headers for r in seen)  # no cookie jar shared between apps
     assert all(r.url.host == "es" and not r.url.userinfo for r in seen)
+
+
+def test_the_fast_path_has_no_identity_or_cookies_of_its_own() -> None:
+    """Without a test transport, ``_msearch`` and ``_mget`` go through aiohttp (``connector.endpoint.upstream``):
+    a real loopback server sees the app's credentials or none, no cookie an answer set, no user:password@."""
+    asyncio.run(_fast_path_requests())
+
+
+async def _fast_path_requests() -> None:
+    from aiohttp import web
+
+    seen: list[tuple[str, str | None, str | None, str, bytes]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("authorization"), request.headers.get("cookie"),
+                     request.query_string, await request.read()))
+        body = {"responses": [{"hits": {"hits": []}}]} if request.path == "/_msearch" else {"docs": []}
+        response = web.json_response(body)
+        response.set_cookie("sid", "1")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    upstream = Upstream(f"http://svc:secret@127.0.0.1:{port}")
+    try:
+        await upstream.msearch([({"index": "i"}, {"query": {"match_all": {}}})], app_headers=[],
+                               params={"include_named_queries_score": "true"})
+        await upstream.msearch([({"index": "i"}, {"query": {"match_all": {}}})],
+                               app_headers=[("Authorization", "Basic YTpi")])
+        await upstream.mget({"docs": [{"_index": "i", "_id": "1"}]}, app_headers=[("Authorization", "Basic YTpi")])
+    finally:
+        await upstream.aclose()
+        await runner.cleanup()
+    assert [(path, auth, cookie) for path, auth, cookie, _, _ in seen] == [
+        ("/_msearch", None, None), ("/_msearch", "Basic YTpi", None), ("/_mget", "Basic YTpi", None)]
+    assert seen[0][3] == "include_named_queries_score=true"
+    assert seen[0][4] == b'{"index":"i"}\n{"query":{"match_all":{}}}\n'
+
+
+def test_an_upstream_that_does_not_answer_is_unavailable_on_the_fast_path() -> None:
+    async def send() -> None:
+        with socket.socket() as sock:  # a port nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        upstream = Upstream(f"http://127.0.0.1:{port}", connect_timeout_s=0.5)
+        try:
+            await upstream.msearch([({"index": "i"}, {"query": {"match_all": {}}})])
+        finally:
+            await upstream.aclose()
+
+    with pytest.raises(ClusterUnavailable, match="did not answer"):
+        asyncio.run(send())
