@@ -89,17 +89,14 @@ def sign_test_p(outcomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mean_test_p(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(two-sided one-sample t-test p of mean 0, mean) of each row of per-search click differences;
-    p = 1 where a row has no variation."""
+    """(two-sided one-sample t-test p of mean 0, mean) of each row of per-search click differences
+    (``scipy.stats.ttest_1samp`` along the last axis); p = 1 where a row has no variation."""
     from scipy import stats
 
-    n = differences.shape[-1]
-    mean = differences.mean(axis=-1)
     sd = differences.std(axis=-1, ddof=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        t = mean / (sd / np.sqrt(n))
-    p = 2 * stats.t.sf(np.abs(t), n - 1)
-    return np.where(sd > 0, p, 1.0), mean
+        p = stats.ttest_1samp(differences, 0.0, axis=-1).pvalue
+    return np.where(sd > 0, p, 1.0), differences.mean(axis=-1)
 
 
 def credit_test(rule: CreditRule, clicks: np.ndarray, teams: np.ndarray,
