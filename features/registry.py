@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from features import bm25_field, numeric_field
+from features import bm25_field, numeric_field, window_minmax
 from features.base import Feature
 from features.bm25_best_fields import BM25BestFields
 from features.cross_encoder import CrossEncoderScore
@@ -26,6 +26,7 @@ from features.numeric_field import NumericField
 from features.phrase_proximity import BM25Phrase, BM25PhraseRatio
 from features.query_features import QueryLength
 from features.query_idf import QueryIdf
+from features.window_minmax import WindowMinMax
 from features.window_relative import BM25Ratio, DenseGap
 from hybridrank.errors import ConfigError
 
@@ -63,7 +64,7 @@ FIXED: dict[str, Callable[[IndexConfig], Feature]] = {
 }
 
 
-def _text_field(field_name: str, cfg: IndexConfig) -> Feature:
+def _text_field(field_name: str, cfg: IndexConfig) -> bm25_field.BM25Field:
     if field_name not in cfg.text_fields:
         raise ConfigError(f"feature 'bm25_{field_name}': {field_name!r} is not one of the index's "
                           f"text_fields ({', '.join(cfg.text_fields)})")
@@ -80,11 +81,25 @@ def _numeric(log: bool) -> Callable[[str, IndexConfig], Feature]:
     return build
 
 
+def _window_minmax(base_name: str, cfg: IndexConfig) -> Feature:
+    """``minmax_<exact score>``: the base must be one of the exact scores (BM25 of the best fields or of a
+    text field, the exact cosine)."""
+    if base_name == "bm25_best_fields":
+        return WindowMinMax(BM25BestFields())
+    if base_name == "dense_cosine":
+        return WindowMinMax(DenseCosine())
+    if base_name.startswith(bm25_field.PREFIX) and len(base_name) > len(bm25_field.PREFIX):
+        return WindowMinMax(_text_field(base_name[len(bm25_field.PREFIX):], cfg))
+    raise ConfigError(f"feature '{window_minmax.PREFIX}{base_name}': min-max normalisation applies to an exact "
+                      f"score: bm25_best_fields, dense_cosine or bm25_<text field>")
+
+
 # prefix -> builder(field name, config); the longest matching prefix wins.
 FAMILIES: dict[str, Callable[[str, IndexConfig], Feature]] = {
     bm25_field.PREFIX: _text_field,
     numeric_field.RAW_PREFIX: _numeric(False),
     numeric_field.LOG_PREFIX: _numeric(True),
+    window_minmax.PREFIX: _window_minmax,
 }
 
 NEEDS_TIMESTAMP = ("age_days", "freshness")
@@ -93,6 +108,15 @@ NEEDS_TIMESTAMP = ("age_days", "freshness")
 # they are not in the default set (docs/ltr.md).
 SCALE_FREE = ("matched_terms", "matched_terms_ratio", "bm25_zscore", "dense_zscore", "bm25_top_gap",
               "dense_top_gap", "query_idf_sum", "query_idf_max", "query_idf_min", "bm25_phrase", "bm25_phrase_ratio")
+
+
+def transfer_names(cfg: IndexConfig) -> list[str]:
+    """The window-relative feature set whose monotone model carries to other collections (docs/ltr.md,
+    "Transfer"): every exact score min-max normalised over the window, each leg's rank, found by both.
+    Opt-in (list them in the index's ``features``), trained with monotone constraints."""
+    names = [f"{window_minmax.PREFIX}bm25_{f}" for f in cfg.text_fields]
+    names += [f"{window_minmax.PREFIX}bm25_best_fields", f"{window_minmax.PREFIX}dense_cosine"]
+    return [*names, "rank_bm25", "rank_knn", "found_by_both"]
 
 
 def default_names(cfg: IndexConfig) -> list[str]:

@@ -13,7 +13,7 @@ from features.base import DENSE_SCORE, ExactScores, FeatureContext, bm25_key
 from features.fused_score import window_fusions
 from features.phrase_proximity import PHRASE_KEY
 from features.pipeline import FeaturePipeline, FeatureRequest
-from features.registry import SCALE_FREE, default_names, resolve
+from features.registry import SCALE_FREE, default_names, resolve, transfer_names
 from hybridrank.config import IndexConfig
 
 CFG = IndexConfig(text_fields={"title": 2.0, "text": 1.0, "abstract": 0.5})
@@ -48,7 +48,7 @@ def _window(seed: int, size: int) -> tuple[list[Candidate], dict[str, ExactScore
 
 
 def _features() -> list[object]:
-    names = [*default_names(CFG), *SCALE_FREE]
+    names = list(dict.fromkeys([*default_names(CFG), *SCALE_FREE, *transfer_names(CFG)]))
     return [resolve(name, CFG) for name in names]
 
 

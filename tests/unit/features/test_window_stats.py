@@ -15,8 +15,11 @@ from features.leg_zscore import LegZScore, zscores
 from features.phrase_proximity import PHRASE_KEY, SLOP, BM25Phrase, BM25PhraseRatio, phrase_clauses
 from features.pipeline import FeaturePipeline, exact_scores_body
 from features.query_idf import QueryIdf, bm25_idf, idf_from_term_vectors, idf_stat, term_stats_doc
-from features.registry import resolve
+from features.registry import resolve, transfer_names
+from features.window_minmax import minmax
 from hybridrank.config import IndexConfig
+from hybridrank.errors import ConfigError
+from ltr.training.lambdarank import monotone_constraints
 
 CFG = IndexConfig(text_fields={"title": 1.0, "text": 1.0})
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -122,3 +125,27 @@ def test_the_pipeline_adds_one_phrase_clause_and_asks_for_term_stats() -> None:
         [bm25_key("title"), bm25_key("text")]
     assert should[2:] == clauses
     assert not FeaturePipeline(["bm25_text", "dense_cosine"], CFG).term_stats
+
+
+def test_minmax_is_linear_fusions_normalisation_of_an_exact_score() -> None:
+    mm = minmax(np.array([6.0, 2.0, 0.0, math.nan]))
+    assert mm[:3].tolist() == [1.0, 1 / 3, 0.0] and math.isnan(mm[3])
+    assert minmax(np.array([2.0, 2.0, math.nan]))[:2].tolist() == [1.0, 1.0]  # no spread: 1, as linear fusion
+    assert np.isnan(minmax(np.array([math.nan]))).all()
+    ctx = _ctx(_exact())
+    assert resolve("minmax_bm25_text", CFG).column(ctx)[:3].tolist() == [1.0, 1 / 3, 0.0]
+    dense = resolve("minmax_dense_cosine", CFG)
+    assert dense.value(ctx, CANDS[1]) == pytest.approx(0.5) and math.isnan(dense.value(ctx, CANDS[3]))
+    assert resolve("minmax_bm25_best_fields", CFG).params() == {"base": "bm25_best_fields", "tie_breaker": 0.5}
+
+
+@pytest.mark.parametrize("name", ["minmax_rank_bm25", "minmax_bm25_abstract", "minmax_"])
+def test_minmax_of_anything_but_an_exact_score_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError):
+        resolve(name, CFG)
+
+
+def test_monotone_direction_of_a_minmax_score_is_its_scores() -> None:
+    assert monotone_constraints(["minmax_bm25_text", "minmax_dense_cosine", "rank_bm25"]) == [1, 1, -1]
+    assert transfer_names(CFG) == ["minmax_bm25_title", "minmax_bm25_text", "minmax_bm25_best_fields",
+                                   "minmax_dense_cosine", "rank_bm25", "rank_knn", "found_by_both"]

@@ -21,6 +21,7 @@ def test_monotone_training_records_the_constraints(tmp_path: Path) -> None:
                          lightgbm_params={"num_threads": 1})
     result = train_model(synthetic_log(n_queries=30), tmp_path / "m", config=config)
     assert result.contract.training["params"]["monotone_constraints"] == [1, 1, -1]
+    assert result.contract.training["params"]["monotone_constraints_method"] == "advanced"
 
 
 def test_param_grid_is_chosen_by_cv_on_the_training_queries(tmp_path: Path) -> None:
