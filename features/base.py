@@ -115,6 +115,29 @@ class SimpleFeature:
         raise NotImplementedError
 
 
+class WindowColumnFeature:
+    """Base for a feature computed for the whole window at once (``compute``), cached per query under
+    ``cache_key``; ``value`` reads the candidate's entry of that column."""
+
+    cache_key: str = ""
+
+    def compute(self, ctx: FeatureContext) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def column(self, ctx: FeatureContext) -> np.ndarray:
+        column: np.ndarray | None = ctx.cache.get(self.cache_key)
+        if column is None:
+            column = self.compute(ctx)
+            ctx.cache[self.cache_key] = column
+        return column
+
+    def value(self, ctx: FeatureContext, cand: Candidate) -> float:
+        for i, c in enumerate(ctx.candidates):
+            if c.doc_id == cand.doc_id:
+                return float(self.column(ctx)[i])
+        return MISSING
+
+
 def as_utc(moment: datetime) -> datetime:
     """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

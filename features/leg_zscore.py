@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from features.base import MISSING, FeatureContext
+from features.base import MISSING, FeatureContext, WindowColumnFeature
 from features.bm25_best_fields import BM25BestFields
 from features.dense_similarity import DenseCosine
 
 if TYPE_CHECKING:
-    from connector.retrieval.candidates import Candidate
+    pass
 
 LEGS: dict[str, BM25BestFields | DenseCosine] = {"bm25": BM25BestFields(), "dense": DenseCosine()}
 SUFFIX = "_zscore"
@@ -53,21 +53,14 @@ class LegFeature:
         return {"leg": self.leg}
 
 
-class LegZScore(LegFeature):
+class LegZScore(LegFeature, WindowColumnFeature):
     """``bm25_zscore`` or ``dense_zscore``."""
 
     suffix = SUFFIX
 
-    def column(self, ctx: FeatureContext) -> np.ndarray:
-        key = f"zscore:{self.leg}"
-        column: np.ndarray | None = ctx.cache.get(key)
-        if column is None:
-            column = zscores(self._base.column(ctx))
-            ctx.cache[key] = column
-        return column
+    def __init__(self, leg: str) -> None:
+        super().__init__(leg)
+        self.cache_key = f"zscore:{leg}"
 
-    def value(self, ctx: FeatureContext, cand: Candidate) -> float:
-        for i, c in enumerate(ctx.candidates):
-            if c.doc_id == cand.doc_id:
-                return float(self.column(ctx)[i])
-        return MISSING
+    def compute(self, ctx: FeatureContext) -> np.ndarray:
+        return zscores(self._base.column(ctx))

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from features.base import MISSING, FeatureContext
+from features.base import MISSING, FeatureContext, WindowColumnFeature
 
 if TYPE_CHECKING:
-    from connector.retrieval.candidates import Candidate
     from features.bm25_best_fields import BM25BestFields
     from features.bm25_field import BM25Field
     from features.dense_similarity import DenseCosine
@@ -37,26 +36,16 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     return result
 
 
-class WindowMinMax:
+class WindowMinMax(WindowColumnFeature):
     """``minmax_<base>`` for an exact-score feature ``base`` (its column over the window, normalised)."""
 
     def __init__(self, base: BM25BestFields | BM25Field | DenseCosine) -> None:
         self._base = base
         self.name = f"{PREFIX}{base.name}"
+        self.cache_key = f"minmax:{base.name}"
 
     def params(self) -> dict[str, Any]:
         return {"base": self._base.name, **self._base.params()}
 
-    def column(self, ctx: FeatureContext) -> np.ndarray:
-        key = f"minmax:{self._base.name}"
-        column: np.ndarray | None = ctx.cache.get(key)
-        if column is None:
-            column = minmax(self._base.column(ctx))
-            ctx.cache[key] = column
-        return column
-
-    def value(self, ctx: FeatureContext, cand: Candidate) -> float:
-        for i, c in enumerate(ctx.candidates):
-            if c.doc_id == cand.doc_id:
-                return float(self.column(ctx)[i])
-        return MISSING
+    def compute(self, ctx: FeatureContext) -> np.ndarray:
+        return minmax(self._base.column(ctx))
