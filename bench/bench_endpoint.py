@@ -414,7 +414,9 @@ def start_endpoint(es_url: str, port: int, config: str | None, wait_s: float = 1
     if config:
         args += ["--config", config]
     args += ["serve", "--port", str(port), "--upstream", es_url, "--log-level", "warning", *options]
-    env = {**os.environ, "ES_URL": es_url, **({"PYTHONPATH": str(root)} if root is not None else {})}
+    # that checkout's code first; what PYTHONPATH held stays behind it (e.g. a directory of optional packages)
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p) if root is not None else None
+    env = {**os.environ, "ES_URL": es_url, **({"PYTHONPATH": path} if path is not None else {})}
     proc = subprocess.Popen(args, cwd=root or ROOT, env=env)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
