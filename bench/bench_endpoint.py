@@ -387,10 +387,24 @@ def config_with_window(base: Path, index: str, window: int) -> str:
     return str(path)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(ports: str = "") -> int:
+    """A port nothing listens on: the first free one of ``ports`` ("LOW-HIGH"), else one the OS chooses."""
+    low, _, high = ports.partition("-")
+    candidates = range(int(low), int(high or low) + 1) if low else [0]
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise SystemExit(f"no free port in {ports}")
+
+
+def ports_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint-ports", default="",
+                        help="LOW-HIGH: the endpoints this bench starts listen on the first free port of this "
+                             "range (a machine shared by several nodes); default: ports the OS chooses.")
 
 
 def start_endpoint(es_url: str, port: int, config: str | None, wait_s: float = 120, *, root: Path | None = None,
@@ -400,7 +414,9 @@ def start_endpoint(es_url: str, port: int, config: str | None, wait_s: float = 1
     if config:
         args += ["--config", config]
     args += ["serve", "--port", str(port), "--upstream", es_url, "--log-level", "warning", *options]
-    env = {**os.environ, "ES_URL": es_url, **({"PYTHONPATH": str(root)} if root is not None else {})}
+    # that checkout's code first; what PYTHONPATH held stays behind it (e.g. a directory of optional packages)
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p) if root is not None else None
+    env = {**os.environ, "ES_URL": es_url, **({"PYTHONPATH": path} if path is not None else {})}
     proc = subprocess.Popen(args, cwd=root or ROOT, env=env)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
@@ -434,7 +450,7 @@ def bench_large_window(args: argparse.Namespace, settings: Any, cfg: Any, config
         direct_bodies.append(body)
     app_bodies = [{"query": q.bm25_clause(t, cfg.text_fields), "size": args.size, "_source": source} for t in texts[:n]]
     base = Path(config_path or os.environ.get("HYBRIDRANK_CONFIG") or ROOT / "hybridrank.toml")
-    port = free_port()
+    port = free_port(args.endpoint_ports)
     proc = start_endpoint(args.es_url, port, config_with_window(base, args.index, window))
     try:
         print(f"window {window}: direct, endpoint, floor ...", file=sys.stderr)
@@ -472,6 +488,7 @@ def main() -> None:
                         help="Also measure this candidate window (direct, endpoint warm, one-trip floor); 0 = skip.")
     parser.add_argument("--large-window-queries", type=int, default=50)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "endpoint.json"))
+    ports_option(parser)
     args = parser.parse_args()
 
     from connector.embedding.embedder import embedder_from_settings
@@ -519,7 +536,7 @@ def main() -> None:
     from connector.node.capabilities import detect_vector_script_lang
 
     lang = detect_vector_script_lang(make_client(settings, url=args.es_url))
-    port = free_port()
+    port = free_port(args.endpoint_ports)
     proc = start_endpoint(args.es_url, port, config_path)
     try:
         print("direct ES hybrid ...", file=sys.stderr)

@@ -25,6 +25,7 @@ from bench_endpoint import (
     SHARED,
     free_port,
     load_queries,
+    ports_option,
     process_cpu_s,
     run_phase,
     stage_means,
@@ -35,8 +36,8 @@ from bench_endpoint import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start(root: Path, options: list[str], es_url: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+def start(root: Path, options: list[str], es_url: str, ports: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port(ports)
     return start_endpoint(es_url, port, None, 300, root=root, options=options), port
 
 
@@ -51,6 +52,7 @@ def main() -> None:
                         help="NAME=CHECKOUT[:OPTION,OPTION...] (serve options, comma-separated).")
     parser.add_argument("--es-url", default=os.environ.get("ES_URL", "http://127.0.0.1:9250"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "endpoint_builds.json"))
+    ports_option(parser)
     args = parser.parse_args()
 
     from connector.retrieval import queries as q
@@ -65,7 +67,7 @@ def main() -> None:
         name, _, rest = spec.partition("=")
         checkout, _, options = rest.partition(":")
         builds[name] = (Path(checkout).resolve(), [o for o in options.split(",") if o])
-    running = {name: start(root, options, args.es_url) for name, (root, options) in builds.items()}
+    running = {name: start(root, options, args.es_url, args.endpoint_ports) for name, (root, options) in builds.items()}
     rounds: list[dict[str, object]] = []
     try:
         for _, port in running.values():

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connector.retrieval.queries import vector_floats
 from features.base import DENSE_SCORE, ExactScores
 from hybridrank.errors import ClusterError
 
@@ -36,7 +37,7 @@ NAMED_SCORES_PARAM = "include_named_queries_score"
 
 def vector_clause(lang: str | None, field: str, vector: Iterable[float], name: str = DENSE_SCORE) -> Body | None:
     """The named exact vector similarity of every document with a vector, as a kNN hit would score it."""
-    values = [float(x) for x in vector]
+    values = vector_floats(vector)
     if lang == HYBRIDRANK_LANG:
         script: Body = {"lang": HYBRIDRANK_LANG, "source": "vector_similarity",
                         "params": {"field": field, "query_vector": values}}

@@ -22,5 +22,5 @@ class FoundByBoth(SimpleFeature):
     def column(self, ctx: FeatureContext) -> np.ndarray:
         import numpy as np
 
-        return np.array([1.0 if all(leg in c.leg_ranks for leg in LEGS) else 0.0 for c in ctx.candidates],
-                        dtype=np.float64)
+        every = frozenset(LEGS)
+        return np.array([1.0 if c.leg_ranks.keys() >= every else 0.0 for c in ctx.candidates], dtype=np.float64)

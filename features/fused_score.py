@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hybridrank.config import IndexConfig
 
 METHODS = ("rrf", "linear")
+_NONE: dict[str, float] = {}  # a candidate without fused scores (read only)
 PREFIX = "fused_"
 
 
@@ -39,8 +40,8 @@ class FusedScore:
     def column(self, ctx: FeatureContext) -> np.ndarray:
         import numpy as np
 
-        return np.array([ctx.fused.get(c.doc_id, {}).get(self.method, MISSING) for c in ctx.candidates],
-                        dtype=np.float64)
+        fused, method = ctx.fused, self.method
+        return np.array([fused.get(c.doc_id, _NONE).get(method, MISSING) for c in ctx.candidates], dtype=np.float64)
 
 
 def window_fusions(candidates: Iterable[Candidate], config: IndexConfig) -> dict[str, dict[str, float]]:

@@ -46,7 +46,9 @@ def _value(ctx: FeatureContext, base: SimpleFeature, cand: Candidate) -> float:
 
 def _best(column: np.ndarray) -> float:
     """``_window_max`` of a whole column: the largest present value, NaN if none."""
-    present = [float(v) for v in column if not math.isnan(v)]
+    import numpy as np
+
+    present: list[float] = column[~np.isnan(column)].tolist()  # Python floats, as _window_max compares them
     return max(present) if present else MISSING
 
 

@@ -170,8 +170,10 @@ class LearnedRanker:
         scores = np.asarray(self.model.score(matrix), dtype=np.float64)
         end = time.perf_counter()
         cands = list(candidates)
-        order = sorted(range(len(cands)), key=lambda i: (-float(scores[i]), cands[i].doc_id))
-        return Ranked([cands[i] for i in order], [float(scores[i]) for i in order], ranker=self.name,
+        values = scores.tolist()  # Python floats, as float(scores[i]), without a numpy scalar per lookup
+        ids = [c.doc_id for c in cands]
+        order = sorted(range(len(cands)), key=lambda i: (-values[i], ids[i]))
+        return Ranked([cands[i] for i in order], [values[i] for i in order], ranker=self.name,
                       model_id=str(self.model.model_id), feature_names=list(self.pipeline.names),
                       features=matrix[order], timings={"features": features_s, "score": end - start})
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from connector.retrieval.hit_ids import hit_id
+from connector.indexing.mapping import ID_FIELD
+from connector.retrieval.hit_ids import ids_of
 
 if TYPE_CHECKING:
     from features.base import ExactScores
@@ -42,19 +43,23 @@ def merge_legs(index: str, legs: dict[str, list[dict[str, Any]]],
     """One Candidate per distinct document over all legs' hit lists (in ES's ``hits.hits`` shape);
     with ``scoring`` (the clause set every leg carried), each keeps its exact scores from the first leg.
 
-    It runs for every hit of every search (~200 per query), so each Candidate is built in one call.
+    It runs for every hit of every search (~200 per query), so each Candidate is built in one call and
+    the ids of a leg's hits are read in one (``hit_ids.ids_of``). A hit without an id raises KeyError.
     """
     merged: dict[str, Candidate] = {}
     signature = scoring.signature if scoring is not None else ""
+    parse = scoring.parse if scoring is not None else None
     for leg, hits in legs.items():
-        for rank, hit in enumerate(hits, start=1):
-            doc_id = hit_id(hit)
+        for rank, (hit, named_id) in enumerate(zip(hits, ids_of(hits), strict=True), start=1):
+            if named_id is None:
+                raise KeyError(f"hit without _id or {ID_FIELD}")
+            doc_id = str(named_id)
             score = float(hit["_score"])
             cand = merged.get(doc_id)
             if cand is None:
                 merged[doc_id] = Candidate(doc_id, hit.get("_source") or {}, {leg: score}, {leg: rank}, 0.0,
-                                           hit.get("_index", index),
-                                           scoring.parse(hit) if scoring is not None else None, signature)
+                                           hit.get("_index", index), parse(hit) if parse is not None else None,
+                                           signature)
                 continue
             if not cand.source and hit.get("_source"):
                 cand.source = hit["_source"]

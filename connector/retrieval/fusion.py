@@ -13,7 +13,7 @@ from connector.retrieval.candidates import DENSE, LEGS, LEXICAL, Candidate
 
 def rrf_score(leg_ranks: Mapping[str, int], k: int = 60) -> float:
     """Reciprocal rank fusion (Cormack et al. 2009): sum over legs of 1 / (k + rank)."""
-    return sum(1.0 / (k + rank) for rank in leg_ranks.values())
+    return sum([1.0 / (k + rank) for rank in leg_ranks.values()])  # a list: no generator per candidate
 
 
 def rrf(candidates: Iterable[Candidate], *, k: int = 60, **_: float) -> None:

@@ -56,6 +56,20 @@ def _id_of(hit: Mapping[str, Any]) -> Any:
     return doc_id
 
 
+def ids_of(hits: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """``_id_of`` of every hit (None where a hit names no document), in one loop: it runs for every hit
+    of every reranked search (~200), where a call per hit cost more than the rule itself."""
+    out: list[Any] = []
+    for hit in hits:
+        doc_id = hit.get("_id")
+        if doc_id is None:
+            fields = hit.get("fields")
+            values = fields.get(ID_FIELD) if fields else None
+            doc_id = values[0] if values else None
+        out.append(doc_id)
+    return out
+
+
 def hit_id(hit: Mapping[str, Any]) -> str:
     """The hit's document id, from ``_id`` or the doc-value field; KeyError if it has neither."""
     doc_id = _id_of(hit)
@@ -67,10 +81,9 @@ def hit_id(hit: Mapping[str, Any]) -> str:
 def all_named(index: str, responses: Iterable[Mapping[str, Any]]) -> bool:
     """True if every hit of ``responses`` has an id; else ``index`` moves to stored-field ids (resend)."""
     for response in responses:
-        for hit in response.get("hits", {}).get("hits", []):
-            if _id_of(hit) is None:
-                mark_slow(index)
-                return False
+        if None in ids_of(response.get("hits", {}).get("hits", [])):
+            mark_slow(index)
+            return False
     return True
 
 

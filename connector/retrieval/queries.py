@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 Body = dict[str, Any]
 
 
@@ -44,6 +46,15 @@ def bm25_body(
     return {"query": query, "size": size, "_source": _source(source), "track_total_hits": False}
 
 
+def vector_floats(vector: Iterable[float]) -> list[float]:
+    """The query vector as a JSON-ready list of Python floats (``float(x)`` of each component); a numpy
+    vector in one C call (a reranked search writes its 384 floats twice: ~0.07 ms each the per-item way)."""
+    if isinstance(vector, np.ndarray):
+        values: list[float] = vector.astype(np.float64, copy=False).tolist()
+        return values
+    return [float(x) for x in vector]
+
+
 def knn_section(
     vector: Iterable[float],
     vector_field: str,
@@ -55,7 +66,7 @@ def knn_section(
     """The approximate kNN search section (HNSW), filtered during the graph search."""
     section: Body = {
         "field": vector_field,
-        "query_vector": [float(x) for x in vector],
+        "query_vector": vector_floats(vector),
         "k": k,
         "num_candidates": max(num_candidates, k),
     }

@@ -25,6 +25,13 @@ def test_ids_only_bodies_skip_stored_fields_until_the_index_is_slow() -> None:
     assert hit_ids.ids_only(body, "a") == body and hit_ids.fast("b")
 
 
+def test_ids_of_reads_every_hit_by_the_same_rule_as_hit_id() -> None:
+    hits: list[dict[str, Any]] = [{"_id": "x", "fields": {ID_FIELD: ["y"]}}, {"fields": {ID_FIELD: ["y"]}},
+                                  {"fields": {}}, {"fields": {ID_FIELD: []}}, {"_index": "a"}, {"_id": 7}]
+    assert hit_ids.ids_of(hits) == ["x", "y", None, None, None, 7]
+    assert [hit_ids.hit_id(h) for h in (hits[0], hits[1], hits[5])] == ["x", "y", "7"]
+
+
 def test_hit_id_reads_either_form() -> None:
     assert hit_ids.hit_id({"_id": "x", "fields": {ID_FIELD: ["y"]}}) == "x"
     assert hit_ids.hit_id({"fields": {ID_FIELD: ["y"]}}) == "y"

@@ -63,3 +63,13 @@ def test_es_hybrid_body_has_query_and_knn_with_the_same_filters() -> None:
     assert body["knn"]["filter"] == [FILTER]
     assert body["knn"]["k"] == 20 and body["knn"]["boost"] == 2.0
     assert body["size"] == 20
+
+
+def test_vector_floats_are_each_component_as_a_python_float() -> None:
+    import numpy as np
+
+    vector = np.random.default_rng(3).standard_normal(384).astype(np.float32)
+    got = queries.vector_floats(vector)
+    assert got == [float(x) for x in vector] and all(type(x) is float for x in got)
+    assert queries.vector_floats([1, 2.5]) == [1.0, 2.5]
+    assert queries.knn_section(vector, "v", k=3, num_candidates=9)["query_vector"] == got
