@@ -218,7 +218,7 @@ def transfer_table(collections: Mapping[str, CollectionLogs], config: TrainConfi
                     report = protocol_report(tgt_logs, config, features)
                 else:
                     test = select_features(tgt_logs.test, features) if features else tgt_logs.test
-                    runs = fusion_runs(test, remove_query_doc=tgt_logs.spec.remove_query_doc)
+                    runs = fusion_runs(tgt_logs.test, remove_query_doc=tgt_logs.spec.remove_query_doc)
                     runs[MODEL_RUN] = run_from_scores(test, model_scores(model_dir, test),
                                                       remove_query_doc=tgt_logs.spec.remove_query_doc)
                     report = evaluate_runs(tgt_logs.qrels, runs, baseline="linear", metrics=("ndcg@10", "mrr@10"))

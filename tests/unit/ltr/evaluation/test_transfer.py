@@ -78,3 +78,11 @@ def test_protocol_and_transfer_rows() -> None:
     assert set(table["b"]) == {"a", "b"}
     assert table["a"]["b"]["delta_vs_linear"] == pytest.approx(
         table["a"]["b"]["model"] - table["a"]["b"]["linear"], abs=1e-4)
+
+
+def test_transfer_of_a_model_without_the_fused_columns_still_scores_the_fusions() -> None:
+    source, target = _with_fusions(5), _with_fusions(6)
+    logs = {"a": CollectionLogs(CollectionSpec("a", "a", "a", cv_folds=3), None, source, _qrels(source)),
+            "b": CollectionLogs(CollectionSpec("b", "b", "b", cv_folds=3), None, target, _qrels(target))}
+    table = transfer_table(logs, CONFIG, ["dense_cosine", "rank_knn"], own={}, say=lambda _m: None)
+    assert table["a"]["b"]["linear"] == summary(protocol_report(logs["b"], CONFIG, ["dense_cosine"]))["linear"]
