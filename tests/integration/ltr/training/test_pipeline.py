@@ -173,6 +173,35 @@ def test_log_train_load_rerank_and_parity(es, embedder, scifact: dict[str, Any],
     assert scores.shape == (50,) and np.isfinite(scores).all()
 
 
+def test_transfer_set_monotone_model_serves_what_it_logged(es, embedder, scifact: dict[str, Any], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The window-normalised transfer set (``minmax_*``, ranks) with a monotone model: logged and served bit for bit."""
+    from features.registry import transfer_names
+    from ltr.ranking import Reranker
+    from ltr.training.model import RankingModel
+    from ltr.training.train import TrainConfig, train_model
+
+    base = _retriever(es, embedder, scifact["index"])
+    config = base.config.model_copy(update={"features": transfer_names(base.config)})
+    retriever = Retriever(es, scifact["index"], config, embedder)
+    pipeline = FeaturePipeline.from_config(config)
+    log_path = tmp_path / "transfer.parquet"
+    log_features(retriever, pipeline, scifact["train"], Judgments(scifact["qrels"]), log_path,
+                 request_time=REQUEST_TIME, batch_size=16)
+    log = read_feature_log(log_path)
+    assert log.feature_names == transfer_names(config)
+    scaled = log.matrix[:, [n.startswith("minmax_") for n in log.feature_names]]
+    assert np.nanmin(scaled) == 0.0 and np.nanmax(scaled) == 1.0  # window-relative: [0, 1] on every query
+    result = train_model(log, tmp_path / "model", config=TrainConfig(monotone=True, cv_folds=0, valid_fraction=0.25,
+                                                                     lightgbm_params={"num_threads": 1}))
+    assert result.contract.training["params"]["monotone_constraints"] == [1, 1, 1, 1, -1, -1, 1]
+    reranker = Reranker(retriever, pipeline, RankingModel.load(tmp_path / "model", pipeline))
+    for qid, text in list(scifact["train"].items())[:5]:
+        live = reranker.rerank(text, request_time=REQUEST_TIME)
+        logged = log.features_of(qid)
+        for cand, row in zip(live.candidates, live.features, strict=True):
+            assert logged[cand.doc_id].tobytes() == row.tobytes(), (qid, cand.doc_id)
+
+
 def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
     scifact: dict[str, Any], es_url: str, shared_datasets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
