@@ -173,7 +173,8 @@ def test_log_train_load_rerank_and_parity(es, embedder, scifact: dict[str, Any],
     assert scores.shape == (50,) and np.isfinite(scores).all()
 
 
-def test_transfer_set_monotone_model_serves_what_it_logged(es, embedder, scifact: dict[str, Any], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_transfer_set_monotone_model_serves_what_it_logged(  # type: ignore[no-untyped-def]
+        es, embedder, scifact: dict[str, Any], tmp_path: Path) -> None:
     """The window-normalised transfer set (``minmax_*``, ranks) with a monotone model: logged and served bit for bit."""
     from features.registry import transfer_names
     from ltr.ranking import Reranker
