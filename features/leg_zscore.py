@@ -9,16 +9,13 @@ whose scores are all equal (deviation 0): 0.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from features.base import MISSING, FeatureContext, WindowColumnFeature
 from features.bm25_best_fields import BM25BestFields
 from features.dense_similarity import DenseCosine
-
-if TYPE_CHECKING:
-    pass
 
 LEGS: dict[str, BM25BestFields | DenseCosine] = {"bm25": BM25BestFields(), "dense": DenseCosine()}
 SUFFIX = "_zscore"

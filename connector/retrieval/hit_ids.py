@@ -48,17 +48,14 @@ def ids_only(body: dict[str, Any], index: str) -> dict[str, Any]:
 
 
 def _id_of(hit: Mapping[str, Any]) -> Any:
-    """``_id``, else the doc-value id, else None: the one rule for whether a hit names its document."""
-    doc_id = hit.get("_id")
-    if doc_id is None:
-        values = (hit.get("fields") or {}).get(ID_FIELD)
-        doc_id = values[0] if values else None
-    return doc_id
+    """The id ``ids_of`` reads for one hit (None if it names no document)."""
+    return ids_of((hit,))[0]
 
 
 def ids_of(hits: Iterable[Mapping[str, Any]]) -> list[Any]:
-    """``_id_of`` of every hit (None where a hit names no document), in one loop: it runs for every hit
-    of every reranked search (~200), where a call per hit cost more than the rule itself."""
+    """``_id``, else the doc-value id, else None, for every hit: the one rule for whether a hit names its
+    document. One loop over a leg's hits: it runs for every hit of every reranked search (~200), where a
+    call per hit cost more than the rule itself."""
     out: list[Any] = []
     for hit in hits:
         doc_id = hit.get("_id")
