@@ -91,6 +91,9 @@ def train_model(
     if cfg.base_score_feature is not None and cfg.model_type != "lightgbm":
         raise HybridRankError(f"a base score (boosting from {cfg.base_score_feature}) is a LightGBM option; "
                               f"model type {cfg.model_type!r} trains without one")
+    if cfg.monotone and cfg.model_type != "lightgbm":
+        raise HybridRankError(f"monotone constraints are a LightGBM option; model type {cfg.model_type!r} "
+                              "would train without them")
     if cfg.base_score_feature is not None and cfg.dask_scheduler is not None:
         raise HybridRankError("a base score is not supported on Dask (lightgbm.dask takes no init score per "
                               "partition here): train in one process, or without --base-score")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from hybridrank.errors import HybridRankError
 from ltr.training.lambdarank import monotone_constraints
 from ltr.training.train import TrainConfig, train_model
 from tests.support.feature_logs import synthetic_log
@@ -37,3 +40,10 @@ def test_param_grid_is_chosen_by_cv_on_the_training_queries(tmp_path: Path) -> N
     chosen = result.contract.training["params"]
     assert all(chosen[k] == v for k, v in best["params"].items())
     assert json.loads((tmp_path / "m" / "contract.json").read_text())["metrics"]["param_grid"] == tried
+
+
+def test_monotone_is_refused_for_a_model_type_without_it(tmp_path: Path) -> None:
+    with pytest.raises(HybridRankError, match="monotone constraints are a LightGBM option"):
+        train_model(synthetic_log(n_queries=10), tmp_path / "m",
+                    config=TrainConfig(model_type="listnet", monotone=True))
+    assert not (tmp_path / "m").exists()
