@@ -78,6 +78,9 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               help="LightGBM: monotone constraints where a feature's direction is known (more evidence never "
               "lowers a score, a worse rank never raises it); with the transfer feature set it makes a model "
               "that carries to other collections (docs/ltr.md).")
+@click.option("--fold-ensemble/--no-fold-ensemble", default=False, show_default=True,
+              help="LightGBM: save the mean of one booster per CV fold (each with the CV's tree count) instead of "
+              "one refit booster: steadier, and --cv-folds times the trees to score (docs/ltr.md).")
 @click.option("--from-events", is_flag=True,
               help="Train from the logged impressions and clicks of --index (the events index), with the "
               "feature snapshots the endpoint logged; validation = the latest --valid-fraction of the time.")
@@ -100,7 +103,8 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
           features_log: Path | None, valid_fraction: float, model_type: str, out: Path | None, register: bool,
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
-          refit: bool, base_score: str, base_scales: tuple[float, ...], monotone: bool, from_events: bool, labels: str,
+          refit: bool, base_score: str, base_scales: tuple[float, ...], monotone: bool, fold_ensemble: bool,
+          from_events: bool, labels: str,
           since: datetime | None, until: datetime | None, on_dask: bool, log_workers: int | None,
           **gate: Any) -> None:
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
@@ -121,7 +125,8 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
                       dask_scheduler=settings.training.dask_scheduler if on_dask else None,
                       dask_workers=settings.training.dask_workers,
                       base_score_feature=None if base_score == "none" else base_score,
-                      base_score_scales=list(base_scales) or [1.0], monotone=monotone)
+                      base_score_scales=list(base_scales) or [1.0], monotone=monotone,
+                      fold_ensemble=fold_ensemble)
     if on_dask and model_type != "lightgbm":
         raise click.UsageError("--dask trains LightGBM only")
     if from_events:

@@ -93,6 +93,7 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
                      cv_folds: int, refit: bool, monotone: bool = False,
                      param_grid: Sequence[Mapping[str, Any]] = (), fixed_rounds: bool = False,
                      base_feature: str | None = None, base_scales: Sequence[float] = (1.0,),
+                     fold_ensemble: bool = False,
                      ) -> tuple[Callable[[Path], None], Callable[[np.ndarray], np.ndarray], list[float],
                                 dict[str, Any]]:
     """(save, validation scorer, gain per feature, info); ``lightgbm_params`` override ``LIGHTGBM_DEFAULTS``.
@@ -101,7 +102,11 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
     training queries; the best CV NDCG@10 wins (with CV only; the test queries never take part).
     ``fixed_rounds``: exactly ``num_boost_round`` trees (no CV, no early stopping), as on Dask.
     ``base_feature``: boost from ``scale * that feature`` (``ltr.training.base_score``), the scale chosen
-    among ``base_scales`` by the same CV (with the grid); ``info["base_score"]`` is the contract's entry."""
+    among ``base_scales`` by the same CV (with the grid); ``info["base_score"]`` is the contract's entry.
+    ``fold_ensemble``: the saved model is the mean of ``cv_folds`` boosters, each trained with the CV's tree
+    count on the other folds of the queries (all of them with ``refit``, else the training queries), instead
+    of one booster (``ltr.training.fold_ensemble``); the validation scores still come from a model that never
+    saw the validation queries."""
     import lightgbm as lgb
 
     params = effective_params(data, seed, lightgbm_params, monotone)
@@ -125,6 +130,9 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
                                 reference=train_set, init_score=init(b, va))
         return train_set, valid_set
 
+    if fold_ensemble and (fixed_rounds or cv_folds < 2 or len(train_g) < 2 * cv_folds):
+        raise DataError(f"a fold ensemble needs the k-fold CV: cv_folds >= 2 and at least 2 x cv_folds training "
+                        f"queries (cv_folds {cv_folds}, {len(train_g)} training queries)")
     chosen_base = base(scales[0])
     evals: dict[str, Any] = {}
     cv_ndcg: float | None = None
@@ -164,22 +172,53 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
         raw = np.asarray(held_out.predict(matrix, num_iteration=best))
         return raw + chosen_base.margin(matrix, names) if chosen_base is not None else raw
 
-    if refit:  # the validation queries chose the number of trees; now learn from every query
+    ensemble: list[Any] = []
+    if fold_ensemble:  # one booster per fold of the queries, each with the CV's tree count; saved as their mean
+        pool = sorted(train_g + valid_g) if refit else list(train_g)
+        for fold in _fold_groups(data, pool, cv_folds):
+            rows = data.rows(fold)
+            fold_set = lgb.Dataset(data.matrix[rows], data.labels[rows], group=[len(data.groups[g]) for g in fold],
+                                   feature_name=[_lgb_name(n) for n in names], init_score=init(chosen_base, rows))
+            ensemble.append(lgb.train(params, fold_set, num_boost_round=best))
+        booster = ensemble[0]
+    elif refit:  # the validation queries chose the number of trees; now learn from every query
         everything = data.rows(sorted(train_g + valid_g))
         full_set = lgb.Dataset(data.matrix[everything], data.labels[everything],
                                group=[len(data.groups[g]) for g in sorted(train_g + valid_g)],
                                feature_name=[_lgb_name(n) for n in names], init_score=init(chosen_base, everything))
         booster = lgb.train(params, full_set, num_boost_round=best)
-    gains = [float(g) for g in booster.feature_importance(importance_type="gain", iteration=best)]
+    members = ensemble or [booster]
+    gains = [float(g) for g in np.mean([b.feature_importance(importance_type="gain", iteration=best)
+                                         for b in members], axis=0)]
     info = {"best_iteration": int(best), "params": params, "refit_on_all_queries": refit,
+            "fold_ensemble": len(ensemble),
             "lightgbm_valid_ndcg@10": valid_ndcg, "cv_folds": cv_folds if cv_ndcg is not None else 0,
             "lightgbm_cv_ndcg@10": cv_ndcg, "param_grid": grid_results,
             "base_score": chosen_base.to_contract() if chosen_base is not None else {}}
 
     def save(path: Path) -> None:
-        booster.save_model(str(path), num_iteration=best)
+        if ensemble:
+            from ltr.training.fold_ensemble import merge_boosters
+
+            path.write_text(merge_boosters(ensemble, best, data.matrix[va]), encoding="utf-8")
+        else:
+            booster.save_model(str(path), num_iteration=best)
 
     return save, score, gains, info
+
+
+def _fold_groups(data: TrainingData, groups: list[int], folds: int) -> list[list[int]]:
+    """The training groups of each of ``folds`` folds of ``groups``: scikit-learn's GroupKFold by query, balanced
+    by rows, as LightGBM's own ``cv`` splits a ranking dataset."""
+    from sklearn.model_selection import GroupKFold
+
+    sizes = [len(data.groups[g]) for g in groups]
+    row_group = np.repeat(np.asarray(groups), sizes)
+    out = []
+    for train_rows, _ in GroupKFold(n_splits=folds).split(np.zeros(len(row_group)), groups=row_group):
+        keep = set(row_group[train_rows].tolist())
+        out.append([g for g in groups if g in keep])
+    return out
 
 
 def _lgb_name(name: str) -> str:

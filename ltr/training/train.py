@@ -64,6 +64,8 @@ class TrainConfig:
     # scale chosen among ``base_score_scales`` by the CV above
     base_score_feature: str | None = None
     base_score_scales: list[float] = field(default_factory=lambda: [1.0])
+    # LightGBM: save the mean of one booster per CV fold (``ltr.training.fold_ensemble``) instead of one booster
+    fold_ensemble: bool = False
 
 
 @dataclass
@@ -94,6 +96,9 @@ def train_model(
     if cfg.monotone and cfg.model_type != "lightgbm":
         raise HybridRankError(f"monotone constraints are a LightGBM option; model type {cfg.model_type!r} "
                               "would train without them")
+    if cfg.fold_ensemble and (cfg.model_type != "lightgbm" or cfg.dask_scheduler is not None):
+        raise HybridRankError("a fold ensemble is a LightGBM option of in-process training (its k-fold CV); "
+                              f"model type {cfg.model_type!r}{' on Dask' if cfg.dask_scheduler else ''} has none")
     if cfg.base_score_feature is not None and cfg.dask_scheduler is not None:
         raise HybridRankError("a base score is not supported on Dask (lightgbm.dask takes no init score per "
                               "partition here): train in one process, or without --base-score")
@@ -114,7 +119,8 @@ def train_model(
             num_boost_round=cfg.num_boost_round, early_stopping_rounds=cfg.early_stopping_rounds,
             cv_folds=0 if cfg.fixed_rounds else cfg.cv_folds, refit=cfg.refit, monotone=cfg.monotone,
             param_grid=cfg.param_grid, fixed_rounds=cfg.fixed_rounds,
-            base_feature=cfg.base_score_feature, base_scales=cfg.base_score_scales)
+            base_feature=cfg.base_score_feature, base_scales=cfg.base_score_scales,
+            fold_ensemble=cfg.fold_ensemble)
     else:
         save, score, gains, info, prep = train_listnet(
             data, train_g, valid_g, seed=cfg.seed, hidden=cfg.listnet_hidden, epochs=cfg.listnet_epochs,
