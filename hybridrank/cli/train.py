@@ -81,6 +81,10 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 @click.option("--fold-ensemble/--no-fold-ensemble", default=False, show_default=True,
               help="LightGBM: save the mean of one booster per CV fold (each with the CV's tree count) instead of "
               "one refit booster: steadier, and --cv-folds times the trees to score (docs/ltr.md).")
+@click.option("--fusion-blend", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Score each window as (1 - w) x the model + w x linear fusion (both min-max over the window), "
+              "w stored in the model's contract: keeps a model near fusion on an index it was not trained on "
+              "(docs/ltr.md); 0 = the model alone.")
 @click.option("--from-events", is_flag=True,
               help="Train from the logged impressions and clicks of --index (the events index), with the "
               "feature snapshots the endpoint logged; validation = the latest --valid-fraction of the time.")
@@ -104,7 +108,7 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
           refit: bool, base_score: str, base_scales: tuple[float, ...], monotone: bool, fold_ensemble: bool,
-          from_events: bool, labels: str,
+          fusion_blend: float, from_events: bool, labels: str,
           since: datetime | None, until: datetime | None, on_dask: bool, log_workers: int | None,
           **gate: Any) -> None:
     """Train a learning-to-rank model (LightGBM lambdarank or ListNet) on judgments or on logged clicks."""
@@ -126,7 +130,7 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
                       dask_workers=settings.training.dask_workers,
                       base_score_feature=None if base_score == "none" else base_score,
                       base_score_scales=list(base_scales) or [1.0], monotone=monotone,
-                      fold_ensemble=fold_ensemble)
+                      fold_ensemble=fold_ensemble, fusion_blend=fusion_blend)
     if on_dask and model_type != "lightgbm":
         raise click.UsageError("--dask trains LightGBM only")
     if from_events:

@@ -25,6 +25,10 @@ MISSING_POLICIES = {
 }
 
 
+#: contract keys a model directory written before they existed may lack
+OPTIONAL_KEYS = ("preprocessing", "base_score", "fusion_blend", "format_version")
+
+
 @dataclass
 class ModelContract:
     model_id: str
@@ -43,6 +47,8 @@ class ModelContract:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     # LightGBM boosted from a base score (``ltr.training.base_score``): {"feature", "scale"}, {} = none
     base_score: dict[str, Any] = field(default_factory=dict)
+    # Scores blended with a fused feature per window (``ltr.training.fusion_blend``): {"feature", "weight"}, {} = none
+    fusion_blend: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -63,7 +69,7 @@ class ModelContract:
             raise ModelError(f"{path}: contract format {raw.get('format_version')!r} is not supported "
                              f"(this version reads {FORMAT_VERSION})")
         names = set(cls.__dataclass_fields__)
-        missing = [n for n in names if n not in raw and n not in ("preprocessing", "base_score", "format_version")]
+        missing = [n for n in names if n not in raw and n not in OPTIONAL_KEYS]
         if missing:
             raise ModelError(f"{path}: missing keys: {', '.join(sorted(missing))}")
         return cls(**{k: v for k, v in raw.items() if k in names})

@@ -13,13 +13,14 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hybridrank.errors import ModelError
+from ltr.training import fusion_blend
 from ltr.training.base_score import from_contract
 from ltr.training.contract import CONTRACT_FILE, ModelContract, check_contract
 from ltr.training.scorer import Scorer, file_sha256
@@ -41,6 +42,7 @@ class RankingModel:
         self.contract = contract
         self._scorer = scorer
         self._base = from_contract(contract.base_score, contract.feature_names, str(path))
+        self._blend = fusion_blend.from_contract(contract.fusion_blend, contract.feature_names, str(path))
 
     @property
     def model_id(self) -> str:
@@ -99,8 +101,11 @@ class RankingModel:
                                      Path(compile_dir).expanduser())
         return cls(path, contract, scorer)
 
-    def score(self, matrix: np.ndarray) -> np.ndarray:
-        """Scores (float64, one per row) for a ``rows x len(feature_names)`` matrix."""
+    def score(self, matrix: np.ndarray, windows: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+        """Scores (float64, one per row) for a ``rows x len(feature_names)`` matrix.
+
+        ``windows``: the (start, end) rows of each candidate window in ``matrix``; None = one window. Only a
+        model blended with fusion (``ltr.training.fusion_blend``) scores a row relative to its window."""
         matrix = np.asarray(matrix, dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[1] != len(self.contract.feature_names):
             raise ModelError(f"model {self.model_id} expects {len(self.contract.feature_names)} features "
@@ -110,6 +115,11 @@ class RankingModel:
         scores = np.asarray(self._scorer(matrix), dtype=np.float64).reshape(-1)
         if self._base is not None:  # boosted from a base score: LightGBM's file holds only the trees
             scores = scores + self._base.margin(matrix, self.contract.feature_names)
+        if self._blend is not None:
+            names, blended = self.contract.feature_names, np.empty_like(scores)
+            for start, end in windows if windows is not None else [(0, len(scores))]:
+                blended[start:end] = self._blend.apply(scores[start:end], matrix[start:end], names)
+            return blended
         return scores
 
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hybridrank.errors import HybridRankError
+from hybridrank.errors import DataError, HybridRankError
 from ltr.training.contract import ModelContract, library_versions
+from ltr.training.fusion_blend import FusionBlend
 from ltr.training.lambdarank import train_lambdarank
 from ltr.training.listnet import train_listnet
 from ltr.training.model import IMPORTANCE_PNG, MODEL_FILES, write_model_dir
@@ -66,6 +67,9 @@ class TrainConfig:
     base_score_scales: list[float] = field(default_factory=lambda: [1.0])
     # LightGBM: save the mean of one booster per CV fold (``ltr.training.fold_ensemble``) instead of one booster
     fold_ensemble: bool = False
+    # Any model: blend its score with this weight of a fused feature per window (``ltr.training.fusion_blend``)
+    fusion_blend: float = 0.0
+    fusion_blend_feature: str = "fused_linear"
 
 
 @dataclass
@@ -102,6 +106,7 @@ def train_model(
     if cfg.base_score_feature is not None and cfg.dask_scheduler is not None:
         raise HybridRankError("a base score is not supported on Dask (lightgbm.dask takes no init score per "
                               "partition here): train in one process, or without --base-score")
+    blend = _blend(cfg, log)
     data = prepare(log)
     train_g, valid_g, split_how = split_queries(data, cfg.valid_fraction, cfg.seed)
     prep: dict[str, Any] = {}
@@ -125,6 +130,12 @@ def train_model(
         save, score, gains, info, prep = train_listnet(
             data, train_g, valid_g, seed=cfg.seed, hidden=cfg.listnet_hidden, epochs=cfg.listnet_epochs,
             lr=cfg.listnet_lr, patience=cfg.listnet_patience)
+
+    if blend is not None:  # the validation windows are scored as the saved model will score them
+        raw_score, names = score, list(data.feature_names)
+
+        def score(matrix: np.ndarray) -> np.ndarray:
+            return blend.apply(raw_score(matrix), matrix, names)
 
     metrics = {**validation_metrics(data, valid_g, score), "train_queries": len(train_g),
                "valid_queries": len(valid_g), "dropped_queries_no_relevant": data.dropped_queries,
@@ -156,6 +167,7 @@ def train_model(
         created_at=created.isoformat(timespec="seconds"),
         preprocessing=prep,
         base_score=dict(info.get("base_score") or {}),
+        fusion_blend=blend.to_contract() if blend is not None else {},
     )
     importance = sorted(zip(data.feature_names, gains, strict=True), key=lambda t: -t[1])
     target = Path(out_dir) if out_dir is not None else (model_store(model_id) if model_store else Path(model_id))
@@ -165,6 +177,18 @@ def train_model(
 
     write_model_dir(target, contract, save, extras=extras)
     return TrainResult(target, contract, importance, data.dropped_queries, len(train_g), len(valid_g))
+
+
+def _blend(cfg: TrainConfig, log: FeatureLog) -> FusionBlend | None:
+    """The configured blend with fusion, refused before training when the log cannot carry it."""
+    if cfg.fusion_blend == 0:
+        return None
+    if not 0 < cfg.fusion_blend <= 1:
+        raise HybridRankError(f"the fusion blend weight must be in [0, 1], got {cfg.fusion_blend}")
+    if cfg.fusion_blend_feature not in log.feature_names:
+        raise DataError(f"a fusion blend needs the feature {cfg.fusion_blend_feature!r} in the log "
+                        f"(it has {', '.join(log.feature_names)})")
+    return FusionBlend(cfg.fusion_blend_feature, cfg.fusion_blend)
 
 
 def validation_metrics(data: TrainingData, valid_g: list[int], score: Callable[[np.ndarray], np.ndarray]
