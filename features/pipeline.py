@@ -25,7 +25,6 @@ import numpy as np
 from connector.retrieval.hit_ids import hit_id, ids_only, resend_unnamed
 from features.base import DENSE_SCORE, ClickStats, ExactScores, Feature, FeatureContext, as_utc, bm25_key
 from features.exact_scoring import ExactScoring, clause_signature, vector_clause
-from features.fused_score import window_fusions
 from features.matched_terms import distinct_terms, term_key
 from features.registry import NEEDS_TIMESTAMP, default_names, resolve_all
 from hybridrank.errors import ClusterError, IndexNotFound
@@ -213,7 +212,6 @@ class FeaturePipeline:
             request_time=as_utc(request.request_time),
             index_config=self.index_config,
             exact=exact,
-            fused=window_fusions(request.candidates, self.index_config),
             click_stats=self.click_stats,
             candidates=request.candidates,
             term_idf=term_idf,
