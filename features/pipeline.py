@@ -264,7 +264,13 @@ class FeaturePipeline:
 
     def needs_io(self, candidates: Sequence[Candidate]) -> bool:
         """Whether computing the features of ``candidates`` asks Elasticsearch (else it is CPU only)."""
-        return self.term_stats or (bool(candidates) and self._carried(candidates) is None)
+        return self.term_stats or (bool(candidates) and not self._all_carried(candidates))
+
+    def _all_carried(self, candidates: Sequence[Candidate]) -> bool:
+        """Whether every candidate holds this feature set's exact scores (``_carried`` would give them),
+        asked without building the dict: the endpoint asks it of every reranked window before ranking it."""
+        signature = self.exact_signature
+        return all([c.exact is not None and c.exact_by == signature for c in candidates])
 
     def _carried(self, candidates: Sequence[Candidate]) -> dict[str, ExactScores] | None:
         """The exact scores the legs brought (``features.exact_scoring``), if every candidate has this
