@@ -59,11 +59,20 @@ class FeatureContext:
     request_time: datetime
     index_config: IndexConfig
     exact: dict[str, ExactScores] = field(default_factory=dict)
-    fused: dict[str, dict[str, float]] = field(default_factory=dict)  # doc_id -> {"rrf": .., "linear": ..}
+    fused: dict[str, dict[str, float]] | None = None  # doc_id -> {"rrf": .., "linear": ..}; None: on first use
     click_stats: ClickStats | None = None
     candidates: Sequence[Candidate] = ()  # the whole window, for window-relative features
     cache: dict[str, Any] = field(default_factory=dict)  # per-query values shared by features
     term_idf: tuple[float, ...] | None = None  # IDF of each analysed query term (features.query_idf)
+
+    def fused_scores(self) -> dict[str, dict[str, float]]:
+        """doc_id -> {method: fused score} of the window (``features.fused_score.window_fusions``), computed
+        once, when a candidate's value is first asked (the columns need no per-candidate dicts)."""
+        if self.fused is None:
+            from features.fused_score import window_fusions
+
+            self.fused = window_fusions(self.candidates, self.index_config)
+        return self.fused
 
     def exact_for(self, doc_id: str) -> ExactScores:
         return self.exact.get(doc_id) or ExactScores(found=False)

@@ -22,5 +22,13 @@ class FoundByBoth(SimpleFeature):
     def column(self, ctx: FeatureContext) -> np.ndarray:
         import numpy as np
 
+        from features.leg_columns import leg_columns
+
+        columns = leg_columns(ctx)
+        if columns is not None:
+            found = np.ones(len(ctx.candidates), dtype=bool)
+            for leg in LEGS:
+                found &= ~np.isnan(columns.ranks[leg])
+            return np.where(found, 1.0, 0.0)
         every = frozenset(LEGS)
         return np.array([1.0 if c.leg_ranks.keys() >= every else 0.0 for c in ctx.candidates], dtype=np.float64)

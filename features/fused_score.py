@@ -1,7 +1,8 @@
 """The fused scores of the window: RRF and linear (min-max) fusion, as ``connector.retrieval.fusion`` defines them.
 
-Both depend on the whole window, so the pipeline computes them once per query (``FeatureContext.fused``)
-with the very functions the retrieval modes use; this feature only reads them.
+Both depend on the whole window, so they are computed once per query with the very functions the
+retrieval modes use (``FeatureContext.fused_scores``), or, for the whole window at once, on the leg
+columns (``features.leg_columns``, the same values bit for bit); this feature only reads them.
 """
 
 from __future__ import annotations
@@ -35,12 +36,17 @@ class FusedScore:
         return {"method": self.method}
 
     def value(self, ctx: FeatureContext, cand: Candidate) -> float:
-        return ctx.fused.get(cand.doc_id, {}).get(self.method, MISSING)
+        return ctx.fused_scores().get(cand.doc_id, _NONE).get(self.method, MISSING)
 
     def column(self, ctx: FeatureContext) -> np.ndarray:
         import numpy as np
 
-        fused, method = ctx.fused, self.method
+        from features.leg_columns import fused_columns
+
+        columns = fused_columns(ctx)
+        if columns is not None:
+            return columns[self.method]
+        fused, method = ctx.fused_scores(), self.method
         return np.array([fused.get(c.doc_id, _NONE).get(method, MISSING) for c in ctx.candidates], dtype=np.float64)
 
 

@@ -31,4 +31,9 @@ class LegRank:
     def column(self, ctx: FeatureContext) -> np.ndarray:
         import numpy as np
 
+        from features.leg_columns import leg_columns
+
+        columns = leg_columns(ctx)
+        if columns is not None and self.leg in columns.ranks:
+            return columns.ranks[self.leg]
         return np.array([float(c.leg_ranks.get(self.leg, MISSING)) for c in ctx.candidates], dtype=np.float64)

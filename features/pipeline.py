@@ -25,7 +25,6 @@ import numpy as np
 from connector.retrieval.hit_ids import hit_id, ids_only, resend_unnamed
 from features.base import DENSE_SCORE, ClickStats, ExactScores, Feature, FeatureContext, as_utc, bm25_key
 from features.exact_scoring import ExactScoring, clause_signature, vector_clause
-from features.fused_score import window_fusions
 from features.matched_terms import distinct_terms, term_key
 from features.registry import NEEDS_TIMESTAMP, default_names, resolve_all
 from hybridrank.errors import ClusterError, IndexNotFound
@@ -213,7 +212,6 @@ class FeaturePipeline:
             request_time=as_utc(request.request_time),
             index_config=self.index_config,
             exact=exact,
-            fused=window_fusions(request.candidates, self.index_config),
             click_stats=self.click_stats,
             candidates=request.candidates,
             term_idf=term_idf,
@@ -266,7 +264,13 @@ class FeaturePipeline:
 
     def needs_io(self, candidates: Sequence[Candidate]) -> bool:
         """Whether computing the features of ``candidates`` asks Elasticsearch (else it is CPU only)."""
-        return self.term_stats or (bool(candidates) and self._carried(candidates) is None)
+        return self.term_stats or (bool(candidates) and not self._all_carried(candidates))
+
+    def _all_carried(self, candidates: Sequence[Candidate]) -> bool:
+        """Whether every candidate holds this feature set's exact scores (``_carried`` would give them),
+        asked without building the dict: the endpoint asks it of every reranked window before ranking it."""
+        signature = self.exact_signature
+        return all([c.exact is not None and c.exact_by == signature for c in candidates])
 
     def _carried(self, candidates: Sequence[Candidate]) -> dict[str, ExactScores] | None:
         """The exact scores the legs brought (``features.exact_scoring``), if every candidate has this

@@ -171,8 +171,10 @@ class LearnedRanker:
         end = time.perf_counter()
         cands = list(candidates)
         values = scores.tolist()  # Python floats, as float(scores[i]), without a numpy scalar per lookup
-        ids = [c.doc_id for c in cands]
-        order = sorted(range(len(cands)), key=lambda i: (-values[i], ids[i]))
+        # best first, ties by doc id: sorted by id, then stably by the negated score (one lookup per
+        # comparison key in C, no tuple or lambda call per candidate: the same order as the key (-score, id))
+        order = sorted(range(len(cands)), key=[c.doc_id for c in cands].__getitem__)
+        order.sort(key=(-scores).tolist().__getitem__)
         return Ranked([cands[i] for i in order], [values[i] for i in order], ranker=self.name,
                       model_id=str(self.model.model_id), feature_names=list(self.pipeline.names),
                       features=matrix[order], timings={"features": features_s, "score": end - start})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -35,14 +36,25 @@ class Metrics:
         self.model_loaded = Gauge("hybridrank_model_loaded", "1 if a learned model serves the profile.",
                                   ("index", "model"), registry=self.registry)
 
+        # each search counts once and observes ~6 stages: the labelled children are looked up once each
+        # (``labels`` takes a lock and builds a key per call)
+        self._counted: dict[tuple[str, str], Any] = {}
+        self._stages: dict[str, Any] = {}
+
     def count(self, route: str, outcome: str) -> None:
-        self.requests.labels(route=route, outcome=outcome).inc()
+        child = self._counted.get((route, outcome))
+        if child is None:
+            child = self._counted[(route, outcome)] = self.requests.labels(route=route, outcome=outcome)
+        child.inc()
 
     def fallback(self, reason: str) -> None:
         self.fallbacks.labels(reason=reason.split(":", 1)[0][:60]).inc()
 
     def observe(self, stage: str, seconds: float) -> None:
-        self.stage_seconds.labels(stage=stage).observe(seconds)
+        child = self._stages.get(stage)
+        if child is None:
+            child = self._stages[stage] = self.stage_seconds.labels(stage=stage)
+        child.observe(seconds)
 
     @contextlib.contextmanager
     def time(self, stage: str) -> Iterator[None]:

@@ -90,3 +90,35 @@ def test_the_pipeline_uses_columns_and_gives_the_per_candidate_matrix() -> None:
                          candidates=cands)
     expected = np.array([[f.value(ctx, c) for f in pipeline.features] for c in cands], dtype=np.float64)
     assert matrix.tobytes() == expected.tobytes()
+
+
+def _leg_features() -> list[object]:
+    return [resolve(name, CFG) for name in ("rank_bm25", "rank_knn", "found_by_both", "fused_rrf", "fused_linear")]
+
+
+@pytest.mark.parametrize("case", ["knn_first", "one_per_leg", "no_leg", "other_leg", "nan_score"])
+def test_leg_columns_equal_the_per_candidate_values(case: str) -> None:
+    """The leg features on columns (``features.leg_columns``), and their per-candidate path where the
+    columns cannot mirror the window (another leg, a NaN score), equal ``value`` bit for bit."""
+    cands, _ = _window(11, 60)
+    if case == "knn_first":  # legs inserted dense first, as a candidate built elsewhere may hold them
+        cands = [Candidate(c.doc_id, leg_scores=dict(reversed(c.leg_scores.items())),
+                           leg_ranks=dict(reversed(c.leg_ranks.items()))) for c in cands]
+    elif case == "one_per_leg":  # each leg found one document: zero spans (linear fusion gives the weight)
+        cands = [Candidate("a", leg_scores={"bm25": 3.0}, leg_ranks={"bm25": 1}),
+                 Candidate("b", leg_scores={"knn": 0.7}, leg_ranks={"knn": 1})]
+    elif case == "no_leg":  # a candidate no leg found (Elasticsearch's own hybrid order can hold one)
+        cands.append(Candidate("lonely"))
+    elif case == "other_leg":
+        cands[3].leg_ranks["es"] = 2
+        cands[3].leg_scores["es"] = 1.5
+    elif case == "nan_score":
+        cands[5].leg_scores["bm25"] = float("nan")
+    for feature in _leg_features():
+        ctx = FeatureContext("q", None, NOW, CFG, {}, candidates=cands)
+        fresh = FeatureContext("q", None, NOW, CFG, {}, window_fusions(cands, CFG), candidates=cands)
+        values = np.array([feature.value(fresh, c) for c in cands], dtype=np.float64)  # type: ignore[attr-defined]
+        assert feature.column(ctx).tobytes() == values.tobytes(), (case, feature.name)  # type: ignore[attr-defined]
+        lazy = FeatureContext("q", None, NOW, CFG, {}, candidates=cands)  # fused scores computed on first use
+        lazy_values = np.array([feature.value(lazy, c) for c in cands], dtype=np.float64)  # type: ignore[attr-defined]
+        assert lazy_values.tobytes() == values.tobytes(), (case, feature.name)  # type: ignore[attr-defined]

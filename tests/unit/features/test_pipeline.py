@@ -140,3 +140,13 @@ def test_read_feature_log_refuses_what_is_not_a_log(tmp_path: Any) -> None:
     pq.write_table(pa.table({"qid": ["q"]}), tmp_path / "plain.parquet")
     with pytest.raises(DataError, match="not a hybridrank feature log"):
         read_feature_log(tmp_path / "plain.parquet")
+
+
+def test_needs_io_unless_every_candidate_carries_this_feature_sets_scores() -> None:
+    from features.base import ExactScores
+
+    pipeline = FeaturePipeline(["bm25_best_fields", "rank_bm25"], IndexConfig(text_fields={"title": 1.0}))
+    carried = [Candidate(f"d{i}", exact=ExactScores({}), exact_by=pipeline.exact_signature) for i in range(3)]
+    assert not pipeline.needs_io(carried) and not pipeline.needs_io([])
+    assert pipeline.needs_io([*carried, Candidate("fresh")])  # one without its scores: the pipeline searches
+    assert pipeline.needs_io([*carried, Candidate("other", exact=ExactScores({}), exact_by="another-clause-set")])

@@ -41,3 +41,17 @@ def test_read_rewrite_and_count(tmp_path: Path) -> None:
     rewrite_segment(path, [{"event_id": "c"}, {"event_id": "d"}])
     assert read_segment(path) == ([{"event_id": "c"}, {"event_id": "d"}], [])
     assert count_lines(tmp_path / "gone.jsonl") == 0
+
+
+def test_lines_orjson_refuses_are_written_and_read_as_before(tmp_path: Path) -> None:
+    """orjson writes and reads the spool; an integer beyond 64 bits or a non-string key takes the
+    standard library, as every line did before."""
+    big = {"event_id": "big", "dwell_ms": 2**70, 3: "three"}
+    line = encode_line(big)
+    assert line == json.dumps(big, separators=(",", ":")).encode() + b"\n"
+    event = {"event_id": "é", "query": "naïve – ü", "hits": [{"features": [0.1, -0.0, 1e-7, None]}]}
+    path = tmp_path / "events-2.jsonl"
+    path.write_bytes(encode_line(event) + line)
+    events, bad = read_segment(path)
+    assert bad == [] and events == [event, {"event_id": "big", "dwell_ms": 2**70, "3": "three"}]
+    assert "é".encode() in encode_line(event)  # UTF-8 as written, not escaped
