@@ -78,10 +78,10 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               help="LightGBM: monotone constraints where a feature's direction is known (more evidence never "
               "lowers a score, a worse rank never raises it); with the transfer feature set it makes a model "
               "that carries to other collections (docs/ltr.md).")
-@click.option("--fold-ensemble/--no-fold-ensemble", default=None,
+@click.option("--fold-ensemble/--no-fold-ensemble", default=False, show_default=True,
               help="LightGBM: save the mean of one booster per CV fold (each with the CV's tree count) instead of "
-              "one refit booster: steadier, --cv-folds times the trees to score (docs/ltr.md). Default: whenever "
-              "the CV chooses the tree count; --fold-ensemble requires it.")
+              "one refit booster: steadier on few queries, and --cv-folds times the trees to score on every "
+              "search (docs/ltr.md). Needs the CV (--cv-folds >= 2).")
 @click.option("--fusion-blend", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Score each window as (1 - w) x the model + w x linear fusion (both min-max over the window), "
               "w stored in the model's contract: keeps a model near fusion on an index it was not trained on "
@@ -108,7 +108,7 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
           features_log: Path | None, valid_fraction: float, model_type: str, out: Path | None, register: bool,
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
-          refit: bool, base_score: str, base_scales: tuple[float, ...], monotone: bool, fold_ensemble: bool | None,
+          refit: bool, base_score: str, base_scales: tuple[float, ...], monotone: bool, fold_ensemble: bool,
           fusion_blend: float, from_events: bool, labels: str,
           since: datetime | None, until: datetime | None, on_dask: bool, log_workers: int | None,
           **gate: Any) -> None:

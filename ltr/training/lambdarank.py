@@ -93,7 +93,7 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
                      cv_folds: int, refit: bool, monotone: bool = False,
                      param_grid: Sequence[Mapping[str, Any]] = (), fixed_rounds: bool = False,
                      base_feature: str | None = None, base_scales: Sequence[float] = (1.0,),
-                     fold_ensemble: bool | None = False,
+                     fold_ensemble: bool = False,
                      ) -> tuple[Callable[[Path], None], Callable[[np.ndarray], np.ndarray], list[float],
                                 dict[str, Any]]:
     """(save, validation scorer, gain per feature, info); ``lightgbm_params`` override ``LIGHTGBM_DEFAULTS``.
@@ -106,7 +106,7 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
     ``fold_ensemble``: the saved model is the mean of ``cv_folds`` boosters, each trained with the CV's tree
     count on the other folds of the queries (all of them with ``refit``, else the training queries), instead
     of one booster (``ltr.training.fold_ensemble``); the validation scores still come from a model that never
-    saw the validation queries. None: an ensemble whenever the CV runs; True: refused without it."""
+    saw the validation queries; refused without the CV."""
     import lightgbm as lgb
 
     params = effective_params(data, seed, lightgbm_params, monotone)
@@ -131,7 +131,7 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
         return train_set, valid_set
 
     with_cv = not fixed_rounds and cv_folds > 1 and len(train_g) >= 2 * cv_folds
-    if fold_ensemble is True and not with_cv:
+    if fold_ensemble and not with_cv:
         raise DataError(f"a fold ensemble needs the k-fold CV: cv_folds >= 2 and at least 2 x cv_folds training "
                         f"queries (cv_folds {cv_folds}, {len(train_g)} training queries)")
     chosen_base = base(scales[0])
@@ -174,7 +174,7 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
         return raw + chosen_base.margin(matrix, names) if chosen_base is not None else raw
 
     ensemble: list[Any] = []
-    if with_cv and fold_ensemble is not False:  # a booster per fold, each with the CV's tree count; saved: their mean
+    if fold_ensemble:  # a booster per fold, each with the CV's tree count; saved: their mean
         pool = sorted(train_g + valid_g) if refit else list(train_g)
         for fold in _fold_groups(data, pool, cv_folds):
             rows = data.rows(fold)

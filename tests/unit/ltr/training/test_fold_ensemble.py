@@ -84,14 +84,11 @@ def test_fold_ensemble_needs_the_cv_and_lightgbm(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-@pytest.mark.parametrize(("setting", "cv_folds", "members"), [(None, 3, 3), (None, 0, 0), (False, 3, 0)])
-def test_the_default_is_an_ensemble_whenever_the_cv_chooses_the_trees(tmp_path: Path, setting: bool | None,
-                                                                       cv_folds: int, members: int) -> None:
+
+def test_the_default_is_one_refit_booster(tmp_path: Path) -> None:
     import lightgbm as lgb
 
-    config = TrainConfig(cv_folds=cv_folds, **FAST) if setting is None else \
-        TrainConfig(fold_ensemble=setting, cv_folds=cv_folds, **FAST)
-    result = train_model(synthetic_log(n_queries=40), tmp_path / "m", config=config)
-    assert result.contract.metrics["fold_ensemble"] == members
+    result = train_model(synthetic_log(n_queries=40), tmp_path / "m", config=TrainConfig(cv_folds=3, **FAST))
+    assert result.contract.metrics["fold_ensemble"] == 0
     trees = lgb.Booster(model_file=str(tmp_path / "m" / "model.txt")).num_trees()
-    assert trees == max(1, members) * result.contract.metrics["best_iteration"]
+    assert trees == result.contract.metrics["best_iteration"]
