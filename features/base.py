@@ -66,10 +66,10 @@ class FeatureContext:
     term_idf: tuple[float, ...] | None = None  # IDF of each analysed query term (features.query_idf)
 
     def fused_scores(self) -> dict[str, dict[str, float]]:
-        """doc_id -> {method: fused score} of the window (``features.fused_score.window_fusions``), computed
+        """doc_id -> {method: fused score} of the window (``connector.retrieval.fusion.window_fusions``), computed
         once, when a candidate's value is first asked (the columns need no per-candidate dicts)."""
         if self.fused is None:
-            from features.fused_score import window_fusions
+            from connector.retrieval.fusion import window_fusions
 
             self.fused = window_fusions(self.candidates, self.index_config)
         return self.fused

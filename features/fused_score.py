@@ -7,20 +7,20 @@ columns (``features.leg_columns``, the same values bit for bit); this feature on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from connector.retrieval.fusion import window_fusions
 from features.base import MISSING, FeatureContext
 
 if TYPE_CHECKING:
     import numpy as np
 
     from connector.retrieval.candidates import Candidate
-    from hybridrank.config import IndexConfig
 
 METHODS = ("rrf", "linear")
 _NONE: dict[str, float] = {}  # a candidate without fused scores (read only)
 PREFIX = "fused_"
+__all__ = ["METHODS", "PREFIX", "FusedScore", "window_fusions"]
 
 
 class FusedScore:
@@ -48,14 +48,3 @@ class FusedScore:
             return columns[self.method]
         fused, method = ctx.fused_scores(), self.method
         return np.array([fused.get(c.doc_id, _NONE).get(method, MISSING) for c in ctx.candidates], dtype=np.float64)
-
-
-def window_fusions(candidates: Iterable[Candidate], config: IndexConfig) -> dict[str, dict[str, float]]:
-    """doc_id -> {method: fused score} over the window, by the functions the retrieval modes use
-    (the candidates are not touched)."""
-    from connector.retrieval.fusion import linear_scores, rrf_score
-
-    cands = list(candidates)
-    linear = linear_scores(cands, config.linear_weight)
-    return {c.doc_id: {"rrf": rrf_score(c.leg_ranks, config.rrf_k), "linear": score}
-            for c, score in zip(cands, linear, strict=True)}

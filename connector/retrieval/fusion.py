@@ -7,8 +7,12 @@ One function per method; ``FUSIONS`` maps a mode name to it. Each takes the merg
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from connector.retrieval.candidates import DENSE, LEGS, LEXICAL, Candidate
+
+if TYPE_CHECKING:
+    from hybridrank.config import IndexConfig
 
 
 def rrf_score(leg_ranks: Mapping[str, int], k: int = 60) -> float:
@@ -74,3 +78,12 @@ FUSIONS: dict[str, Callable[..., None]] = {
 def ordered(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Best first; ties broken by doc id so runs are reproducible."""
     return sorted(candidates, key=lambda c: (-c.fused_score, c.doc_id))
+
+
+def window_fusions(candidates: Iterable[Candidate], config: IndexConfig) -> dict[str, dict[str, float]]:
+    """doc_id -> {method: fused score} over the window, by the functions the retrieval modes use
+    (the candidates are not touched)."""
+    cands = list(candidates)
+    linear = linear_scores(cands, config.linear_weight)
+    return {c.doc_id: {"rrf": rrf_score(c.leg_ranks, config.rrf_k), "linear": score}
+            for c, score in zip(cands, linear, strict=True)}
