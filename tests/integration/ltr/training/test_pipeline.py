@@ -203,6 +203,36 @@ def test_transfer_set_monotone_model_serves_what_it_logged(  # type: ignore[no-u
             assert logged[cand.doc_id].tobytes() == row.tobytes(), (qid, cand.doc_id)
 
 
+def test_a_fold_ensemble_blended_with_fusion_serves_the_scores_it_is_evaluated_with(  # type: ignore[no-untyped-def]
+        es, embedder, scifact: dict[str, Any], tmp_path: Path) -> None:
+    """--fold-ensemble --fusion-blend: the served window's scores are the ones a log of it is evaluated with."""
+    from ltr.evaluation.learned import model_scores
+    from ltr.ranking import Reranker
+    from ltr.training.model import RankingModel
+    from ltr.training.train import TrainConfig, train_model
+
+    retriever = _retriever(es, embedder, scifact["index"])
+    pipeline = FeaturePipeline.from_config(retriever.config)
+    log_path = tmp_path / "default.parquet"
+    log_features(retriever, pipeline, scifact["train"], Judgments(scifact["qrels"]), log_path,
+                 request_time=REQUEST_TIME, batch_size=16)
+    log = read_feature_log(log_path)
+    config = TrainConfig(fold_ensemble=True, fusion_blend=0.7, cv_folds=3, num_boost_round=60,
+                         early_stopping_rounds=20, lightgbm_params={"num_threads": 1})
+    result = train_model(log, tmp_path / "model", config=config)
+    assert result.contract.metrics["fold_ensemble"] == 3
+    assert result.contract.fusion_blend == {"feature": "fused_linear", "weight": 0.7}
+    evaluated = model_scores(tmp_path / "model", log)  # window by window, as the gate and `evaluate` score
+    reranker = Reranker(retriever, pipeline, RankingModel.load(tmp_path / "model", pipeline))
+    for qid, text in list(scifact["train"].items())[:5]:
+        live = reranker.rerank(text, request_time=REQUEST_TIME)
+        rows = {d: i for i, (q, d) in enumerate(zip(log.qids, log.doc_ids, strict=True)) if q == qid}
+        assert len(rows) == len(live.candidates)
+        for cand, score in zip(live.candidates, live.scores, strict=True):
+            assert score == pytest.approx(evaluated[rows[cand.doc_id]], abs=1e-12), (qid, cand.doc_id)
+        assert max(live.scores) <= 1.0 and min(live.scores) >= 0.0
+
+
 def test_train_cli_registers_and_models_cli_promotes_and_rolls_back(
     scifact: dict[str, Any], es_url: str, shared_datasets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
