@@ -181,7 +181,6 @@ def train_lambdarank(data: TrainingData, train_g: list[int], valid_g: list[int],
             fold_set = lgb.Dataset(data.matrix[rows], data.labels[rows], group=[len(data.groups[g]) for g in fold],
                                    feature_name=[_lgb_name(n) for n in names], init_score=init(chosen_base, rows))
             ensemble.append(lgb.train(params, fold_set, num_boost_round=best))
-        booster = ensemble[0]
     elif refit:  # the validation queries chose the number of trees; now learn from every query
         everything = data.rows(sorted(train_g + valid_g))
         full_set = lgb.Dataset(data.matrix[everything], data.labels[everything],
