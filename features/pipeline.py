@@ -275,14 +275,9 @@ class FeaturePipeline:
     def _carried(self, candidates: Sequence[Candidate]) -> dict[str, ExactScores] | None:
         """The exact scores the legs brought (``features.exact_scoring``), if every candidate has this
         feature set's; None means they must be fetched."""
-        out: dict[str, ExactScores] = {}
-        signature = self.exact_signature
-        for cand in candidates:
-            exact = cand.exact
-            if exact is None or cand.exact_by != signature:
-                return None
-            out[cand.doc_id] = exact
-        return out
+        if not self._all_carried(candidates):
+            return None
+        return {c.doc_id: c.exact for c in candidates if c.exact is not None}
 
     def _extra_clauses(self, query_text: str) -> list[Body]:
         fields = list(self.index_config.text_fields)
