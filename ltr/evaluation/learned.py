@@ -74,13 +74,8 @@ def model_scores(model_dir: str | Path, log: FeatureLog) -> np.ndarray:
     if list(model.feature_names) != list(log.feature_names):
         raise ContractMismatch(f"model {model.model_id} was trained on {model.feature_names}, "
                                f"the log has {log.feature_names}")
-    if not model.contract.fusion_blend:
-        return model.score(log.matrix)
-    from ltr.training.fusion_blend import window_bounds
-
-    windows = window_bounds(log.qids)  # a blended model scores each window relative to itself
-    if len(windows) != len(set(map(str, log.qids))):
-        raise DataError("the log's rows are not grouped by query: a blended model scores one window at a time")
+    # a model blended with fusion scores each query's window relative to itself
+    windows = [rows for _, rows in log.groups()] if model.contract.fusion_blend else None
     return model.score(log.matrix, windows)
 
 

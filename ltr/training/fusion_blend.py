@@ -8,7 +8,8 @@ index whatever the model's score scale. The weight is fixed at training (``hybri
 and carried in the model contract (``ModelContract.fusion_blend``: ``{"feature", "weight"}``, empty for none);
 ``FusionBlend.apply`` is the one function that applies it, to the validation windows at training and to
 every served or evaluated window (``RankingModel.score``). A window whose scores are all equal gets 1 for that
-part; a missing model score or fused value (NaN) counts as the window's lowest.
+part; a missing model score or fused value (NaN) counts as the window's lowest. A log is scored query by
+query (``FeatureLog.groups``), each query's rows one window.
 """
 
 from __future__ import annotations
@@ -38,14 +39,12 @@ class FusionBlend:
 
 
 def window_minmax(values: np.ndarray) -> np.ndarray:
-    """``values`` min-max scaled to [0, 1] over the window; all equal -> 1; NaN/inf -> 0 (the lowest)."""
+    """``values`` min-max scaled over the window (``features.window_minmax.minmax``, as the ``minmax_`` features and
+    linear fusion's legs), a missing or infinite value counted as the window's lowest (0)."""
+    from features.window_minmax import minmax
+
     x = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(x)
-    if not finite.any():
-        return np.zeros_like(x)
-    lo, hi = float(x[finite].min()), float(x[finite].max())
-    out = (x - lo) / (hi - lo) if hi > lo else np.ones_like(x)
-    return np.where(finite, out, 0.0)
+    return np.nan_to_num(minmax(np.where(np.isfinite(x), x, np.nan)), nan=0.0)
 
 
 def from_contract(raw: Mapping[str, Any] | None, feature_names: Sequence[str], where: str) -> FusionBlend | None:
@@ -60,11 +59,3 @@ def from_contract(raw: Mapping[str, Any] | None, feature_names: Sequence[str], w
         raise ModelError(f"{where}: fusion_blend weight {weight!r} is not a number in [0, 1]")
     return FusionBlend(feature, float(weight))
 
-
-def window_bounds(qids: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) of each run of equal query ids: the windows of a feature log, whose rows are grouped by query."""
-    if len(qids) == 0:
-        return []
-    change = np.flatnonzero(np.asarray(qids[1:] != qids[:-1], dtype=bool)) + 1
-    starts = [0, *change.tolist()]
-    return list(zip(starts, [*change.tolist(), len(qids)], strict=True))

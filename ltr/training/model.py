@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,10 +101,10 @@ class RankingModel:
                                      Path(compile_dir).expanduser())
         return cls(path, contract, scorer)
 
-    def score(self, matrix: np.ndarray, windows: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+    def score(self, matrix: np.ndarray, windows: Iterable[np.ndarray] | None = None) -> np.ndarray:
         """Scores (float64, one per row) for a ``rows x len(feature_names)`` matrix.
 
-        ``windows``: the (start, end) rows of each candidate window in ``matrix``; None = one window. Only a
+        ``windows``: the row indices of each candidate window in ``matrix``; None = one window. Only a
         model blended with fusion (``ltr.training.fusion_blend``) scores a row relative to its window."""
         matrix = np.asarray(matrix, dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[1] != len(self.contract.feature_names):
@@ -117,8 +117,8 @@ class RankingModel:
             scores = scores + self._base.margin(matrix, self.contract.feature_names)
         if self._blend is not None:
             names, blended = self.contract.feature_names, np.empty_like(scores)
-            for start, end in windows if windows is not None else [(0, len(scores))]:
-                blended[start:end] = self._blend.apply(scores[start:end], matrix[start:end], names)
+            for rows in windows if windows is not None else [np.arange(len(scores))]:
+                blended[rows] = self._blend.apply(scores[rows], matrix[rows], names)
             return blended
         return scores
 

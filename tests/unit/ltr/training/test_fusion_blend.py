@@ -11,7 +11,7 @@ import pytest
 from hybridrank.errors import DataError, HybridRankError, ModelError
 from ltr.evaluation.learned import model_scores
 from ltr.training.feature_log import FeatureLog
-from ltr.training.fusion_blend import FusionBlend, from_contract, window_bounds, window_minmax
+from ltr.training.fusion_blend import FusionBlend, from_contract, window_minmax
 from ltr.training.model import RankingModel
 from ltr.training.train import TrainConfig, train_model
 from tests.support.feature_logs import NAMES, synthetic_log
@@ -23,11 +23,6 @@ def test_window_minmax_ranks_missing_lowest_and_a_flat_window_equal() -> None:
     np.testing.assert_array_equal(window_minmax(np.array([2.0, 4.0, np.nan, 3.0])), [0.0, 1.0, 0.0, 0.5])
     np.testing.assert_array_equal(window_minmax(np.array([7.0, 7.0])), [1.0, 1.0])
     np.testing.assert_array_equal(window_minmax(np.array([np.nan, np.inf])), [0.0, 0.0])
-
-
-def test_window_bounds_are_the_runs_of_a_query() -> None:
-    assert window_bounds(np.array(["a", "a", "b", "c", "c", "c"], dtype=object)) == [(0, 2), (2, 3), (3, 6)]
-    assert window_bounds(np.array([], dtype=object)) == []
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +41,19 @@ def test_the_contract_carries_the_blend_and_every_window_is_scored_with_it(blend
     assert RankingModel.load(plain).contract.fusion_blend == {}
     log = synthetic_log(n_queries=4, seed=5)
     raw, got = model_scores(plain, log), model_scores(half, log)
-    for start, end in window_bounds(log.qids):  # each window on its own: the same numbers as serving one window
-        want = 0.5 * window_minmax(raw[start:end]) + 0.5 * window_minmax(log.matrix[start:end, 1])
-        np.testing.assert_allclose(got[start:end], want, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(RankingModel.load(half).score(log.matrix[start:end]), want, rtol=0, atol=1e-12)
-        assert got[start:end].max() <= 1.0
+    for _, rows in log.groups():  # each window on its own: the same numbers as serving one window
+        want = 0.5 * window_minmax(raw[rows]) + 0.5 * window_minmax(log.matrix[rows, 1])
+        np.testing.assert_allclose(got[rows], want, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(RankingModel.load(half).score(log.matrix[rows]), want, rtol=0, atol=1e-12)
+        assert got[rows].max() <= 1.0
 
 
 def test_a_blend_of_weight_one_is_the_fused_order(tmp_path: Path) -> None:
     log = synthetic_log(n_queries=20)
     train_model(log, tmp_path / "m", config=TrainConfig(fusion_blend=1.0, fusion_blend_feature="rank_knn", **FAST))
     scores = model_scores(tmp_path / "m", log)
-    start, end = window_bounds(log.qids)[0]
-    np.testing.assert_array_equal(scores[start:end], window_minmax(log.matrix[start:end, 2]))
+    _, rows = next(log.groups())
+    np.testing.assert_array_equal(scores[rows], window_minmax(log.matrix[rows, 2]))
 
 
 def test_a_blend_the_log_cannot_carry_is_refused_before_training(tmp_path: Path) -> None:
@@ -89,11 +84,9 @@ def test_a_tampered_blend_in_a_contract_is_refused_at_load(blended: tuple[Path, 
         RankingModel.load(copy)
 
 
-def test_a_log_not_grouped_by_query_is_refused_by_a_blended_model(blended: tuple[Path, Path]) -> None:
+def test_a_log_not_grouped_by_query_is_blended_query_by_query(blended: tuple[Path, Path]) -> None:
     log = synthetic_log(n_queries=3, seed=2)
     order = np.r_[np.arange(0, 10), np.arange(20, 30), np.arange(10, 20), np.arange(30, len(log))]
     mixed = FeatureLog(log.qids[order], log.doc_ids[order], log.labels[order], [None] * len(order),
                        log.matrix[order], list(log.feature_names), dict(log.metadata))
-    with pytest.raises(DataError, match="not grouped by query"):
-        model_scores(blended[1], mixed)
-    assert len(model_scores(blended[0], mixed)) == len(log)  # an unblended model scores rows, in any order
+    np.testing.assert_array_equal(model_scores(blended[1], mixed), model_scores(blended[1], log)[order])
