@@ -3,11 +3,15 @@
 ``ExactScoring`` holds what one feature set needs Elasticsearch to score for every candidate: the named
 clauses (``FeaturePipeline.named_clauses``: per-field BM25 ``match``, the features' extra clauses, the
 exact query–document vector similarity as a script) and the ``_source`` fields it reads. ``on_leg`` adds
-them to a retrieval leg as a ``rescore`` of weight 0 over the leg's whole window: the leg retrieves,
-orders and scores exactly as without it, and with ``include_named_queries_score`` every hit's
+them to a retrieval leg as optional clauses of its ``post_filter`` (beside a required clause: the leg's own
+post filter, or ``match_all``). A filter does not score, so Lucene drops optional clauses beside a required
+one and the query phase never runs them: the leg retrieves, orders and scores exactly as without them.
+The fetch phase does run them: with ``include_named_queries_score`` every returned hit's
 ``matched_queries`` carries each named clause's score, whether the hit matched the leg's own query or not
 (checked on the node: ``tests/integration/ltr/training/test_pipeline.py``). Each leg carries the
-other's scoring, so the legs stay independent searches of one ``_msearch``.
+other's scoring, so the legs stay independent searches of one ``_msearch``. (A weight-0 ``rescore``
+carries them as well but also scores them in the query phase: on SciFact's 100-hit legs it cost the node
+~1.3 ms more per search, docs/architecture.md.)
 
 The vector similarity needs a script language the cluster has (``connector.node.capabilities``):
 ``hybridrank``'s native ``vector_similarity`` on the managed node, painless ``cosineSimilarity`` on a stock
@@ -57,12 +61,12 @@ class ExactScoring:
     source_fields: tuple[str, ...]
     signature: str
 
-    def on_leg(self, body: Mapping[str, Any], window: int) -> Body:
-        """``body`` also scoring every named clause on its top ``window`` hits, its own order and scores kept."""
+    def on_leg(self, body: Mapping[str, Any]) -> Body:
+        """``body`` also scoring every named clause on each hit it returns, its hits, order and scores kept."""
         out = dict(body)
-        out["rescore"] = {"window_size": window, "query": {
-            "rescore_query": {"bool": {"should": list(self.clauses)}},
-            "query_weight": 1.0, "rescore_query_weight": 0.0}}
+        required = body.get("post_filter", {"match_all": {}})
+        out["post_filter"] = {"bool": {"filter": [required], "should": list(self.clauses),
+                                       "minimum_should_match": 0}}
         if self.source_fields:
             asked = out.get("_source", True)
             if asked is False:

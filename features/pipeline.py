@@ -2,7 +2,7 @@
 
 Exact scores for EVERY candidate come with the retrieval legs where the cluster can score the vector
 similarity in a script (``features.exact_scoring``: each leg carries the named clauses of
-``named_clauses`` as a weight-0 rescore, so the window needs one round trip); the candidates then hold
+``named_clauses`` as optional post-filter clauses, so the window needs one round trip); the candidates then hold
 them (``Candidate.exact``) and the pipeline reads them. Otherwise they come from ONE Elasticsearch search
 per query (batched through ``_msearch``): restricted to the candidate ids, a ``bool.should`` of the same
 named clauses, the vector one as a named ``knn`` (exact: the ids filter leaves few enough documents for a

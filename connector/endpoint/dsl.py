@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,13 @@ class SearchPlan:
     explain: bool = False
     variant: str | None = None
     es_explain: bool = False  # the app asked Elasticsearch's ``_explanation`` (``explain`` in its body or URL)
+
+    @property
+    def names_clauses(self) -> bool:
+        """The app named clauses of its own (``_name`` in its query or post filter): Elasticsearch's
+        ``matched_queries`` of its hits are the app's, and only a search gives them."""
+        return any('"_name"' in json.dumps(self.body.get(key), separators=(",", ":"))
+                   for key in ("query", "post_filter"))
 
     @property
     def beyond_window(self) -> bool:

@@ -1,11 +1,11 @@
 """What a reranked search's legs carry so the window needs one round trip (``features.exact_scoring``).
 
 The serving ranker's feature pipeline says which named clauses its features read; both legs carry them
-as a weight-0 rescore, and every candidate then comes back with its exact scores: the legs and the
+as optional clauses of their post filter, and every candidate then comes back with its exact scores: the legs and the
 features' inputs are one ``_msearch`` of independent searches. The pipeline scores the window with a
 search of its own (the app's credentials on it, as on every request) only when the legs could not
 carry them: a cluster without a vector-similarity script (neither the project's plugin nor painless),
-capabilities that could not be read, or an app query with named clauses of its own (whose
+capabilities that could not be read, or an app query or post filter with named clauses of its own (whose
 ``matched_queries`` the legs must not mix with ours).
 
 The cluster's script language is asked once, with the endpoint's configured credentials (its own
@@ -23,7 +23,6 @@ from anyio import to_thread
 from connector.endpoint import dsl
 from connector.endpoint.assignment import Assignment
 from connector.endpoint.state import EndpointState
-from connector.endpoint.wire import dumps
 from features.exact_scoring import ExactScoring
 from hybridrank.errors import ClusterUnavailable
 
@@ -64,8 +63,7 @@ async def leg_scoring(state: EndpointState, plan: dsl.SearchPlan, assignment: As
     pipeline = await _serving_pipeline(state, plan, assignment)
     if pipeline is None:
         return None
-    query = plan.body.get("query")
-    if isinstance(query, dict) and b'"_name"' in dumps(query):
+    if plan.names_clauses:
         return None
     lang = await vector_lang(state)
     if lang is None:

@@ -9,7 +9,6 @@ by a small ids search. Query builders, as in ``connector.retrieval.queries``: pl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,7 +38,7 @@ def lexical_leg(plan: SearchPlan, scoring: ExactScoring | None = None) -> Body:
     body["from"] = 0
     body["_source"] = False
     if scoring is not None:
-        body = scoring.on_leg(body, plan.window)
+        body = scoring.on_leg(body)
     return hit_ids.ids_only(body, plan.index)
 
 
@@ -55,7 +54,7 @@ def knn_leg(plan: SearchPlan, vector: Iterable[float], config: IndexConfig,
         if key in plan.body:
             body[key] = plan.body[key]
     if scoring is not None:
-        body = scoring.on_leg(body, plan.window)
+        body = scoring.on_leg(body)
     return hit_ids.ids_only(body, plan.index)
 
 
@@ -100,7 +99,7 @@ def page_mget(plan: SearchPlan, doc_ids: Sequence[str]) -> Body | None:
     if any(key in plan.body for key in _RENDER_ONLY if key != "_source") or set(plan.header) - {"index"} \
             or plan.es_explain:
         return None
-    if '"_name"' in json.dumps(plan.body.get("query"), separators=(",", ":")):
+    if plan.names_clauses:
         return None  # matched_queries come from a search only
     docs: list[Body] = [{"_index": plan.index, "_id": doc_id} for doc_id in doc_ids]
     if "_source" in plan.body:

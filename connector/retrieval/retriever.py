@@ -157,7 +157,7 @@ class Retriever:
         for text, vector, scoring in zip(texts, vectors, scorings, strict=True):
             legs = self._leg_bodies(text, vector, size, filters, source, with_es_hybrid)
             if scoring is not None:
-                legs[:2] = [scoring.on_leg(leg, size) for leg in legs[:2]]
+                legs[:2] = [scoring.on_leg(leg) for leg in legs[:2]]
             bodies.extend(hit_ids.ids_only(body, self.index) for body in legs)
         return self._msearch(bodies, named_scores=any(s is not None for s in scorings))
 

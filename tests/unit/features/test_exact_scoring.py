@@ -30,17 +30,19 @@ def test_a_leg_keeps_its_retrieval_and_gains_the_named_clauses() -> None:
     scoring = pipeline.exact_scoring("flu shot", [0.0, 1.0], "hybridrank")
     assert isinstance(scoring, ExactScoring) and scoring.signature == pipeline.exact_signature
     leg = {"query": {"match": {"title": "flu"}}, "size": 10, "_source": False}
-    carried = scoring.on_leg(leg, 10)
+    carried = scoring.on_leg(leg)
     assert carried["query"] == leg["query"] and carried["size"] == 10  # retrieval untouched
-    rescore = carried["rescore"]
-    assert rescore["window_size"] == 10
-    assert (rescore["query"]["query_weight"], rescore["query"]["rescore_query_weight"]) == (1.0, 0.0)
-    names = [c["match"][f]["_name"] for c in rescore["query"]["rescore_query"]["bool"]["should"][:2]
-             for f in c["match"]]
+    # Optional clauses beside a required one in a filter: never run by the query phase, scored on each hit.
+    carrier = carried["post_filter"]["bool"]
+    assert carrier["filter"] == [{"match_all": {}}] and carrier["minimum_should_match"] == 0
+    names = [c["match"][f]["_name"] for c in carrier["should"][:2] for f in c["match"]]
     assert names == ["bm25:title", "bm25:text"]
     assert carried["_source"] == ["published"]  # what the freshness features read
-    assert scoring.on_leg({**leg, "_source": ["title"]}, 10)["_source"] == ["title", "published"]
-    assert "rescore" not in leg  # the builder does not touch its input
+    assert scoring.on_leg({**leg, "_source": ["title"]})["_source"] == ["title", "published"]
+    assert "post_filter" not in leg  # the builder does not touch its input
+    # The app's own post filter stays the required clause: the leg filters exactly as it asked.
+    own = {"term": {"lang": "en"}}
+    assert scoring.on_leg({**leg, "post_filter": own})["post_filter"]["bool"]["filter"] == [own]
     assert pipeline.exact_scoring("flu shot", [0.0, 1.0], None) is None  # no script: the fallback search
     assert pipeline.exact_scoring("flu shot", None, None) is not None  # no vector, nothing to script
 

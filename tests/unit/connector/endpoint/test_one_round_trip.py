@@ -24,7 +24,7 @@ NAMED = {"bm25:title": 2.5, "dense": 0.75}
 
 
 def _leg_response(body: dict[str, Any]) -> dict[str, Any]:
-    carried = "rescore" in body
+    carried = "post_filter" in body
     hits = [_hit(i, s) for i, s in (("c", 0.9), ("b", 0.8))] if "knn" in body else \
         [_hit(i, s) for i, s in (("a", 3.0), ("b", 2.0))]
     if carried:
@@ -63,9 +63,10 @@ def test_a_reranked_search_is_one_upstream_request(tmp_path: Path, headers: dict
     bodies = [json.loads(x) for x in payload.splitlines() if x.strip()][1::2]
     assert len(bodies) == 2  # the two legs, independent of each other
     for body in bodies:
-        should = body["rescore"]["query"]["rescore_query"]["bool"]["should"]
-        assert body["rescore"]["query"]["rescore_query_weight"] == 0.0
-        assert body["rescore"]["window_size"] == CONFIG.candidate_window
+        carrier = body["post_filter"]["bool"]
+        assert carrier["filter"] == [{"match_all": {}}] and carrier["minimum_should_match"] == 0  # filters nothing
+        should = carrier["should"]
+        assert body["size"] == CONFIG.candidate_window and "rescore" not in body
         names = [c.get("script_score", {}).get("_name") or next(iter(c["match"].values()))["_name"] for c in should]
         assert names == ["bm25:title", "dense"]
         assert should[1]["script_score"]["script"]["lang"] == "hybridrank"
@@ -84,4 +85,4 @@ def test_without_a_vector_script_the_ranker_fetches_exact_scores_with_the_apps_c
     assert [(via, path) for via, path, _ in Recorder.seen] == [("upstream", "/_msearch"),
                                                                 ("caller_client", "/_msearch")]
     assert all(sent == APP for _, _, sent in Recorder.seen)
-    assert "rescore" not in Recorder.bodies[0][2].decode()
+    assert "post_filter" not in Recorder.bodies[0][2].decode()

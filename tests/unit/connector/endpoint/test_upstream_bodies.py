@@ -57,6 +57,7 @@ def test_a_page_that_only_needs_source_is_an_mget() -> None:
         {"_index": "docs", "_id": "2", "_source": {"excludes": ["v"]}},
     ]}
     for body in ({"query": {"match": {"t": {"query": "x", "_name": "n"}}}},
+                 {"query": {"match": {"t": "x"}}, "post_filter": {"term": {"c": {"value": "a", "_name": "n"}}}},
                  {"query": {"match": {"t": "x"}}, "highlight": {"fields": {"t": {}}}}):
         needs_search = plan(body)
         assert isinstance(needs_search, dsl.SearchPlan) and page_mget(needs_search, ["1"]) is None
