@@ -289,4 +289,26 @@ def index_documents(
     )
 
 
-__all__ = ["IndexReport", "index_documents"]
+def merge_segments(client: Elasticsearch, index: str, *, timeout_s: float = 3600.0) -> tuple[int, int]:
+    """Force-merge each shard of ``index`` into one segment once a load is done; the primaries' segments
+    before and after.
+
+    Every search pays per segment: each leg's named clauses get a scorer per segment in the fetch phase,
+    and kNN searches one HNSW graph per segment. Measured on SciFact (5 segments -> 1; ``bench/results/
+    exact_placement.json`` and ``exact_placement_merged.json``): Elasticsearch's ``took`` for a reranked
+    search's legs 4.25 -> 2.35 ms, its QPS at concurrency 4 193 -> 289; the served model's NDCG@10 on the
+    test split .7670 -> .7668, the hybrid window's Recall@100 unchanged (.9517). Elasticsearch
+    advises it only for an index no longer written to: an app that keeps writing lets its merges run.
+    """
+    with translate_errors(index):
+        before = _primary_segments(client, index)
+        client.options(request_timeout=timeout_s).indices.forcemerge(index=index, max_num_segments=1)
+        return before, _primary_segments(client, index)
+
+
+def _primary_segments(client: Elasticsearch, index: str) -> int:
+    shards = client.indices.segments(index=index)["indices"][index]["shards"]
+    return sum(len(copy["segments"]) for copies in shards.values() for copy in copies if copy["routing"]["primary"])
+
+
+__all__ = ["IndexReport", "index_documents", "merge_segments"]

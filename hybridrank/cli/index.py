@@ -25,11 +25,15 @@ MAX_LISTED_FAILURES = 20
               help="Documents per embedding batch and bulk request.")
 @click.option("--analyzer", type=click.Choice(ANALYZER_CHOICES), default=None,
               help="Text analyzer of a new index (default: the index config's, 'auto' unless set).")
+@click.option("--merge/--no-merge", default=True, show_default=True,
+              help="Force-merge the index into one segment per shard after a load that wrote documents: "
+                   "faster searches (fewer per-segment scorers and kNN graphs). Leave it off for an index "
+                   "that keeps taking writes.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 @handle_errors
 def index(ctx: click.Context, path: str, index_name: str, fmt: str, recreate: bool, limit: int | None,
-          batch_size: int, analyzer: str | None, no_progress: bool) -> None:
+          batch_size: int, analyzer: str | None, merge: bool, no_progress: bool) -> None:
     """Load PATH (a JSONL/CSV file or a BEIR folder) into an index: BM25 fields plus an embedded vector.
 
     Re-running is safe: documents are upserted by id and unchanged ones are skipped without
@@ -39,7 +43,7 @@ def index(ctx: click.Context, path: str, index_name: str, fmt: str, recreate: bo
     from connector.embedding.embedder import embedder_from_settings
     from connector.indexing.documents import count_records, detect_format, read_documents
     from connector.indexing.index_setup import create_index
-    from connector.indexing.indexer import index_documents
+    from connector.indexing.indexer import index_documents, merge_segments
     from connector.node.capabilities import detect
 
     settings = settings_from(ctx)
@@ -77,4 +81,8 @@ def index(ctx: click.Context, path: str, index_name: str, fmt: str, recreate: bo
         click.echo(f"  ... and {len(report.failed) - MAX_LISTED_FAILURES} more failures", err=True)
     if report.indexed + report.skipped_unchanged == 0:
         raise click.ClickException("nothing was loaded" + ("" if report.failed else f": no documents in {path}"))
+    if merge and report.indexed:
+        click.echo(f"merging {index_name}'s segments ...", err=True)
+        before, after = merge_segments(client, index_name)
+        click.echo(f"merged {before} segments into {after}", err=True)
 

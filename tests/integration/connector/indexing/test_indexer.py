@@ -103,7 +103,7 @@ def test_unreachable_cluster(settings: Settings, embedder) -> None:
 def test_cli_index_help() -> None:
     result = CliRunner().invoke(cli, ["index", "--help"])
     assert result.exit_code == 0
-    for option in ("--index", "--format", "--recreate", "--limit", "--batch-size", "--analyzer"):
+    for option in ("--index", "--format", "--recreate", "--limit", "--batch-size", "--analyzer", "--no-merge"):
         assert option in result.output
 
 
@@ -118,10 +118,14 @@ def test_cli_index_small_real_run(settings: Settings, es, fresh_index, tmp_path)
     assert "indexed 3 docs in" in result.output and "1 failed, 0 unchanged" in result.output
     assert f"{path}:4 [3]: nothing to embed" in result.output
     assert es.count(index=fresh_index)["count"] == 3
+    assert "into 1" in result.output  # a load that wrote documents ends force-merged, one segment a shard
+    shards = es.indices.segments(index=fresh_index)["indices"][fresh_index]["shards"]
+    assert {len(copy["segments"]) for copies in shards.values() for copy in copies} == {1}
 
     rerun = runner.invoke(cli, ["index", str(path), "--index", fresh_index, "--limit", "2"], env=env)
     assert rerun.exit_code == 0, rerun.output
     assert "indexed 0 docs" in rerun.output and "0 failed, 2 unchanged" in rerun.output
+    assert "merging" not in rerun.output  # nothing written, nothing to merge
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n", encoding="utf-8")
