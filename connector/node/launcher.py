@@ -104,7 +104,7 @@ class LocalElasticsearch:
                 cluster = ClusterConfig.model_validate({**cluster.model_dump(), "heap": heap})
             except ValidationError as exc:
                 raise ConfigError(f"heap: {heap!r} is not a size such as 512m or 2g") from exc
-        return cls(
+        node = cls(
             home=settings.home,
             version=cluster.es_version,
             port=port if port is not None else cluster.port,
@@ -113,6 +113,9 @@ class LocalElasticsearch:
             security=cluster.security,
             password=cluster.password,
         )
+        if port is None:  # a running node keeps the port it was started on (``start --port``)
+            node.port = node.recorded_port() or node.port
+        return node
 
     # -- paths
     @property
@@ -138,6 +141,19 @@ class LocalElasticsearch:
     @property
     def pidfile(self) -> Path:
         return self.node_dir / "es.pid"
+
+    @property
+    def portfile(self) -> Path:
+        return self.node_dir / "http.port"
+
+    def recorded_port(self) -> int | None:
+        """The HTTP port this node runs on, if it runs (recorded at start), else None."""
+        if self._pid() is None:
+            return None
+        try:
+            return int(self.portfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     @property
     def cluster_name(self) -> str:
@@ -274,6 +290,7 @@ class LocalElasticsearch:
                 f"Elasticsearch exited with code {result.returncode} while starting.\n"
                 f"Launcher output:\n{tail(launcher_out, 15)}\nLast lines of {self.log_file}:\n{tail(self.log_file)}"
             )
+        self.portfile.write_text(f"{self.port}\n")
 
     def stop(self, timeout_s: float = 30) -> bool:
         """SIGTERM the node, SIGKILL it after ``timeout_s``; True if a running node was stopped."""
@@ -283,6 +300,7 @@ class LocalElasticsearch:
             return False
         terminate(pid, timeout_s)
         self.pidfile.unlink(missing_ok=True)
+        self.portfile.unlink(missing_ok=True)
         return True
 
     def status(self) -> NodeStatus:

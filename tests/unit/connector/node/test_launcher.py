@@ -129,6 +129,27 @@ def test_stop_terminates_the_process(node_in_tmp: LocalElasticsearch) -> None:
     assert not node_in_tmp.pidfile.exists()
 
 
+def test_a_running_node_is_found_on_the_port_it_was_started_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``es start --port 9333`` then ``es stop`` / ``es status`` without --port: the recorded port, not the config's."""
+    monkeypatch.setattr(service_user, "ROOT_FALLBACK_HOME", tmp_path / "fallback")
+    settings = Settings(home=tmp_path / "home", cluster=ClusterConfig(port=9300))
+    node = LocalElasticsearch.from_settings(settings, name="unit")
+    assert tmp_path in node.node_dir.parents
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        node.pidfile.parent.mkdir(parents=True)
+        node.pidfile.write_text(f"{proc.pid}\n")
+        node.portfile.write_text("9333\n")
+        found = LocalElasticsearch.from_settings(settings, name="unit")
+        assert found.url == "http://127.0.0.1:9333" and found.status().url == "http://127.0.0.1:9333"
+        assert LocalElasticsearch.from_settings(settings, port=9301, name="unit").port == 9301  # explicit wins
+        assert found.stop(timeout_s=10) is True and not found.portfile.exists()
+        assert LocalElasticsearch.from_settings(settings, name="unit").port == 9300  # stopped: the config's
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_stop_kills_a_process_that_ignores_sigterm(node_in_tmp: LocalElasticsearch) -> None:
     code = ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
             "print('ready', flush=True)\ntime.sleep(60)")
