@@ -67,9 +67,11 @@ def main() -> None:
         name, _, rest = spec.partition("=")
         checkout, _, options = rest.partition(":")
         builds[name] = (Path(checkout).resolve(), [o for o in options.split(",") if o])
-    running = {name: start(root, options, args.es_url, args.endpoint_ports) for name, (root, options) in builds.items()}
+    running: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     rounds: list[dict[str, object]] = []
     try:
+        for name, (root, options) in builds.items():  # inside the try: a build that fails to start stops the rest
+            running[name] = start(root, options, args.es_url, args.endpoint_ports)
         for _, port in running.values():
             run_phase(f"http://127.0.0.1:{port}/{args.index}/_search", bodies, args.concurrency)  # cold
         for rep in range(args.reps):
