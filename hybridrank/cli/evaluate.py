@@ -7,13 +7,15 @@ mode, scored with ranx, and each mode is tested against the baseline with paired
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hybridrank.cli.support import handle_errors, settings_from
+from hybridrank.cli.train import model_options
 from hybridrank.errors import IndexNotFound
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ def cluster_version(client: Elasticsearch) -> str:
               help="Add learned rankers trained by k-fold cross-validation by query over this split (0: none).")
 @click.option("--cv-model-type", "cv_model_types", type=click.Choice(["lightgbm", "listnet"]), multiple=True,
               default=("lightgbm",), show_default=True, help="Model types for --cv-folds; repeatable.")
+@model_options
 @click.option("--cross-encoder", "cross_encoder_ref", default=None,
               help="Add the run 'ce': this cross-encoder (a directory or a cached name) reranks the top of the "
                    "linear hybrid window.")
@@ -81,9 +84,13 @@ def cluster_version(client: Elasticsearch) -> str:
 def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: str, modes: list[str],
              baseline: str, window: int | None, remove_query_doc: bool, limit_queries: int | None,
              stat_test: str, max_p: float, model_refs: tuple[str, ...], cv_folds: int,
-             cv_model_types: tuple[str, ...], cross_encoder_ref: str | None, cross_encoder_top_n: int,
+             cv_model_types: tuple[str, ...], params: dict[str, Any], monotone: bool, fold_ensemble: bool,
+             fusion_blend: float, cross_encoder_ref: str | None, cross_encoder_top_n: int,
              json_path: Path | None) -> None:
-    """NDCG@10, Recall@100 and MRR@10 of every retrieval mode on a collection's split."""
+    """NDCG@10, Recall@100 and MRR@10 of every retrieval mode on a collection's split.
+
+    The --cv-folds models train as `hybridrank train` does, with its --param, --monotone, --fold-ensemble
+    (LightGBM only) and --fusion-blend."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -127,6 +134,8 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         runs.update(saved_and_cv_runs(settings, retriever, collection, split, queries,
                                       request_time=dt.datetime.now(dt.UTC), window=window, model_refs=model_refs,
                                       cv_folds=cv_folds, cv_model_types=cv_model_types,
+                                      cv_options={"lightgbm_params": params, "monotone": monotone,
+                                                  "fold_ensemble": fold_ensemble, "fusion_blend": fusion_blend},
                                       remove_query_doc=remove_query_doc, say=err.print))
     ce_meta: dict[str, object] = {}
     if cross_encoder_ref:
@@ -151,6 +160,8 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         "modes": modes,
         "models": list(model_refs),
         "cv_folds": cv_folds,
+        "cv_options": {"params": params, "monotone": monotone, "fold_ensemble": fold_ensemble,
+                       "fusion_blend": fusion_blend} if cv_folds else None,
         "cross_encoder": ce_meta or None,
         "remove_query_doc": remove_query_doc,
         "embedding_model": settings.embedding.model,
@@ -169,11 +180,14 @@ def _invocation_args(ctx: click.Context) -> list[str]:
     args: list[str] = [ctx.info_name or "evaluate"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if not isinstance(param, click.Option) or value in (None, False, ()) or value == param.default:
+        if not isinstance(param, click.Option) or value in (None, False, (), {}) or value == param.default:
             continue
         flag = param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0]
         if param.is_flag:
             args.append(flag)
+        elif isinstance(value, dict):  # --param key=value, parsed into a dict
+            for key, item in value.items():
+                args.extend([flag, f"{key}={json.dumps(item)}"])
         elif param.multiple:  # a repeatable option: the flag once per value, as it was typed
             for item in value:
                 args.extend([flag, str(item)])

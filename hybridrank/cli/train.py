@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 MODEL_TYPES = ("lightgbm", "listnet")  # mirrors ltr.training.train.MODEL_TYPES (kept light)
 LABEL_POLICIES = ("debiased", "naive")  # mirrors ltr.clicks.training_set.LABEL_POLICIES
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
@@ -36,6 +38,29 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
         except json.JSONDecodeError:
             params[key.strip()] = value
     return params
+
+
+def model_options(func: F) -> F:
+    """How a model is trained beyond its type: ``train``'s options, also those of ``evaluate --cv-folds``'s models."""
+    options = [
+        click.option("--param", "params", multiple=True, callback=_parse_params,
+                     help="A LightGBM parameter, key=value (JSON value); repeatable. E.g. num_leaves=31."),
+        click.option("--monotone/--no-monotone", default=False, show_default=True,
+                     help="LightGBM: monotone constraints where a feature's direction is known (more evidence "
+                     "never lowers a score, a worse rank never raises it); with the transfer feature set it makes "
+                     "a model that carries to other collections (docs/ltr.md)."),
+        click.option("--fold-ensemble/--no-fold-ensemble", default=False, show_default=True,
+                     help="LightGBM: save the mean of one booster per CV fold (each with the CV's tree count) "
+                     "instead of one refit booster: steadier on few queries, and k times the trees to score on "
+                     "every search (docs/ltr.md). Needs the tree-count CV (train's --cv-folds >= 2)."),
+        click.option("--fusion-blend", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     help="Score each window as (1 - w) x the model + w x linear fusion (both min-max over the "
+                     "window), w stored in the model's contract: keeps a model near fusion on an index it was "
+                     "not trained on (docs/ltr.md); 0 = the model alone."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 @click.command(epilog=GATE_HELP + " With --register and --collection, the gate judges the model on that "
@@ -59,8 +84,6 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 @click.option("--request-time", callback=parse_request_time, default=None,
               help="Timestamp features are computed at when logging (ISO-8601; default: now).")
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--param", "params", multiple=True, callback=_parse_params,
-              help="A LightGBM parameter, key=value (JSON value); repeatable. E.g. num_leaves=31.")
 @click.option("--num-boost-round", type=click.IntRange(1), default=1000, show_default=True)
 @click.option("--early-stopping", type=click.IntRange(1), default=300, show_default=True,
               help="Stop after this many rounds without a better validation ndcg@10.")
@@ -74,18 +97,6 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               "learn a correction to linear fusion); none = from 0.")
 @click.option("--base-score-scale", "base_scales", type=click.FloatRange(0, min_open=True), multiple=True,
               default=(10.0,), show_default=True, help="Scale of --base-score; repeated: chosen by the CV.")
-@click.option("--monotone/--no-monotone", default=False, show_default=True,
-              help="LightGBM: monotone constraints where a feature's direction is known (more evidence never "
-              "lowers a score, a worse rank never raises it); with the transfer feature set it makes a model "
-              "that carries to other collections (docs/ltr.md).")
-@click.option("--fold-ensemble/--no-fold-ensemble", default=False, show_default=True,
-              help="LightGBM: save the mean of one booster per CV fold (each with the CV's tree count) instead of "
-              "one refit booster: steadier on few queries, and --cv-folds times the trees to score on every "
-              "search (docs/ltr.md). Needs the CV (--cv-folds >= 2).")
-@click.option("--fusion-blend", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Score each window as (1 - w) x the model + w x linear fusion (both min-max over the window), "
-              "w stored in the model's contract: keeps a model near fusion on an index it was not trained on "
-              "(docs/ltr.md); 0 = the model alone.")
 @click.option("--from-events", is_flag=True,
               help="Train from the logged impressions and clicks of --index (the events index), with the "
               "feature snapshots the endpoint logged; validation = the latest --valid-fraction of the time.")
@@ -101,6 +112,7 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
               "processes): exactly --num-boost-round trees, no CV or early stopping. Needs hybridrank[dask].")
 @click.option("--log-workers", type=click.IntRange(1, 256), default=None,
               help="Processes computing the feature log (default: [training] log_workers).")
+@model_options
 @gate_options
 @click.pass_context
 @handle_errors

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -104,9 +104,13 @@ def cross_validated_run(log: FeatureLog, *, folds: int = 5, config: TrainConfig 
 def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Collection, split: str,
                       queries: Mapping[str, str], *, request_time: datetime, window: int | None = None,
                       model_refs: Sequence[str] = (), cv_folds: int = 0, cv_model_types: Sequence[str] = (),
-                      remove_query_doc: bool = False, say: Callable[[str], None] = print) -> dict[str, RunDict]:
+                      cv_options: Mapping[str, Any] | None = None, remove_query_doc: bool = False,
+                      say: Callable[[str], None] = print) -> dict[str, RunDict]:
     """Runs of saved models (a directory, a model id, or ``serving``) and of k-fold CV models, all scored
-    on one feature log of ``queries`` (what ``hybridrank evaluate --model/--cv-folds`` adds to the table)."""
+    on one feature log of ``queries`` (what ``hybridrank evaluate --model/--cv-folds`` adds to the table).
+
+    ``cv_options``: ``TrainConfig`` fields of the CV models (``lightgbm_params``, ``monotone``,
+    ``fold_ensemble``: LightGBM's only; ``fusion_blend``: every model's); a run's name lists those set."""
     from ltr.training.registry import ModelRegistry
     from ltr.training.train import TrainConfig
 
@@ -120,10 +124,23 @@ def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Coll
         path = registry.resolve(ref, index=retriever.index)
         runs[path.name] = run_from_scores(log, model_scores(path, log), remove_query_doc=remove_query_doc)
     for model_type in cv_model_types if cv_folds else ():
-        say(f"{model_type}: {cv_folds}-fold cross-validation by query")
-        runs[f"{model_type} ({cv_folds}-fold CV)"] = cross_validated_run(
-            log, folds=cv_folds, config=TrainConfig(model_type=model_type), remove_query_doc=remove_query_doc)
+        options = {k: v for k, v in (cv_options or {}).items()
+                   if v and (model_type == "lightgbm" or k not in LIGHTGBM_ONLY)}
+        name = ", ".join([f"{cv_folds}-fold CV", *(_option_label(k, v) for k, v in options.items())])
+        say(f"{model_type}: {cv_folds}-fold cross-validation by query" + (f" ({name})" if options else ""))
+        runs[f"{model_type} ({name})"] = cross_validated_run(
+            log, folds=cv_folds, config=TrainConfig(model_type=model_type, **options),
+            remove_query_doc=remove_query_doc)
     return runs
+
+
+LIGHTGBM_ONLY = ("lightgbm_params", "monotone", "fold_ensemble")
+
+
+def _option_label(key: str, value: Any) -> str:
+    if key == "lightgbm_params":
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    return key.replace("_", " ") if value is True else f"{key.replace('_', ' ')} {value:g}"
 
 
 def cross_encoder_run(retriever: Retriever, queries: Mapping[str, str], windows: Mapping[str, list[Candidate]],

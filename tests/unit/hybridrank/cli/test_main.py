@@ -50,12 +50,14 @@ def test_evaluate_records_a_command_line_that_reproduces_the_run() -> None:
     from hybridrank.cli.evaluate import _invocation_args, evaluate
 
     argv = ["--collection", "c", "--index", "i", "--cv-folds", "5",
-            "--cv-model-type", "lightgbm", "--cv-model-type", "listnet"]
+            "--cv-model-type", "lightgbm", "--cv-model-type", "listnet",
+            "--param", "num_leaves=7", "--param", "objective=rank_xendcg", "--fold-ensemble", "--fusion-blend", "0.7"]
     ctx = evaluate.make_context("evaluate", list(argv))
     recorded = _invocation_args(ctx)
     assert "--model" not in recorded
     assert recorded[recorded.index("--cv-model-type") + 1] == "lightgbm"
     assert recorded.count("--cv-model-type") == 2
+    assert ctx.params["params"] == {"num_leaves": 7, "objective": "rank_xendcg"} and "--fold-ensemble" in recorded
     again = evaluate.make_context("evaluate", shlex.split(shlex.join(recorded[1:])))
     assert again.params == ctx.params
 
