@@ -126,8 +126,9 @@ def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Coll
     for model_type in cv_model_types if cv_folds else ():
         options = {k: v for k, v in (cv_options or {}).items()
                    if v and (model_type == "lightgbm" or k not in LIGHTGBM_ONLY)}
-        name = ", ".join([f"{cv_folds}-fold CV", *(_option_label(k, v) for k, v in options.items())])
-        say(f"{model_type}: {cv_folds}-fold cross-validation by query" + (f" ({name})" if options else ""))
+        labels = [_option_label(k, v) for k, v in options.items()]
+        name = ", ".join([f"{cv_folds}-fold CV", *labels])
+        say(f"{model_type}: {cv_folds}-fold cross-validation by query" + (f" ({', '.join(labels)})" if labels else ""))
         runs[f"{model_type} ({name})"] = cross_validated_run(
             log, folds=cv_folds, config=TrainConfig(model_type=model_type, **options),
             remove_query_doc=remove_query_doc)
