@@ -401,6 +401,15 @@ def free_port(ports: str = "") -> int:
     raise SystemExit(f"no free port in {ports}")
 
 
+def workload_options(parser: argparse.ArgumentParser) -> None:
+    """Which searches a bench sends: an index, the queries of a collection's split, how many at once."""
+    parser.add_argument("--index", default="scifact")
+    parser.add_argument("--collection", default="scifact", help="Collection under ../shared/datasets (queries).")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=4)
+
+
 def ports_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-ports", default="",
                         help="LOW-HIGH: the endpoints this bench starts listen on the first free port of this "
@@ -472,11 +481,7 @@ def bench_large_window(args: argparse.Namespace, settings: Any, cfg: Any, config
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--index", default="scifact")
-    parser.add_argument("--collection", default="scifact", help="Collection under ../shared/datasets (queries).")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=4)
+    workload_options(parser)
     parser.add_argument("--size", type=int, default=10, help="Hits per search (the app's page).")
     parser.add_argument("--es-url", default=os.environ.get("ES_URL", "http://127.0.0.1:9250"))
     parser.add_argument("--config", default=None, help="hybridrank config for the endpoint (profiles).")

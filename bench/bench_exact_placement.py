@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_endpoint import ROOT, SHARED, load_queries, run_calls
+from bench_endpoint import ROOT, SHARED, load_queries, run_calls, workload_options
 
 Body = dict[str, Any]
 VARIANTS = ("none", "rescore", "post_filter")
@@ -108,11 +108,7 @@ def concurrent(es_url: str, payloads: Sequence[str], named: bool, concurrency: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--index", default="scifact")
-    parser.add_argument("--collection", default="scifact", help="Collection under ../shared/datasets (queries).")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=4)
+    workload_options(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--es-url", default=os.environ.get("ES_URL", "http://127.0.0.1:9250"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "exact_placement.json"))
