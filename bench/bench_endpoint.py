@@ -8,6 +8,8 @@ Phases (each: every query once, ``--concurrency`` worker threads, one keep-alive
                      embedding + one ``_msearch`` for both legs (window each) + features + model.
 3. ``endpoint_warm`` the same queries again: the query-vector cache is warm, so this is the
                      endpoint's own overhead beyond the embedding.
+   ``endpoint_relayed`` the same queries with ``X-Hybridrank-Variant: off``: relayed to Elasticsearch
+                     unchanged, so its CPU per search is what the endpoint's HTTP stack costs alone.
 4. ``es_floor_legs_exact_page`` only the Elasticsearch work of a reranked search, from a bare client
                      (``es_floor``): both legs, the exact-score search of the window, the page — the
                      floor of this design whatever the endpoint's own code costs.
@@ -96,9 +98,10 @@ def build_slice(es_url: str, index: str, collection: Path, n: int, embedder: Any
 
 
 # -- load generation -----------------------------------------------------------------------------
-def run_phase(url: str, bodies: Sequence[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+def run_phase(url: str, bodies: Sequence[dict[str, Any]], concurrency: int,
+              headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Every body once, ``concurrency`` threads pulling from a shared queue; latency per request."""
-    return run_calls(lambda client, i: client.post(url, json=bodies[i]), len(bodies), concurrency)
+    return run_calls(lambda client, i: client.post(url, json=bodies[i], headers=headers), len(bodies), concurrency)
 
 
 def run_calls(call: Callable[[httpx.Client, int], httpx.Response], n: int, concurrency: int) -> dict[str, Any]:
@@ -354,10 +357,11 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed_phase(url: str, bodies: Sequence[dict[str, Any]], concurrency: int, pid: int) -> dict[str, Any]:
+def timed_phase(url: str, bodies: Sequence[dict[str, Any]], concurrency: int, pid: int,
+                headers: dict[str, str] | None = None) -> dict[str, Any]:
     """``run_phase`` plus the endpoint's own CPU milliseconds per search over the phase."""
     cpu = process_cpu_s(pid)
-    result = run_phase(url, bodies, concurrency)
+    result = run_phase(url, bodies, concurrency, headers)
     result["endpoint_cpu_ms_per_search"] = round((process_cpu_s(pid) - cpu) * 1000 / len(bodies), 2)
     return result
 
@@ -558,6 +562,8 @@ def main() -> None:
         after_warm = stage_totals(httpx.get(metrics_url).text)
         cold["stage_mean_ms"] = stage_means(before, after_cold)
         warm["stage_mean_ms"] = stage_means(after_cold, after_warm)
+        print("endpoint relaying (variant off) ...", file=sys.stderr)
+        relayed = timed_phase(endpoint_url, app_bodies, args.concurrency, proc.pid, {"X-Hybridrank-Variant": "off"})
         print("Elasticsearch-only floor of a reranked search ...", file=sys.stderr)
         floors = {name: run_calls(es_floor(args.es_url, args.index, cfg, app_bodies, vectors, exact=exact),
                                   len(texts), args.concurrency)
@@ -579,7 +585,9 @@ def main() -> None:
         "concurrency": args.concurrency, "page_size": args.size, "window": window,
         "load_average": Path("/proc/loadavg").read_text().split()[:3],
         "vector_script_lang": lang,
-        "direct_es_hybrid": direct, "endpoint_cold": cold, "endpoint_warm": warm, **floors,
+        "direct_es_hybrid": direct, "endpoint_cold": cold, "endpoint_warm": warm,
+        "endpoint_relayed": relayed,  # the app's own search relayed unchanged: the endpoint's CPU floor
+        **floors,
         "large_window": large,
         "ratios": {
             "p99_warm_over_direct": round(warm["p99_ms"] / direct["p99_ms"], 3),
@@ -601,7 +609,8 @@ def main() -> None:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("direct_es_hybrid", "endpoint_cold", "endpoint_warm", *floors,
+    print(json.dumps({k: result[k] for k in ("direct_es_hybrid", "endpoint_cold", "endpoint_warm", "endpoint_relayed",
+                                             *floors,
                                              "large_window", "ratios")}, indent=2))
     print(json.dumps(embedding, indent=2))
 
