@@ -62,7 +62,7 @@ def run_demo(settings: Settings, options: DemoOptions, *, echo: Callable[[str], 
     from connector.embedding.embedder import embedder_from_settings
     from connector.indexing.documents import count_records, read_beir
     from connector.indexing.index_setup import create_index
-    from connector.indexing.indexer import index_documents
+    from connector.indexing.indexer import index_documents, merge_segments
     from connector.retrieval.retriever import MODES, Retriever
     from ltr.evaluation.datasets import load_collection
     from ltr.evaluation.metrics import evaluate_runs, retrieve_windows, run_from_windows
@@ -93,6 +93,9 @@ def run_demo(settings: Settings, options: DemoOptions, *, echo: Callable[[str], 
     report = index_documents(client, index_name, config, embedder, read_beir(docs_path),
                              total=count_records(docs_path, "beir"))
     console.print(report.summary())
+    if report.indexed:  # as `hybridrank index` leaves a finished load: one segment, cheaper searches
+        before, after = merge_segments(client, index_name)
+        console.print(f"merged {before} segments into {after}")
 
     console.rule(f"[bold]3. Evaluate every retrieval mode on {split}")
     queries = collection.split_queries(split)
