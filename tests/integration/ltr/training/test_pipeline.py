@@ -96,9 +96,9 @@ def test_exact_scores_for_every_candidate(es, embedder, scifact: dict[str, Any])
 
 
 def test_legs_carry_the_exact_scores_the_exact_search_computes(es, embedder, scifact: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-    """On the real node, the named clauses both legs carry (optional clauses of their post filter) come back in every hit's
-    ``matched_queries``, leave the legs' hits, order and scores as they were, and equal what the search of
-    the exact-score path gives: BM25 bit for bit, the vector similarity to float precision (the script
+    """On the real node, the named clauses both legs carry (optional clauses of their post filter) come back
+    in every hit's ``matched_queries``, leave the legs' hits, order and scores as they were, and equal what the
+    search of the exact-score path gives: BM25 bit for bit, the vector similarity to float precision (the script
     computes in double, Lucene's kNN in float)."""
     retriever = _retriever(es, embedder, scifact["index"])
     pipeline = FeaturePipeline.from_config(retriever.config)
