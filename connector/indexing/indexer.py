@@ -290,8 +290,8 @@ def index_documents(
 
 
 def merge_segments(client: Elasticsearch, index: str, *, timeout_s: float = 3600.0) -> tuple[int, int]:
-    """Force-merge each shard of ``index`` into one segment once a load is done; the primaries' segments
-    before and after.
+    """Force-merge each shard of ``index`` into one segment once a load is done (none if each has one at most);
+    the primaries' segments before and after.
 
     Every search pays per segment: each leg's named clauses get a scorer per segment in the fetch phase,
     and kNN searches one HNSW graph per segment. Measured on SciFact (5 segments -> 1; ``bench/results/
@@ -301,14 +301,18 @@ def merge_segments(client: Elasticsearch, index: str, *, timeout_s: float = 3600
     advises it only for an index no longer written to: an app that keeps writing lets its merges run.
     """
     with translate_errors(index):
-        before = _primary_segments(client, index)
+        before, shards = _primary_segments(client, index)
+        if before <= shards:  # one segment a shard already (or empty shards): nothing to merge
+            return before, before
         client.options(request_timeout=timeout_s).indices.forcemerge(index=index, max_num_segments=1)
-        return before, _primary_segments(client, index)
+        return before, _primary_segments(client, index)[0]
 
 
-def _primary_segments(client: Elasticsearch, index: str) -> int:
+def _primary_segments(client: Elasticsearch, index: str) -> tuple[int, int]:
+    """The segments of ``index``'s primaries, and its number of primaries."""
     shards = client.indices.segments(index=index)["indices"][index]["shards"]
-    return sum(len(copy["segments"]) for copies in shards.values() for copy in copies if copy["routing"]["primary"])
+    primaries = [copy for copies in shards.values() for copy in copies if copy["routing"]["primary"]]
+    return sum(len(copy["segments"]) for copy in primaries), len(primaries)
 
 
 __all__ = ["IndexReport", "index_documents", "merge_segments"]

@@ -26,9 +26,9 @@ MAX_LISTED_FAILURES = 20
 @click.option("--analyzer", type=click.Choice(ANALYZER_CHOICES), default=None,
               help="Text analyzer of a new index (default: the index config's, 'auto' unless set).")
 @click.option("--merge/--no-merge", default=True, show_default=True,
-              help="Force-merge the index into one segment per shard after a load that wrote documents: "
-                   "faster searches (fewer per-segment scorers and kNN graphs). Leave it off for an index "
-                   "that keeps taking writes.")
+              help="Force-merge the index into one segment per shard after the load (if it has more): faster "
+                   "searches (fewer per-segment scorers and kNN graphs). Leave it off for an index that keeps "
+                   "taking writes.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 @handle_errors
@@ -81,8 +81,8 @@ def index(ctx: click.Context, path: str, index_name: str, fmt: str, recreate: bo
         click.echo(f"  ... and {len(report.failed) - MAX_LISTED_FAILURES} more failures", err=True)
     if report.indexed + report.skipped_unchanged == 0:
         raise click.ClickException("nothing was loaded" + ("" if report.failed else f": no documents in {path}"))
-    if merge and report.indexed:
-        click.echo(f"merging {index_name}'s segments ...", err=True)
+    if merge:  # also an index loaded before loads ended merged: a re-run merges it
         before, after = merge_segments(client, index_name)
-        click.echo(f"merged {before} segments into {after}", err=True)
+        if after < before:
+            click.echo(f"merged {index_name}'s {before} segments into {after}", err=True)
 

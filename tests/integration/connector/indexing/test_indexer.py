@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from elasticsearch import Elasticsearch
 
 from connector.client import make_client
 from connector.indexing.documents import read_documents
@@ -118,14 +119,14 @@ def test_cli_index_small_real_run(settings: Settings, es, fresh_index, tmp_path)
     assert "indexed 3 docs in" in result.output and "1 failed, 0 unchanged" in result.output
     assert f"{path}:4 [3]: nothing to embed" in result.output
     assert es.count(index=fresh_index)["count"] == 3
-    assert "into 1" in result.output  # a load that wrote documents ends force-merged, one segment a shard
-    shards = es.indices.segments(index=fresh_index)["indices"][fresh_index]["shards"]
-    assert {len(copy["segments"]) for copies in shards.values() for copy in copies} == {1}
+    assert _segments(es, fresh_index) == {1}  # a load ends force-merged: one segment a shard
+    es.index(index=fresh_index, id="other", document={"title": "Another"}, refresh=True)  # a second segment
+    assert _segments(es, fresh_index) == {2}
 
     rerun = runner.invoke(cli, ["index", str(path), "--index", fresh_index, "--limit", "2"], env=env)
     assert rerun.exit_code == 0, rerun.output
     assert "indexed 0 docs" in rerun.output and "0 failed, 2 unchanged" in rerun.output
-    assert "merging" not in rerun.output  # nothing written, nothing to merge
+    assert "2 segments into 1" in rerun.output and _segments(es, fresh_index) == {1}  # a re-run merges it too
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n", encoding="utf-8")
@@ -135,3 +136,9 @@ def test_cli_index_small_real_run(settings: Settings, es, fresh_index, tmp_path)
     down = runner.invoke(cli, ["index", str(path), "--index", fresh_index],
                          env={**env, "ES_URL": "http://127.0.0.1:9"})
     assert down.exit_code == 1 and "cannot reach Elasticsearch" in down.output
+
+
+def _segments(es: Elasticsearch, index: str) -> set[int]:
+    """The segment counts of the index's shard copies."""
+    shards = es.indices.segments(index=index)["indices"][index]["shards"]
+    return {len(copy["segments"]) for copies in shards.values() for copy in copies}
