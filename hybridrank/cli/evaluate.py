@@ -84,13 +84,14 @@ def cluster_version(client: Elasticsearch) -> str:
 def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: str, modes: list[str],
              baseline: str, window: int | None, remove_query_doc: bool, limit_queries: int | None,
              stat_test: str, max_p: float, model_refs: tuple[str, ...], cv_folds: int,
-             cv_model_types: tuple[str, ...], params: dict[str, Any], monotone: bool, fold_ensemble: bool,
+             cv_model_types: tuple[str, ...], params: dict[str, Any], param_grid: list[dict[str, Any]],
+             monotone: bool, fold_ensemble: bool,
              fusion_blend: float, cross_encoder_ref: str | None, cross_encoder_top_n: int,
              json_path: Path | None) -> None:
     """NDCG@10, Recall@100 and MRR@10 of every retrieval mode on a collection's split.
 
-    The --cv-folds models train as `hybridrank train` does, with its --param, --monotone, --fold-ensemble
-    (LightGBM only) and --fusion-blend."""
+    The --cv-folds models train as `hybridrank train` does, with its --param, --param-grid, --monotone,
+    --fold-ensemble (LightGBM only) and --fusion-blend."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -134,7 +135,8 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         runs.update(saved_and_cv_runs(settings, retriever, collection, split, queries,
                                       request_time=dt.datetime.now(dt.UTC), window=window, model_refs=model_refs,
                                       cv_folds=cv_folds, cv_model_types=cv_model_types,
-                                      cv_options={"lightgbm_params": params, "monotone": monotone,
+                                      cv_options={"lightgbm_params": params, "param_grid": param_grid,
+                                                  "monotone": monotone,
                                                   "fold_ensemble": fold_ensemble, "fusion_blend": fusion_blend},
                                       remove_query_doc=remove_query_doc, say=err.print))
     ce_meta: dict[str, object] = {}
@@ -160,8 +162,8 @@ def evaluate(ctx: click.Context, collection_spec: str, index_name: str, split: s
         "modes": modes,
         "models": list(model_refs),
         "cv_folds": cv_folds,
-        "cv_options": {"params": params, "monotone": monotone, "fold_ensemble": fold_ensemble,
-                       "fusion_blend": fusion_blend} if cv_folds else None,
+        "cv_options": {"params": params, "param_grid": param_grid, "monotone": monotone,
+                       "fold_ensemble": fold_ensemble, "fusion_blend": fusion_blend} if cv_folds else None,
         "cross_encoder": ce_meta or None,
         "remove_query_doc": remove_query_doc,
         "embedding_model": settings.embedding.model,
@@ -180,7 +182,7 @@ def _invocation_args(ctx: click.Context) -> list[str]:
     args: list[str] = [ctx.info_name or "evaluate"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if not isinstance(param, click.Option) or value in (None, False, (), {}) or value == param.default:
+        if not isinstance(param, click.Option) or value in (None, False, (), {}, []) or value == param.default:
             continue
         flag = param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0]
         if param.is_flag:
@@ -188,6 +190,8 @@ def _invocation_args(ctx: click.Context) -> list[str]:
         elif isinstance(value, dict):  # --param key=value, parsed into a dict
             for key, item in value.items():
                 args.extend([flag, f"{key}={json.dumps(item)}"])
+        elif isinstance(value, list) and all(isinstance(item, dict) for item in value):  # --param-grid's JSON
+            args.extend([flag, json.dumps(value)])
         elif param.multiple:  # a repeatable option: the flag once per value, as it was typed
             for item in value:
                 args.extend([flag, str(item)])

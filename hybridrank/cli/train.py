@@ -40,11 +40,27 @@ def _parse_params(_ctx: click.Context, _param: click.Parameter, values: tuple[st
     return params
 
 
+def _parse_grid(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    try:
+        grid = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from exc
+    if not isinstance(grid, list) or not grid or not all(isinstance(item, dict) for item in grid):
+        raise click.BadParameter("expected a non-empty JSON list of objects, e.g. '[{\"num_leaves\": 31}]'")
+    return grid
+
+
 def model_options(func: F) -> F:
     """How a model is trained beyond its type: ``train``'s options, also those of ``evaluate --cv-folds``'s models."""
     options = [
         click.option("--param", "params", multiple=True, callback=_parse_params,
                      help="A LightGBM parameter, key=value (JSON value); repeatable. E.g. num_leaves=31."),
+        click.option("--param-grid", "param_grid", callback=_parse_grid, default=None,
+                     help="LightGBM: parameter sets, a JSON list of objects (each over the defaults and --param), "
+                     "compared by the tree-count CV inside the training queries; the best one trains the model. "
+                     "E.g. '[{\"num_leaves\": 31}, {\"num_leaves\": 7, \"min_data_in_leaf\": 50}]'."),
         click.option("--monotone/--no-monotone", default=False, show_default=True,
                      help="LightGBM: monotone constraints where a feature's direction is known (more evidence "
                      "never lowers a score, a worse rank never raises it); with the transfer feature set it makes "
@@ -120,7 +136,8 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
           features_log: Path | None, valid_fraction: float, model_type: str, out: Path | None, register: bool,
           variant: str, window: int | None, limit_queries: int | None, request_time: datetime | None,
           seed: int, params: dict[str, Any], num_boost_round: int, early_stopping: int, cv_folds: int,
-          refit: bool, base_score: str, base_scales: tuple[float, ...], monotone: bool, fold_ensemble: bool,
+          refit: bool, base_score: str, base_scales: tuple[float, ...], param_grid: list[dict[str, Any]],
+          monotone: bool, fold_ensemble: bool,
           fusion_blend: float, from_events: bool, labels: str,
           since: datetime | None, until: datetime | None, on_dask: bool, log_workers: int | None,
           **gate: Any) -> None:
@@ -143,7 +160,7 @@ def train(ctx: click.Context, collection: str | None, index_name: str, train_spl
                       dask_workers=settings.training.dask_workers,
                       base_score_feature=None if base_score == "none" else base_score,
                       base_score_scales=list(base_scales) or [1.0], monotone=monotone,
-                      fold_ensemble=fold_ensemble, fusion_blend=fusion_blend)
+                      fold_ensemble=fold_ensemble, fusion_blend=fusion_blend, param_grid=param_grid)
     if on_dask and model_type != "lightgbm":
         raise click.UsageError("--dask trains LightGBM only")
     if from_events:

@@ -109,7 +109,7 @@ def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Coll
     """Runs of saved models (a directory, a model id, or ``serving``) and of k-fold CV models, all scored
     on one feature log of ``queries`` (what ``hybridrank evaluate --model/--cv-folds`` adds to the table).
 
-    ``cv_options``: ``TrainConfig`` fields of the CV models (``lightgbm_params``, ``monotone``,
+    ``cv_options``: ``TrainConfig`` fields of the CV models (``lightgbm_params``, ``param_grid``, ``monotone``,
     ``fold_ensemble``: LightGBM's only; ``fusion_blend``: every model's); a run's name lists those set."""
     from ltr.training.registry import ModelRegistry
     from ltr.training.train import TrainConfig
@@ -135,12 +135,14 @@ def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Coll
     return runs
 
 
-LIGHTGBM_ONLY = ("lightgbm_params", "monotone", "fold_ensemble")
+LIGHTGBM_ONLY = ("lightgbm_params", "param_grid", "monotone", "fold_ensemble")
 
 
 def _option_label(key: str, value: Any) -> str:
     if key == "lightgbm_params":
         return " ".join(f"{k}={v}" for k, v in value.items())
+    if key == "param_grid":
+        return f"grid of {len(value)}"
     return key.replace("_", " ") if value is True else f"{key.replace('_', ' ')} {value:g}"
 
 

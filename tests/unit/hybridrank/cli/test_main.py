@@ -51,13 +51,15 @@ def test_evaluate_records_a_command_line_that_reproduces_the_run() -> None:
 
     argv = ["--collection", "c", "--index", "i", "--cv-folds", "5",
             "--cv-model-type", "lightgbm", "--cv-model-type", "listnet",
-            "--param", "num_leaves=7", "--param", "objective=rank_xendcg", "--fold-ensemble", "--fusion-blend", "0.7"]
+            "--param", "num_leaves=7", "--param", "objective=rank_xendcg", "--fold-ensemble", "--fusion-blend", "0.7",
+            "--param-grid", '[{"num_leaves": 31}, {"num_leaves": 7, "min_data_in_leaf": 50}]']
     ctx = evaluate.make_context("evaluate", list(argv))
     recorded = _invocation_args(ctx)
     assert "--model" not in recorded
     assert recorded[recorded.index("--cv-model-type") + 1] == "lightgbm"
     assert recorded.count("--cv-model-type") == 2
     assert ctx.params["params"] == {"num_leaves": 7, "objective": "rank_xendcg"} and "--fold-ensemble" in recorded
+    assert ctx.params["param_grid"] == [{"num_leaves": 31}, {"num_leaves": 7, "min_data_in_leaf": 50}]
     again = evaluate.make_context("evaluate", shlex.split(shlex.join(recorded[1:])))
     assert again.params == ctx.params
 
@@ -94,3 +96,9 @@ def test_an_unwritable_output_path_is_a_plain_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["datasets", "films", "--out", str(blocker / "films"), "--limit", "10"])
     assert result.exit_code == 1, result.output
     assert "Error: Not a directory: " in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("grid", ["not json", "{}", "[]", "[1, 2]"])
+def test_a_parameter_grid_that_is_not_a_list_of_objects_is_a_usage_error(grid: str) -> None:
+    result = CliRunner().invoke(cli, ["evaluate", "--collection", "c", "--index", "i", "--param-grid", grid])
+    assert result.exit_code == 2 and "--param-grid" in result.output
