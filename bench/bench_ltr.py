@@ -112,9 +112,9 @@ def feature_costs(index: str, queries: int, repeats: int) -> dict[str, Any]:
 
     from connector.client import make_client
     from connector.embedding.embedder import embedder_from_settings
+    from connector.retrieval.fusion import window_fusions
     from connector.retrieval.retriever import Retriever
     from features.base import FeatureContext
-    from features.fused_score import window_fusions
     from features.pipeline import FeaturePipeline
     from features.query_idf import term_stats_doc
     from features.registry import resolve

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connector.retrieval.fusion import window_fusions
 from features.base import MISSING, FeatureContext
 
 if TYPE_CHECKING:
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
 METHODS = ("rrf", "linear")
 _NONE: dict[str, float] = {}  # a candidate without fused scores (read only)
 PREFIX = "fused_"
-__all__ = ["METHODS", "PREFIX", "FusedScore", "window_fusions"]
 
 
 class FusedScore:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from connector.retrieval.candidates import Candidate
+from connector.retrieval.fusion import window_fusions
 from features.base import DENSE_SCORE, ExactScores, FeatureContext, bm25_key
-from features.fused_score import window_fusions
 from features.phrase_proximity import PHRASE_KEY
 from features.pipeline import FeaturePipeline, FeatureRequest
 from features.registry import SCALE_FREE, default_names, resolve, transfer_names

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from connector.retrieval.candidates import Candidate
+from connector.retrieval.fusion import window_fusions
 from features.base import DENSE_SCORE, ExactScores, FeatureContext, bm25_key
 from features.bm25_best_fields import BM25BestFields
 from features.bm25_field import BM25Field
@@ -16,7 +17,7 @@ from features.ctr import ClickThroughRate
 from features.dense_similarity import DenseCosine
 from features.found_by_both import FoundByBoth
 from features.freshness import AgeDays, Freshness, parse_timestamp
-from features.fused_score import FusedScore, window_fusions
+from features.fused_score import FusedScore
 from features.leg_rank import LegRank
 from features.numeric_field import NumericField
 from features.query_features import QueryLength
