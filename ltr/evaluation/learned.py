@@ -101,6 +101,10 @@ def cross_validated_run(log: FeatureLog, *, folds: int = 5, config: TrainConfig 
     return run_from_scores(log, scores, remove_query_doc=remove_query_doc)
 
 
+# ``TrainConfig`` fields ``saved_and_cv_runs`` passes to LightGBM's CV models only
+LIGHTGBM_ONLY = ("lightgbm_params", "param_grid", "monotone", "fold_ensemble")
+
+
 def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Collection, split: str,
                       queries: Mapping[str, str], *, request_time: datetime, window: int | None = None,
                       model_refs: Sequence[str] = (), cv_folds: int = 0, cv_model_types: Sequence[str] = (),
@@ -134,8 +138,6 @@ def saved_and_cv_runs(settings: Settings, retriever: Retriever, collection: Coll
             remove_query_doc=remove_query_doc)
     return runs
 
-
-LIGHTGBM_ONLY = ("lightgbm_params", "param_grid", "monotone", "fold_ensemble")
 
 
 def _option_label(key: str, value: Any) -> str:
